@@ -1,0 +1,217 @@
+"""Typed, strict configuration.
+
+Defaults live in ``defaults.yaml`` inside the package; a user file is merged
+over them and CLI overrides (dotted keys) over that. Unknown keys and bad
+values are rejected with one line naming the key, the value and what is
+accepted. This module never imports Spark.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from custseg.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SparkConfig(_Strict):
+    master: str = "local[*]"
+    remote: str | None = None
+    app_name: str = "custseg"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = Field(8, ge=1)
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("driver_memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+[kmgt]?", value.lower()):
+            raise ValueError("must look like 512m or 4g")
+        return value
+
+    @field_validator("remote")
+    @classmethod
+    def _remote(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sc://"):
+            raise ValueError("must start with sc://")
+        return value
+
+
+class StorageConfig(_Strict):
+    root: str = "lakehouse"
+    format: Literal["parquet", "delta"] = "parquet"
+    keep_versions: int = Field(3, ge=1)
+
+
+class TransactionColumns(_Strict):
+    customer_id: str = "customer_id"
+    order_id: str = "order_id"
+    timestamp: str = "timestamp"
+    product_id: str = "product_id"
+    category: str = "category"
+    quantity: str = "quantity"
+    unit_price: str = "unit_price"
+
+
+class TransactionsConfig(_Strict):
+    path: str | None = None
+    format: Literal["csv", "parquet"] = "csv"
+    delimiter: str = ","
+    timestamp_format: str | None = None
+    columns: TransactionColumns = Field(default_factory=TransactionColumns)
+
+
+class InputConfig(_Strict):
+    path: str = "data/raw"
+    layout: Literal["retail-org", "transactions"] = "retail-org"
+    transactions: TransactionsConfig = Field(default_factory=TransactionsConfig)
+
+
+class FeaturesConfig(_Strict):
+    as_of: date | None = None
+    include_customers_without_orders: bool = False
+
+
+class HierarchicalConfig(_Strict):
+    linkage: Literal["ward", "complete", "average", "single"] = "ward"
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(10, ge=2)
+
+
+class KMeansConfig(_Strict):
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(10, ge=2)
+
+
+class DBSCANConfig(_Strict):
+    min_samples: int | None = Field(None, ge=1)
+    eps: float | None = Field(None, gt=0)
+    sweep: list[float] = Field(default_factory=lambda: [0.5, 0.75, 1.0, 1.5, 2.0])
+
+
+class HDBSCANConfig(_Strict):
+    min_cluster_sizes: list[int] = Field(default_factory=lambda: [5, 10, 25, 50, 100])
+    min_samples: int | None = Field(None, ge=1)
+
+
+Method = Literal["dbscan", "hierarchical", "hdbscan", "kmeans"]
+
+
+class SegmentConfig(_Strict):
+    methods: list[Method] = Field(
+        default_factory=lambda: ["dbscan", "hierarchical", "hdbscan", "kmeans"]
+    )
+    max_driver_customers: int = Field(100_000, ge=1)
+    random_seed: int = 42
+    log_features: list[str] = Field(default_factory=list)
+    hierarchical: HierarchicalConfig = Field(default_factory=HierarchicalConfig)
+    kmeans: KMeansConfig = Field(default_factory=KMeansConfig)
+    dbscan: DBSCANConfig = Field(default_factory=DBSCANConfig)
+    hdbscan: HDBSCANConfig = Field(default_factory=HDBSCANConfig)
+    silhouette_sample: int = Field(10_000, ge=100)
+    stability_bootstraps: int = Field(5, ge=0)
+    outlier_share: float = Field(0.01, ge=0, lt=1)
+
+
+class TrackingConfig(_Strict):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    artifact_location: str | None = None
+    experiment: str = "custseg"
+    model_name: str = "custseg-segmenter"
+    alias: str = "champion"
+
+
+class Config(_Strict):
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    input: InputConfig = Field(default_factory=InputConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    segment: SegmentConfig = Field(default_factory=SegmentConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+
+def default_values() -> dict[str, Any]:
+    """The packaged defaults as a plain dict."""
+    text = resources.files("custseg").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value, f"{prefix}{key}.")
+        else:
+            merged[key] = value
+    return merged
+
+
+def _set_dotted(values: dict[str, Any], dotted: str, value: Any) -> None:
+    node = values
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"config key {dotted!r}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key {key!r} (value {first.get('input')!r})"
+    return f"config key {key!r} has value {first.get('input')!r}: {first['msg']}"
+
+
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
+    """Defaults, then the YAML file at ``path``, then dotted-key ``overrides``.
+
+    >>> load_config(overrides={"storage.root": "/tmp/lh"}).storage.root
+    '/tmp/lh'
+    """
+    values = default_values()
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file not found: {file}")
+        try:
+            user = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {file} is not valid YAML: {exc}".splitlines()[0]) from exc
+        if not isinstance(user, dict):
+            raise ConfigError(f"config file {file} must hold a mapping, got {type(user).__name__}")
+        values = _merge(values, user)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(values, dotted, value)
+    try:
+        config = Config.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    _check_ranges(config)
+    return config
+
+
+def _check_ranges(config: Config) -> None:
+    for name, section in (("hierarchical", config.segment.hierarchical), ("kmeans", config.segment.kmeans)):
+        if section.k_max < section.k_min:
+            raise ConfigError(
+                f"config key 'segment.{name}.k_max' has value {section.k_max}: "
+                f"must be >= k_min ({section.k_min})"
+            )

@@ -1,0 +1,94 @@
+"""The Spark session factory.
+
+custseg never creates a session on import: the CLI (or the caller) builds
+one here and passes it to every stage.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from custseg.config import SparkConfig
+from custseg.errors import EnvironmentProblem
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+MIN_JAVA = 17
+
+
+def java_major_version() -> int:
+    """The major version of the Java that Spark would start, or raise."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        raise EnvironmentProblem(
+            f"Java {MIN_JAVA} or newer is required and was not found "
+            f"(JAVA_HOME={java_home!r}, no 'java' on PATH); install it, e.g. apt-get install openjdk-17-jre-headless"
+        )
+    try:
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        ).stderr
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot run {java}: {exc}") from exc
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not match:
+        raise EnvironmentProblem(f"cannot read the Java version from {java}: {out.strip()[:200]!r}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0" style
+        major = int(match.group(2))
+    return major
+
+
+def check_java() -> None:
+    major = java_major_version()
+    if major < MIN_JAVA:
+        raise EnvironmentProblem(
+            f"Java {MIN_JAVA} or newer is required, found Java {major}; set JAVA_HOME to a Java {MIN_JAVA}+"
+        )
+
+
+def create_session(config: SparkConfig) -> SparkSession:
+    """A session for the configured engine: local (default), a master URL, or Spark Connect."""
+    from pyspark.sql import SparkSession
+
+    # Python workers must run the driver's interpreter (and so see custseg).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+    if config.remote:
+        builder = SparkSession.builder.remote(config.remote)
+        session = builder.appName(config.app_name).getOrCreate()
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+        session.conf.set("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+        return session
+
+    check_java()
+    builder = (
+        SparkSession.builder.master(config.master)
+        .appName(config.app_name)
+        .config("spark.driver.memory", config.driver_memory)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Set through conf, not SparkContext.setLogLevel: no SparkContext on any path.
+        .config("spark.log.level", config.log_level)
+        .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
+    )
+    for key, value in config.conf.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # Py4J / JVM start-up failures carry long traces
+        raise EnvironmentProblem(f"Spark did not start with master {config.master!r}: {str(exc).splitlines()[0]}") from exc
+    return session

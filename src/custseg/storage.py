@@ -1,0 +1,174 @@
+"""The lakehouse: tables at ``<root>/<layer>/<table>``, written atomically.
+
+Parquet tables are versioned folders, ``v00000001``, ``v00000002``, ... with a
+``_current`` pointer file that names the live one. A write goes to a new
+version folder and only then moves the pointer with an atomic rename, so a
+reader sees the previous version or the new one, never a mixture, and a
+failed or killed run leaves the previous version live. The newest
+``keep_versions`` versions are kept for rollback.
+
+Delta tables (``storage.format: delta``) get the same guarantees from Delta's
+transaction log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from custseg.config import StorageConfig
+from custseg.errors import InputDataError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+LAYERS = ("bronze", "silver", "gold")
+POINTER = "_current"
+_VERSION = re.compile(r"^v(\d{8})$")
+
+
+def table_dir(root: str | Path, layer: str, table: str) -> Path:
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+    return Path(root) / layer / table
+
+
+def list_versions(root: str | Path, layer: str, table: str) -> list[int]:
+    """Complete versions of a table, oldest first (a version is complete once Spark wrote _SUCCESS)."""
+    folder = table_dir(root, layer, table)
+    if not folder.is_dir():
+        return []
+    found = []
+    for child in folder.iterdir():
+        match = _VERSION.match(child.name)
+        if match and (child / "_SUCCESS").exists():
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def current_version(root: str | Path, layer: str, table: str) -> int | None:
+    pointer = table_dir(root, layer, table) / POINTER
+    if not pointer.is_file():
+        return None
+    match = _VERSION.match(pointer.read_text(encoding="utf-8").strip())
+    return int(match.group(1)) if match else None
+
+
+def current_path(root: str | Path, layer: str, table: str) -> Path | None:
+    """The folder holding the live version of a Parquet table, or None if it has none.
+
+    Spark-free, so the dashboard can read tables with pyarrow or DuckDB.
+    """
+    version = current_version(root, layer, table)
+    if version is None:
+        return None
+    return table_dir(root, layer, table) / f"v{version:08d}"
+
+
+def _point_to(folder: Path, version: int) -> None:
+    tmp = folder / f".{POINTER}.{uuid.uuid4().hex}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(f"v{version:08d}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, folder / POINTER)  # atomic on POSIX
+
+
+def set_current(root: str | Path, layer: str, table: str, version: int) -> None:
+    """Make ``version`` live (used by rollback)."""
+    if version not in list_versions(root, layer, table):
+        raise InputDataError(f"table {layer}.{table} has no complete version {version}")
+    _point_to(table_dir(root, layer, table), version)
+
+
+@dataclass(frozen=True)
+class Written:
+    layer: str
+    table: str
+    version: int
+    path: str
+
+
+class Lakehouse:
+    """Reads and writes the medallion tables of one lakehouse root."""
+
+    def __init__(self, spark: SparkSession, config: StorageConfig) -> None:
+        self.spark = spark
+        self.config = config
+        self.root = Path(config.root).absolute()
+
+    # -- names -----------------------------------------------------------
+    def location(self, layer: str, table: str) -> Path:
+        return table_dir(self.root, layer, table)
+
+    def exists(self, layer: str, table: str) -> bool:
+        if self.config.format == "delta":
+            return (self.location(layer, table) / "_delta_log").is_dir()
+        return current_path(self.root, layer, table) is not None
+
+    # -- read ------------------------------------------------------------
+    def read(self, layer: str, table: str) -> DataFrame:
+        if self.config.format == "delta":
+            if not self.exists(layer, table):
+                raise InputDataError(self._missing(layer, table))
+            return self.spark.read.format("delta").load(str(self.location(layer, table)))
+        path = current_path(self.root, layer, table)
+        if path is None:
+            raise InputDataError(self._missing(layer, table))
+        return self.spark.read.parquet(str(path))
+
+    def _missing(self, layer: str, table: str) -> str:
+        producer = {"bronze": "ingest", "silver": "ingest", "gold": "features"}[layer]
+        if table in ("customer_segments", "segment_profiles", "method_comparison"):
+            producer = "segment"
+        return (
+            f"table {layer}.{table} not found under {self.root}; "
+            f"run 'custseg {producer}' (or 'custseg run') first"
+        )
+
+    # -- write -----------------------------------------------------------
+    def write(self, df: DataFrame, layer: str, table: str, files: int | None = None) -> Written:
+        """Replace the table with ``df`` atomically; ``files`` caps the number of output files."""
+        if files is not None:
+            df = df.coalesce(files)
+        folder = self.location(layer, table)
+        if self.config.format == "delta":
+            (
+                df.write.format("delta")
+                .mode("overwrite")
+                .option("overwriteSchema", "true")
+                .save(str(folder))
+            )
+            return Written(layer, table, 0, str(folder))
+
+        folder.mkdir(parents=True, exist_ok=True)
+        existing = [int(m.group(1)) for c in folder.iterdir() if (m := _VERSION.match(c.name))]
+        version = max(existing, default=0) + 1
+        target = folder / f"v{version:08d}"
+        try:
+            df.write.mode("errorifexists").parquet(str(target))
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        _point_to(folder, version)
+        self._prune(layer, table, keep_also=version)
+        return Written(layer, table, version, str(target))
+
+    def _prune(self, layer: str, table: str, keep_also: int) -> None:
+        folder = self.location(layer, table)
+        complete = list_versions(self.root, layer, table)
+        keep = set(complete[-self.config.keep_versions :]) | {keep_also}
+        live = current_version(self.root, layer, table)
+        if live is not None:
+            keep.add(live)
+        for child in folder.iterdir():
+            match = _VERSION.match(child.name)
+            if match and int(match.group(1)) not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+            elif child.name.startswith(f".{POINTER}."):
+                child.unlink(missing_ok=True)
