@@ -1,0 +1,1 @@
+"""Raw data: generate (retail-org layout), ingest (raw -> bronze), conform (bronze -> silver)."""

@@ -1,0 +1,303 @@
+"""raw -> bronze for the retail-org layout.
+
+Every raw file is read with an explicit all-string schema; each row is then
+checked and either kept in its bronze table (values still as landed, plus the
+source file) or sent to the quarantine with the first reason it fails. Nothing
+is dropped silently: per table, rows in = rows kept + rows quarantined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from custseg.data import schemas
+from custseg.data.quarantine import QUARANTINE_COLUMNS, first_failure
+from custseg.errors import InputDataError
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+CORRUPT = "_corrupt_record"
+
+# Reasons a raw row is quarantined, in the order they are checked.
+ORDER_REASONS = (
+    "malformed_json",
+    "missing_field",
+    "wrong_type",
+    "negative_quantity",
+    "negative_price",
+    "future_timestamp",
+)
+CUSTOMER_REASONS = ("csv_field_count", "missing_field", "wrong_type")
+PRODUCT_REASONS = ("csv_field_count", "missing_field", "wrong_type", "negative_price")
+
+
+@dataclass
+class RawTables:
+    """Checked raw rows: ``kept`` go to bronze, ``quarantined`` hold QUARANTINE_COLUMNS.
+
+    ``read`` holds every row as read, before any check, so that the pipeline can
+    count rows in independently of the checks.
+    """
+
+    kept: dict[str, DataFrame]
+    quarantined: DataFrame
+    read: dict[str, DataFrame]
+
+
+def _folder(raw: Path, name: str) -> str:
+    folder = raw / name
+    if not folder.is_dir() or not any(p.is_file() for p in folder.iterdir()):
+        raise InputDataError(
+            f"input folder {raw} has no {name}/ files (expected the retail-org layout: "
+            f"customers/, sales_orders/, products/, loyalty_segments/)"
+        )
+    return str(folder)
+
+
+def _is_long(column: Column) -> Column:
+    import pyspark.sql.functions as F
+
+    return column.isNull() | (F.trim(column) == "") | column.try_cast("long").isNotNull()
+
+
+def _is_double(column: Column) -> Column:
+    import pyspark.sql.functions as F
+
+    return column.isNull() | (F.trim(column) == "") | column.try_cast("double").isNotNull()
+
+
+def _present(column: Column) -> Column:
+    import pyspark.sql.functions as F
+
+    return column.isNotNull() & (F.trim(column) != "")
+
+
+def read_csv_checked(
+    spark: SparkSession, path: str, columns: list[str], delimiter: str, table: str
+) -> DataFrame:
+    """A CSV folder read with an all-string schema plus the corrupt-record column and source file."""
+    import pyspark.sql.functions as F
+
+    _check_header(spark, path, columns, delimiter, table)
+    schema = schemas.string_schema([*columns, CORRUPT])
+    return (
+        spark.read.option("header", True)
+        .option("sep", delimiter)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("multiLine", False)
+        .csv(path, schema=schema)
+        .withColumn("source_file", F.col("_metadata.file_path"))
+    )
+
+
+def _check_header(spark: SparkSession, path: str, columns: list[str], delimiter: str, table: str) -> None:
+    """Fail clearly when a file is not the table it claims to be (the reader maps columns by position)."""
+    first = spark.read.option("sep", delimiter).option("header", False).csv(path).limit(1).collect()
+    if not first:
+        return
+    found = [(v or "").strip().lstrip("\ufeff") for v in first[0]]
+    if found != columns:
+        raise InputDataError(
+            f"{table} header does not match the retail-org layout in {path}: "
+            f"expected {delimiter.join(columns)!r}, got {delimiter.join(found)[:200]!r}"
+        )
+
+
+def check_customers(df: DataFrame) -> DataFrame:
+    import pyspark.sql.functions as F
+
+    return df.withColumn(
+        "reason",
+        first_failure(
+            [
+                ("csv_field_count", F.col(CORRUPT).isNotNull()),
+                ("missing_field", ~_present(F.col("customer_id")) | ~_present(F.col("valid_from"))),
+                (
+                    "wrong_type",
+                    ~(
+                        _is_long(F.col("valid_from"))
+                        & _is_long(F.col("valid_to"))
+                        & _is_long(F.col("units_purchased"))
+                        & _is_long(F.col("loyalty_segment"))
+                        & _is_double(F.col("lon"))
+                        & _is_double(F.col("lat"))
+                    ),
+                ),
+            ]
+        ),
+    )
+
+
+def check_products(df: DataFrame) -> DataFrame:
+    import pyspark.sql.functions as F
+
+    return df.withColumn(
+        "reason",
+        first_failure(
+            [
+                ("csv_field_count", F.col(CORRUPT).isNotNull()),
+                ("missing_field", ~_present(F.col("product_id"))),
+                ("wrong_type", ~_is_double(F.col("sales_price"))),
+                ("negative_price", F.col("sales_price").try_cast("double") < 0),
+            ]
+        ),
+    )
+
+
+def check_loyalty(df: DataFrame) -> DataFrame:
+    import pyspark.sql.functions as F
+
+    return df.withColumn(
+        "reason",
+        first_failure(
+            [
+                ("csv_field_count", F.col(CORRUPT).isNotNull()),
+                ("missing_field", ~_present(F.col("loyalty_segment_id"))),
+                (
+                    "wrong_type",
+                    ~(_is_long(F.col("loyalty_segment_id")) & _is_long(F.col("unit_threshold"))),
+                ),
+            ]
+        ),
+    )
+
+
+def read_orders_checked(spark: SparkSession, path: str) -> DataFrame:
+    """sales_orders JSON lines, parsed with the all-string schema; blank lines are not rows."""
+    import pyspark.sql.functions as F
+
+    lines = (
+        spark.read.text(path)
+        .withColumn("source_file", F.col("_metadata.file_path"))
+        .where(F.trim(F.col("value")) != "")
+    )
+    parsed = F.from_json(F.col("value"), schemas.sales_order_raw_schema())
+    return lines.select(
+        F.col("value").alias("raw"),
+        "source_file",
+        F.try_parse_json(F.col("value")).isNull().alias("_malformed"),
+        parsed.alias("o"),
+    ).select("raw", "source_file", "_malformed", "o.*")
+
+
+def check_orders(df: DataFrame) -> DataFrame:
+    """Order-level checks; a line-level defect quarantines its whole order."""
+    import pyspark.sql.functions as F
+
+    lines = F.coalesce(F.col("ordered_products"), F.array())
+    any_line = lambda pred: F.exists(lines, pred)  # noqa: E731
+    line_types_ok = F.forall(
+        lines,
+        lambda p: p["price"].isNotNull()
+        & p["qty"].isNotNull()
+        & p["price"].try_cast("double").isNotNull()
+        & p["qty"].try_cast("double").isNotNull()
+        & _present(p["id"]),
+    )
+    order_time = F.col("order_datetime").try_cast("long")
+    return df.withColumn(
+        "reason",
+        first_failure(
+            [
+                ("malformed_json", F.col("_malformed")),
+                (
+                    "missing_field",
+                    ~_present(F.col("customer_id"))
+                    | ~_present(F.col("order_number"))
+                    | ~_present(F.col("order_datetime"))
+                    | (F.size(lines) == 0),
+                ),
+                (
+                    "wrong_type",
+                    F.col("order_number").try_cast("long").isNull()
+                    | order_time.isNull()
+                    | ~line_types_ok,
+                ),
+                ("negative_quantity", any_line(lambda p: p["qty"].try_cast("double") < 0)),
+                ("negative_price", any_line(lambda p: p["price"].try_cast("double") < 0)),
+                ("future_timestamp", order_time > F.unix_timestamp(F.current_timestamp())),
+            ]
+        ),
+    )
+
+
+def flag_duplicate_orders(df: DataFrame) -> DataFrame:
+    """Among otherwise valid orders, every copy of an order number after the first is a duplicate.
+
+    The first is the smallest (source file, raw line): deterministic whatever the partitioning.
+    """
+    import pyspark.sql.functions as F
+    from pyspark.sql import Window
+
+    number = F.col("order_number").try_cast("long")
+    window = Window.partitionBy(F.col("reason").isNull(), number).orderBy("source_file", "raw")
+    return df.withColumn(
+        "reason",
+        F.when(
+            F.col("reason").isNull() & (F.row_number().over(window) > 1), F.lit("duplicate_order")
+        ).otherwise(F.col("reason")),
+    )
+
+
+def _to_quarantine(df: DataFrame, table: str, record: Column) -> DataFrame:
+    import pyspark.sql.functions as F
+
+    return df.where(F.col("reason").isNotNull()).select(
+        F.lit(table).alias("table"),
+        F.lit("ingest").alias("stage"),
+        "reason",
+        "source_file",
+        record.alias("record"),
+    )
+
+
+def _csv_record(columns: list[str], delimiter: str) -> Column:
+    import pyspark.sql.functions as F
+
+    return F.coalesce(
+        F.col(CORRUPT), F.concat_ws(delimiter, *[F.coalesce(F.col(c), F.lit("")) for c in columns])
+    )
+
+
+def read_raw(spark: SparkSession, raw_dir: str | Path) -> RawTables:
+    """Read and check the four retail-org inputs; nothing is written here."""
+    import pyspark.sql.functions as F
+
+    raw = Path(raw_dir)
+    if not raw.is_dir():
+        raise InputDataError(f"input folder not found: {raw}")
+
+    read = {
+        "customers": read_csv_checked(
+            spark, _folder(raw, schemas.CUSTOMERS_DIR), schemas.CUSTOMER_COLUMNS, ",", "customers"
+        ),
+        "products": read_csv_checked(
+            spark, _folder(raw, schemas.PRODUCTS_DIR), schemas.PRODUCT_COLUMNS, schemas.PRODUCTS_DELIMITER, "products"
+        ),
+        "loyalty_segments": read_csv_checked(
+            spark, _folder(raw, schemas.LOYALTY_DIR), schemas.LOYALTY_COLUMNS, ",", "loyalty_segments"
+        ),
+        "sales_orders": read_orders_checked(spark, _folder(raw, schemas.SALES_ORDERS_DIR)),
+    }
+    customers = check_customers(read["customers"])
+    products = check_products(read["products"])
+    loyalty = check_loyalty(read["loyalty_segments"])
+    orders = flag_duplicate_orders(check_orders(read["sales_orders"]))
+
+    quarantined = (
+        _to_quarantine(customers, "customers", _csv_record(schemas.CUSTOMER_COLUMNS, ","))
+        .unionByName(_to_quarantine(products, "products", _csv_record(schemas.PRODUCT_COLUMNS, ";")))
+        .unionByName(_to_quarantine(loyalty, "loyalty_segments", _csv_record(schemas.LOYALTY_COLUMNS, ",")))
+        .unionByName(_to_quarantine(orders, "sales_orders", F.col("raw")))
+    )
+    kept = {
+        "customers": customers.where(F.col("reason").isNull()).select(*schemas.CUSTOMER_COLUMNS, "source_file"),
+        "products": products.where(F.col("reason").isNull()).select(*schemas.PRODUCT_COLUMNS, "source_file"),
+        "loyalty_segments": loyalty.where(F.col("reason").isNull()).select(*schemas.LOYALTY_COLUMNS, "source_file"),
+        "sales_orders": orders.where(F.col("reason").isNull()).select(*schemas.ORDER_COLUMNS, "source_file"),
+    }
+    return RawTables(kept=kept, quarantined=quarantined.select(*QUARANTINE_COLUMNS), read=read)

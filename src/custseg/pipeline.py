@@ -1,0 +1,172 @@
+"""The stages, each ``stage(spark, config) -> report``, and ``run`` for all of them.
+
+Stages read their inputs from the lakehouse and write their outputs there;
+the Spark session is always an argument.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from custseg.config import Config
+from custseg.errors import CustsegError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+
+@dataclass
+class StageReport:
+    """What a stage did, for the CLI summary: table row counts, quarantine counts, timing, notes."""
+
+    stage: str
+    seconds: float = 0.0
+    tables: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[tuple[str, str], int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _lakehouse(spark: SparkSession, config: Config):
+    from custseg.storage import Lakehouse
+
+    return Lakehouse(spark, config.storage)
+
+
+def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
+    """raw -> bronze -> silver, quarantining bad rows; checks rows in = kept + quarantined."""
+    import pyspark.sql.functions as F
+    from pyspark import StorageLevel
+
+    from custseg.data.conform import conform, orders_from_lines
+    from custseg.data.ingest import read_raw
+    from custseg.data.transactions import conform_transactions, read_transactions
+
+    started = time.perf_counter()
+    lake = _lakehouse(spark, config)
+    report = StageReport("ingest")
+    raw_dir = Path(config.input.path)
+    if config.input.layout == "retail-org":
+        raw = read_raw(spark, raw_dir)
+    else:
+        raw = read_transactions(spark, raw_dir, config.input.transactions)
+
+    # Each checked input feeds both its bronze table and the quarantine: compute it once.
+    checked_rows = {}
+    for name, df in raw.kept.items():
+        progress(f"  bronze.{name}")
+        lake.write(df, "bronze", name)
+    bronze = {name: lake.read("bronze", name) for name in raw.kept}
+    ingest_quarantine = raw.quarantined.persist(StorageLevel.MEMORY_AND_DISK)
+
+    progress("  silver")
+    if config.input.layout == "retail-org":
+        silver = conform(bronze)
+    else:
+        silver = conform_transactions(bronze, config.input.transactions)
+    for name, df in silver.tables().items():
+        progress(f"  silver.{name}")
+        lake.write(df, "silver", name)
+    lake.write(orders_from_lines(lake.read("silver", "order_lines")), "silver", "orders")
+
+    quarantine = ingest_quarantine.unionByName(silver.quarantined)
+    lake.write(quarantine, "bronze", "quarantine", files=1)
+    ingest_quarantine.unpersist()
+
+    by_reason = lake.read("bronze", "quarantine").groupBy("table", "reason").count().collect()
+    report.quarantined = {(r["table"], r["reason"]): int(r["count"]) for r in by_reason}
+    for layer, names in (("bronze", list(raw.kept)), ("silver", [*silver.tables(), "orders"])):
+        for name in names:
+            report.tables[f"{layer}.{name}"] = lake.read(layer, name).count()
+    report.tables["bronze.quarantine"] = sum(report.quarantined.values())
+    checked_rows.update(_conservation(report, config, {t: df.count() for t, df in raw.read.items()}))
+    lake.write(_summary_frame(spark, checked_rows), "bronze", "ingest_summary", files=1)
+    report.extra["rows"] = checked_rows
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _conservation(
+    report: StageReport, config: Config, rows_in: dict[str, int]
+) -> dict[str, dict[str, int]]:
+    """rows in = rows kept + rows quarantined, per input table (kept = carried to the next table).
+
+    ``rows_in`` is counted from the raw files, independently of the checks, so a
+    row lost between the checks and the tables fails the run instead of passing unseen.
+    """
+    quarantined: dict[str, int] = {}
+    for (table, _reason), count in report.quarantined.items():
+        quarantined[table] = quarantined.get(table, 0) + count
+    if config.input.layout == "retail-org":
+        kept = {
+            "customers": report.tables["bronze.customers"],
+            "products": report.tables["bronze.products"],
+            "loyalty_segments": report.tables["bronze.loyalty_segments"],
+            "sales_orders": report.tables["silver.orders"],
+        }
+    else:
+        kept = {"transactions": report.tables["silver.order_lines"]}
+    rows = {}
+    for table, kept_rows in kept.items():
+        lost = rows_in[table] - kept_rows - quarantined.get(table, 0)
+        if lost != 0:
+            raise CustsegError(
+                f"row conservation failed for {table}: {rows_in[table]} rows in, {kept_rows} kept, "
+                f"{quarantined.get(table, 0)} quarantined ({lost} unaccounted for)"
+            )
+        rows[table] = {"rows_in": rows_in[table], "rows_kept": kept_rows, "rows_quarantined": quarantined.get(table, 0)}
+    return rows
+
+
+def _summary_frame(spark: SparkSession, rows: dict[str, dict[str, int]]):
+    data = [(t, r["rows_in"], r["rows_kept"], r["rows_quarantined"]) for t, r in rows.items()]
+    return spark.createDataFrame(data, "table string, rows_in long, rows_kept long, rows_quarantined long")
+
+
+def features(spark: SparkSession, config: Config, progress=print) -> StageReport:
+    """silver -> gold customer_features (+ feature_report)."""
+    from custseg.features import build_features, feature_notes, feature_report
+
+    started = time.perf_counter()
+    lake = _lakehouse(spark, config)
+    report = StageReport("features")
+    result = build_features(
+        lake.read("silver", "customers"),
+        lake.read("silver", "orders"),
+        lake.read("silver", "order_lines"),
+        as_of=config.features.as_of,
+        include_customers_without_orders=config.features.include_customers_without_orders,
+    )
+    progress("  gold.customer_features")
+    lake.write(result.features, "gold", "customer_features")
+    written = lake.read("gold", "customer_features")
+    report.tables["gold.customer_features"] = written.count()
+    summary: pd.DataFrame = feature_report(written)
+    lake.write(spark.createDataFrame(summary), "gold", "feature_report", files=1)
+    report.notes.append(f"as-of date: {result.as_of:%Y-%m-%d %H:%M} UTC")
+    verb = "included" if result.included_without_orders else "left out of clustering"
+    report.notes.append(
+        f"customers: {result.customers_total}, of whom {result.customers_without_orders} have no orders ({verb})"
+    )
+    report.notes.extend(feature_notes(summary))
+    report.extra["feature_report"] = summary
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+STAGES = {"ingest": ingest, "features": features}
+
+
+def run(spark: SparkSession, config: Config, stages: list[str] | None = None, progress=print) -> list[StageReport]:
+    """Every stage in order (or the named ones)."""
+    reports = []
+    for name in stages or list(STAGES):
+        if name not in STAGES:
+            raise CustsegError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
+        progress(f"[{name}]")
+        reports.append(STAGES[name](spark, config, progress=progress))
+    return reports
