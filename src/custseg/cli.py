@@ -142,6 +142,7 @@ def _print_reports(reports) -> None:
 
 
 def cmd_generate(args: argparse.Namespace, config: Config) -> None:
+    bad_records = _parse_bad(args.bad)
     from custseg.data.generate import generate
 
     spark = _session(config)
@@ -152,7 +153,7 @@ def cmd_generate(args: argparse.Namespace, config: Config) -> None:
         customers=args.customers,
         seed=args.seed,
         preset=args.preset,
-        bad_records=_parse_bad(args.bad),
+        bad_records=bad_records,
         orders_per_customer=args.orders_per_customer,
     )
     print(summary)
@@ -162,6 +163,7 @@ def _run_stages(names: list[str]) -> Callable[[argparse.Namespace, Config], None
     def command(args: argparse.Namespace, config: Config) -> None:
         from custseg import pipeline
 
+        pipeline.preflight(config, names)
         spark = _session(config)
         reports = pipeline.run(spark, config, names, progress=_log)
         _print_reports(reports)

@@ -60,7 +60,7 @@ class TransactionColumns(_Strict):
     order_id: str = "order_id"
     timestamp: str = "timestamp"
     product_id: str = "product_id"
-    category: str = "category"
+    category: str | None = "category"  # None: the data has no product categories
     quantity: str = "quantity"
     unit_price: str = "unit_price"
 

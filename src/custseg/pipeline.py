@@ -161,6 +161,18 @@ def features(spark: SparkSession, config: Config, progress=print) -> StageReport
 STAGES = {"ingest": ingest, "features": features}
 
 
+def preflight(config: Config, stages: list[str]) -> None:
+    """Spark-free checks of what the stages need, so a user mistake fails before Spark starts."""
+    from custseg.errors import InputDataError
+
+    if "ingest" in stages:
+        path = Path(config.input.transactions.path or config.input.path)
+        if not path.exists():
+            raise InputDataError(f"input folder not found: {path} (pass --input or set input.path)")
+        if config.input.layout == "retail-org" and not path.is_dir():
+            raise InputDataError(f"input {path} is a file; the retail-org layout is a folder with customers/, sales_orders/, ...")
+
+
 def run(spark: SparkSession, config: Config, stages: list[str] | None = None, progress=print) -> list[StageReport]:
     """Every stage in order (or the named ones)."""
     reports = []
