@@ -1,0 +1,47 @@
+"""Segment interpretation: statistics, plain-language rules, and stable names across retrains.
+
+>>> stats = segment_statistics(df, PROFILE_FEATURES)            # Spark, one aggregation
+>>> profiles = describe_segments(stats)                          # pandas, deterministic rules
+>>> print(profile_markdown(profiles))                            # the seed analysis's table
+"""
+
+from custseg.profile.matching import match_segments, migration_counts, migration_matrix, relabel
+from custseg.profile.rules import (
+    ARCHETYPES,
+    NOISE_ARCHETYPE,
+    PROFILE_FEATURES,
+    WORDS,
+    archetype,
+    business_insights,
+    describe_segments,
+    is_outlier,
+    profile_markdown,
+    qualitative_word,
+    word_level,
+)
+from custseg.profile.statistics import (
+    SegmentStatistics,
+    segment_statistics,
+    segment_statistics_pandas,
+)
+
+__all__ = [
+    "ARCHETYPES",
+    "NOISE_ARCHETYPE",
+    "PROFILE_FEATURES",
+    "WORDS",
+    "SegmentStatistics",
+    "archetype",
+    "business_insights",
+    "describe_segments",
+    "is_outlier",
+    "match_segments",
+    "migration_counts",
+    "migration_matrix",
+    "profile_markdown",
+    "qualitative_word",
+    "relabel",
+    "segment_statistics",
+    "segment_statistics_pandas",
+    "word_level",
+]

@@ -1,0 +1,480 @@
+"""Segments in plain business language: deterministic rules, no language model.
+
+Everything here is pure pandas / Python over a :class:`SegmentStatistics`,
+so the same numbers always give the same words, names and actions.
+
+Words. Each feature of each segment gets one of "very low", "low",
+"moderate", "high", "very high": the segment's median is placed among the
+population's quintile cut points q20 <= q40 <= q60 <= q80 (all customers,
+noise included). Off the cut points that is the usual quintile: m < q20
+"very low", q20 < m < q40 "low", q40 < m < q60 "moderate", q60 < m < q80
+"high", m > q80 "very high". A median equal to one or more cut points sits
+on the border of the bins those points separate; its word is the middle of
+that run of bins, rounded toward "moderate", so a tie never exaggerates
+(m = q20 reads "low", m = q40 or q60 "moderate", m = q80 "high"). So a
+feature whose cut points are all equal reads "moderate" at that value, and
+a zero-variance feature (population min = max) always reads "moderate".
+Both statistics paths make medians and cut points actual data values, so
+ties are exact. A missing median (all nulls) reads "unknown".
+
+Recency is days since the last order, so "low recency" means the segment
+bought recently; the table keeps the scale word ("low recency"), the
+description says "bought recently".
+
+Archetypes, first matching rule wins ("one order" = median num_orders <= 1;
+VL/L/M/H/VH are the words; a rule that needs a missing feature does not
+match):
+
+1. segment -1                                    -> unassigned (noise)
+2. one order and units VH                        -> one-time bulk buyer
+3. one order and (spend VH or order value VH)    -> single very-high-value purchase
+4. recency VH, or recency H and orders <= L      -> lapsed / at risk
+5. tenure VL and recency <= M, or
+   tenure L and orders VL and recency <= L       -> new customers
+6. more than one order, spend >= H and
+   (loyalty >= H or tenure >= H or orders >= H)  -> high-value loyal
+7. (spend >= H or order value >= H), orders <= L -> high-value infrequent
+8. order value <= L and orders >= H              -> bargain hunters
+9. spend <= L and orders <= L                    -> occasional low-value
+10. more than one order, recency <= M,
+    orders >= M and spend >= L                   -> steady engaged
+11. otherwise                                    -> mixed profile
+
+Outliers: a segment is flagged when its share is below ``outlier_share``
+or it has at most two customers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from custseg.profile.statistics import CUT_NAMES, SegmentStatistics
+
+# Feature names of the customer table (see DESIGN.md, "Customer features").
+UNITS = "units_purchased"
+SPEND = "total_spend"
+TENURE = "tenure_days"
+RECENCY = "recency_days"
+LOYALTY = "loyalty_segment"
+ORDERS = "num_orders"
+ORDER_VALUE = "avg_order_value"
+PRODUCTS = "product_diversity"
+CATEGORIES = "category_diversity"
+#: The nine features the seed analysis profiled, in table order.
+PROFILE_FEATURES: tuple[str, ...] = (
+    UNITS,
+    SPEND,
+    TENURE,
+    RECENCY,
+    LOYALTY,
+    ORDERS,
+    ORDER_VALUE,
+    PRODUCTS,
+    CATEGORIES,
+)
+
+WORDS: tuple[str, ...] = ("very low", "low", "moderate", "high", "very high")
+UNKNOWN = "unknown"
+VL, L, M, H, VH = range(5)
+NOISE = -1
+NOISE_ARCHETYPE = "unassigned (noise)"
+
+#: archetype -> (the sentence of the table's fourth column, the business action).
+ARCHETYPES: dict[str, tuple[str, str]] = {
+    NOISE_ARCHETYPE: (
+        "Customers no segment describes (noise)",
+        "Investigate outliers: review these customers one by one, since no segment describes them.",
+    ),
+    "one-time bulk buyer": (
+        "One-time bulk buyer: a single order of very many units",
+        "Investigate, then convert: check whether this is a business buyer and offer volume pricing or a trade account.",
+    ),
+    "single very-high-value purchase": (
+        "A single purchase of very high value",
+        "Investigate, then follow up: confirm the order is genuine and contact the customer personally to earn a second purchase.",
+    ),
+    "lapsed / at risk": (
+        "Lapsed or at-risk customers who have not bought for a long time",
+        "Win back: send a reactivation offer before they are lost for good.",
+    ),
+    "new customers": (
+        "New customers early in their relationship with the store",
+        "Onboard: welcome them and give them a reason to place a second order soon.",
+    ),
+    "high-value loyal": (
+        "High-value, loyal customers who spend more per order over a long relationship",
+        "VIP care: give priority service and early access to protect this revenue.",
+    ),
+    "high-value infrequent": (
+        "High-value customers who buy rarely but spend a lot when they do",
+        "Increase frequency: prompt repeat purchases with timely reminders and replenishment offers.",
+    ),
+    "bargain hunters": (
+        "Bargain hunters who order often but keep baskets small",
+        "Cross-sell: pair the deals they look for with bundles of higher-margin products.",
+    ),
+    "occasional low-value": (
+        "Occasional customers with few, low-value orders",
+        "Upsell cheaply: use low-cost automated campaigns to raise basket size and frequency.",
+    ),
+    "steady engaged": (
+        "Steady, engaged customers with consistent purchasing behaviour",
+        "Retain: keep them engaged with loyalty rewards and personalised recommendations.",
+    ),
+    "mixed profile": (
+        "Mixed profile with no single dominant behaviour",
+        "Review: inspect this segment's features before targeting it with a campaign.",
+    ),
+}
+
+_RECENCY_PHRASES = (
+    "bought very recently",
+    "bought recently",
+    "bought moderately recently",
+    "have not bought for a while",
+    "have not bought for a long time",
+)
+_LOYALTY_PHRASES = (
+    "very low loyalty",
+    "low loyalty",
+    "average loyalty",
+    "high loyalty",
+    "very high loyalty",
+)
+_MARKDOWN_HEADER = (
+    "| Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |\n|---|---|---|---|---|"
+)
+
+
+# --------------------------------------------------------------------------- words
+
+
+def word_level(value: float, cut_points: Sequence[float]) -> int | None:
+    """The 0..4 level (very low .. very high) of ``value`` among four sorted cut points.
+
+    Ties take the middle of the bins they border, rounded toward 2 (moderate);
+    None when the value or a cut point is missing.
+    """
+    cuts = [float(c) for c in cut_points]
+    if len(cuts) != 4:
+        raise ValueError(f"cut_points must hold 4 values (q20, q40, q60, q80), got {len(cuts)}")
+    v = float(value)
+    if math.isnan(v) or any(math.isnan(c) for c in cuts):
+        return None
+    lowest = sum(c < v for c in cuts)  # the lowest bin the value can sit in
+    highest = 4 - sum(c > v for c in cuts)
+    twice_mid = lowest + highest
+    if twice_mid % 2 == 0:
+        return twice_mid // 2
+    return (twice_mid + 1) // 2 if twice_mid < 4 else (twice_mid - 1) // 2
+
+
+def qualitative_word(value: float, cut_points: Sequence[float], constant: bool = False) -> str:
+    """The word ("very low" .. "very high") for ``value`` against the quintile ``cut_points``.
+
+    ``constant`` (the population's feature has zero variance) gives "moderate".
+    """
+    if isinstance(value, float) and math.isnan(value):
+        return UNKNOWN
+    if constant:
+        return WORDS[M]
+    level = word_level(value, cut_points)
+    return UNKNOWN if level is None else WORDS[level]
+
+
+def _level_of(word: str | None) -> int | None:
+    return WORDS.index(word) if word in WORDS else None
+
+
+# --------------------------------------------------------------------------- archetypes
+
+
+def archetype(segment: int, words: Mapping[str, str], medians: Mapping[str, float]) -> str:
+    """The archetype name of a segment from its feature words and medians (rules in the module doc)."""
+    if segment == NOISE:
+        return NOISE_ARCHETYPE
+    level = {f: _level_of(words.get(f)) for f in PROFILE_FEATURES}
+
+    def ge(feature: str, k: int) -> bool:
+        value = level[feature]
+        return value is not None and value >= k
+
+    def le(feature: str, k: int) -> bool:
+        value = level[feature]
+        return value is not None and value <= k
+
+    orders = medians.get(ORDERS, math.nan)
+    known_orders = orders is not None and not math.isnan(orders)
+    one_order = known_orders and orders <= 1
+    repeat = known_orders and orders > 1
+
+    if one_order and ge(UNITS, VH):
+        return "one-time bulk buyer"
+    if one_order and (ge(SPEND, VH) or ge(ORDER_VALUE, VH)):
+        return "single very-high-value purchase"
+    if ge(RECENCY, VH) or (ge(RECENCY, H) and le(ORDERS, L)):
+        return "lapsed / at risk"
+    if (le(TENURE, VL) and le(RECENCY, M)) or (le(TENURE, L) and le(ORDERS, VL) and le(RECENCY, L)):
+        return "new customers"
+    if repeat and ge(SPEND, H) and (ge(LOYALTY, H) or ge(TENURE, H) or ge(ORDERS, H)):
+        return "high-value loyal"
+    if (ge(SPEND, H) or ge(ORDER_VALUE, H)) and le(ORDERS, L):
+        return "high-value infrequent"
+    if le(ORDER_VALUE, L) and ge(ORDERS, H):
+        return "bargain hunters"
+    if le(SPEND, L) and le(ORDERS, L):
+        return "occasional low-value"
+    if repeat and le(RECENCY, M) and ge(ORDERS, M) and ge(SPEND, L):
+        return "steady engaged"
+    return "mixed profile"
+
+
+def is_outlier(size: int, share: float, outlier_share: float = 0.01) -> bool:
+    """A segment too small to act on as a group: share below ``outlier_share`` or size <= 2."""
+    return bool(size <= 2 or share < outlier_share)
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def _fmt(x: float) -> str:
+    if x is None or math.isnan(x):
+        return "n/a"
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _purchase_text(words: Mapping[str, str]) -> str:
+    """The table's second cell: units, spend, tenure, recency words."""
+    parts = [
+        f"{words[f]} {label}"
+        for f, label in (
+            (UNITS, "units"),
+            (SPEND, "spend"),
+            (TENURE, "tenure"),
+            (RECENCY, "recency"),
+        )
+        if f in words
+    ]
+    return _capital(", ".join(parts))
+
+
+def _loyalty_text(words: Mapping[str, str]) -> str:
+    """The table's third cell: loyalty, order count, product/category diversity words."""
+    parts = []
+    if LOYALTY in words:
+        level = _level_of(words[LOYALTY])
+        parts.append(_LOYALTY_PHRASES[level] if level is not None else "unknown loyalty")
+    if ORDERS in words:
+        parts.append(f"{words[ORDERS]} order count")
+    if PRODUCTS in words and CATEGORIES in words and words[PRODUCTS] == words[CATEGORIES]:
+        parts.append(f"{words[PRODUCTS]} product/category diversity")
+    else:
+        if PRODUCTS in words:
+            parts.append(f"{words[PRODUCTS]} product diversity")
+        if CATEGORIES in words:
+            parts.append(f"{words[CATEGORIES]} category diversity")
+    return _capital(", ".join(parts))
+
+
+def _description(
+    size: int,
+    share: float,
+    revenue_share: float,
+    segment: int,
+    words: Mapping[str, str],
+    medians: Mapping[str, float],
+) -> str:
+    """One behaviour sentence with the medians behind each word, recency phrased naturally."""
+    who = "unassigned customer" if segment == NOISE else "customer"
+    head = f"{size:,} {who}{'' if size == 1 else 's'} ({_pct(share)} of customers"
+    head += f", {_pct(revenue_share)} of revenue)" if not math.isnan(revenue_share) else ")"
+    parts = []
+    if RECENCY in words:
+        level = _level_of(words[RECENCY])
+        phrase = _RECENCY_PHRASES[level] if level is not None else "unknown recency"
+        parts.append(f"{phrase} (median {_fmt(medians[RECENCY])} days ago)")
+    if ORDERS in words:
+        orders = medians[ORDERS]
+        if not math.isnan(orders) and orders <= 1:
+            parts.append("a single order")
+        else:
+            parts.append(f"{words[ORDERS]} order count (median {_fmt(orders)})")
+    simple = (
+        (SPEND, "spend", ""),
+        (ORDER_VALUE, "order value", ""),
+        (UNITS, "units", ""),
+        (TENURE, "tenure", " days"),
+    )
+    for f, label, unit in simple:
+        if f in words:
+            parts.append(f"{words[f]} {label} (median {_fmt(medians[f])}{unit})")
+    if LOYALTY in words:
+        level = _level_of(words[LOYALTY])
+        phrase = _LOYALTY_PHRASES[level] if level is not None else "unknown loyalty"
+        parts.append(f"{phrase} (median tier {_fmt(medians[LOYALTY])})")
+    for f, label in ((PRODUCTS, "product diversity"), (CATEGORIES, "category diversity")):
+        if f in words:
+            parts.append(f"{words[f]} {label} (median {_fmt(medians[f])})")
+    others = [f for f in words if f not in PROFILE_FEATURES]
+    parts += [f"{words[f]} {f} (median {_fmt(medians[f])})" for f in others]
+    return head + (": " + "; ".join(parts) if parts else "") + "."
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def describe_segments(stats: SegmentStatistics, outlier_share: float = 0.01) -> pd.DataFrame:
+    """One row per segment in business language.
+
+    Columns: ``segment, size, share, revenue_share, archetype, archetype_text,
+    description, purchase_text, loyalty_text, action, is_outlier`` and, per
+    feature ``f`` of ``stats``, ``f_median, f_mean, f_word``.
+    ``purchase_text``, ``loyalty_text`` and ``archetype_text`` are the
+    second, third and fourth cells of :func:`profile_markdown`'s table.
+    """
+    if not 0 <= outlier_share < 1:
+        raise ValueError(f"outlier_share must be in [0, 1), got {outlier_share}")
+    population = stats.population
+    records: list[dict[str, Any]] = []
+    # Records, not itertuples: feature names need not be Python identifiers.
+    for values in stats.segments.to_dict("records"):
+        segment = int(values["segment"])
+        medians = {f: float(values[f"{f}_median"]) for f in stats.features}
+        words = {}
+        for f in stats.features:
+            pop = population.loc[f]
+            constant = bool(pop["min"] == pop["max"])
+            words[f] = qualitative_word(medians[f], [pop[c] for c in CUT_NAMES], constant)
+        name = archetype(segment, words, medians)
+        sentence, action = ARCHETYPES[name]
+        size, share, revenue_share = (
+            int(values["size"]),
+            float(values["share"]),
+            float(values["revenue_share"]),
+        )
+        record: dict[str, Any] = {
+            "segment": segment,
+            "size": size,
+            "share": share,
+            "revenue_share": revenue_share,
+            "archetype": name,
+            "archetype_text": sentence,
+            "description": _description(size, share, revenue_share, segment, words, medians),
+            "purchase_text": _purchase_text(words),
+            "loyalty_text": _loyalty_text(words),
+            "action": action,
+            "is_outlier": is_outlier(size, share, outlier_share),
+        }
+        for f in stats.features:
+            record[f"{f}_median"] = medians[f]
+            record[f"{f}_mean"] = float(values[f"{f}_mean"])
+            record[f"{f}_word"] = words[f]
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _cell(value: object) -> str:
+    """Text made safe for one Markdown table cell: no pipes, no line breaks."""
+    text = " ".join(str(value).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def profile_markdown(profiles: pd.DataFrame) -> str:
+    """The seed analysis's Markdown table, one row per segment (noise labelled "noise").
+
+    | Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |, where the
+    cells hold the purchase words, the loyalty/orders/diversity words, the
+    archetype sentence and the segment size.
+    """
+    lines = [_MARKDOWN_HEADER]
+    for row in profiles.itertuples(index=False):
+        label = "noise" if int(row.segment) == NOISE else str(int(row.segment))
+        cells = (label, row.purchase_text, row.loyalty_text, row.archetype_text, int(row.size))
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _name(row: Any) -> str:
+    return f"segment {int(row.segment)} ({row.archetype})"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def business_insights(profiles: pd.DataFrame) -> list[str]:
+    """A few plain sentences for a report: revenue leader, largest segment, at-risk segments,
+    tiny segments to investigate and the noise share. Deterministic: ties go to the lower segment."""
+    insights: list[str] = []
+    ordered = profiles.sort_values("segment", kind="stable")
+    segments = ordered[ordered["segment"] != NOISE]
+    noise = ordered[ordered["segment"] == NOISE]
+
+    with_revenue = segments[segments["revenue_share"].notna()]
+    leader = None
+    if not with_revenue.empty and with_revenue["revenue_share"].max() > 0:
+        leader = with_revenue.loc[with_revenue["revenue_share"].idxmax()]
+        insights.append(
+            f"{_capital(_name(leader))} carries the most revenue: "
+            f"{_pct(leader.revenue_share)} of revenue from {_pct(leader.share)} of customers."
+        )
+    if not segments.empty:
+        largest = segments.loc[segments["size"].idxmax()]
+        if leader is None or int(largest.segment) != int(leader.segment):
+            insights.append(
+                f"{_capital(_name(largest))} is the largest segment: {_pct(largest.share)} of customers"
+                + (
+                    f" and {_pct(largest.revenue_share)} of revenue."
+                    if pd.notna(largest.revenue_share)
+                    else "."
+                )
+            )
+
+    at_risk = segments[segments["archetype"] == "lapsed / at risk"]
+    if at_risk.empty:
+        if not segments.empty:
+            insights.append("No segment is lapsed or at risk.")
+    else:
+        parts = [
+            f"{_name(r)} with {_pct(r.share)} of customers"
+            + (f" and {_pct(r.revenue_share)} of revenue" if pd.notna(r.revenue_share) else "")
+            for r in at_risk.itertuples(index=False)
+        ]
+        insights.append(f"At risk: {_join(parts)}; plan a win-back campaign.")
+
+    tiny = segments[segments["is_outlier"]]
+    if not tiny.empty:
+        parts = [
+            f"{int(r.segment)} ({r.archetype}, {int(r.size):,} customer{'' if int(r.size) == 1 else 's'})"
+            for r in tiny.itertuples(index=False)
+        ]
+        plural = len(parts) > 1
+        insights.append(
+            f"Investigate tiny segment{'s' if plural else ''} {_join(parts)} before acting: "
+            f"{'they' if plural else 'it'} may be data errors or special accounts."
+        )
+
+    if not noise.empty:
+        row = noise.iloc[0]
+        sentence = f"{_pct(row.share)} of customers ({int(row['size']):,}) are unassigned noise"
+        if row.share >= 0.5:
+            sentence += (
+                "; the clustering explains fewer than half the customers, "
+                "so try HDBSCAN or hierarchical clustering"
+            )
+        insights.append(sentence + ".")
+    return insights
