@@ -10,7 +10,7 @@ def test_defaults_load():
     config = load_config()
     assert config.spark.master == "local[*]"
     assert config.storage.format == "parquet"
-    assert config.tracking.tracking_uri == "sqlite:///mlflow.db"
+    assert config.tracking.tracking_uri is None  # -> $MLFLOW_TRACKING_URI or sqlite:///mlflow.db
 
 
 def test_file_then_overrides(tmp_path):

@@ -52,7 +52,7 @@ class SparkConfig(_Strict):
 class StorageConfig(_Strict):
     root: str = "lakehouse"
     format: Literal["parquet", "delta"] = "parquet"
-    keep_versions: int = Field(3, ge=1)
+    keep_versions: int = Field(3, ge=2)  # >= 2: the previous version stays readable (migration, rollback)
 
 
 class TransactionColumns(_Strict):
@@ -123,10 +123,11 @@ class SegmentConfig(_Strict):
     silhouette_sample: int = Field(10_000, ge=100)
     stability_bootstraps: int = Field(5, ge=0)
     outlier_share: float = Field(0.01, ge=0, lt=1)
+    truth_path: str | None = None
 
 
 class TrackingConfig(_Strict):
-    tracking_uri: str = "sqlite:///mlflow.db"
+    tracking_uri: str | None = None
     artifact_location: str | None = None
     experiment: str = "custseg"
     model_name: str = "custseg-segmenter"

@@ -158,7 +158,14 @@ def features(spark: SparkSession, config: Config, progress=print) -> StageReport
     return report
 
 
-STAGES = {"ingest": ingest, "features": features}
+def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
+    """gold customer_features -> segments, profiles, comparison; tracked and registered in MLflow."""
+    from custseg.segment.stage import segment as run_segment
+
+    return run_segment(spark, config, progress=progress)
+
+
+STAGES = {"ingest": ingest, "features": features, "segment": segment}
 
 
 def preflight(config: Config, stages: list[str]) -> None:

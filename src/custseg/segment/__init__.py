@@ -1,0 +1,1 @@
+"""Segmentation: scale the features, tune and fit each method, compare, pick one, describe it."""

@@ -1,0 +1,182 @@
+"""MLflow: one experiment, a parent run per pipeline run, nested runs per method and sweep point,
+the segmenter logged as a pyfunc model, the recommended one registered with the ``champion`` alias.
+
+Embedded default: ``sqlite:///mlflow.db`` and ``./mlruns`` in the working folder;
+``tracking.tracking_uri`` (or ``$MLFLOW_TRACKING_URI``) points anywhere else.
+Nothing personal is logged: parameters, metrics, aggregate tables, figures,
+and a dataset description without customer ids.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow.pyfunc
+
+from custseg.config import TrackingConfig
+from custseg.errors import ModelError
+from custseg.segment.segmenter import Segmenter
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities import Run
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+SEGMENTER_ARTIFACT = "segmenter"
+MODEL_NAME_IN_RUN = "segmenter"
+# The scoring model needs these at load time (custseg itself must be installed where it is served).
+MODEL_REQUIREMENTS = ["numpy", "pandas<3", "scikit-learn", "scipy", "hdbscan", "fastcluster"]
+
+
+def tracking_uri(config: TrackingConfig) -> str:
+    """Config, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the working folder."""
+    return config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def setup(config: TrackingConfig) -> str:
+    """Point MLflow at the store and make sure the experiment exists; returns its id."""
+    import mlflow
+
+    uri = tracking_uri(config)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.get_experiment_by_name(config.experiment)
+    if experiment is not None:
+        mlflow.set_experiment(experiment_id=experiment.experiment_id)
+        return experiment.experiment_id
+    location = config.artifact_location
+    if location is None and uri.startswith("sqlite:"):
+        location = (Path.cwd() / "mlruns").as_uri()
+    experiment_id = mlflow.create_experiment(config.experiment, artifact_location=location)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+@contextmanager
+def run(name: str, nested: bool = False, tags: dict[str, str] | None = None) -> Iterator[Run]:
+    """A run that ends FINISHED, or FAILED when its block raises (also on Ctrl-C)."""
+    import mlflow
+
+    with mlflow.start_run(run_name=name, nested=nested, tags=tags or {}) as active:
+        yield active
+
+
+def log_params(params: dict[str, Any]) -> None:
+    import mlflow
+
+    mlflow.log_params({k: "none" if v is None else v for k, v in params.items()})
+
+
+def log_metrics(metrics: dict[str, float]) -> None:
+    import math
+
+    import mlflow
+
+    finite = {k: float(v) for k, v in metrics.items() if v is not None and isinstance(v, (int, float)) and math.isfinite(v)}
+    if finite:
+        mlflow.log_metrics(finite)
+
+
+def log_table(frame: pd.DataFrame, name: str) -> None:
+    import mlflow
+
+    mlflow.log_table(data=frame.astype(object).where(frame.notna(), None), artifact_file=f"tables/{name}.json")
+
+
+def log_figure(figure: Any, name: str) -> None:
+    import mlflow
+
+    mlflow.log_figure(figure, f"figures/{name}.png")
+
+
+def log_dataset(features: pd.DataFrame, source: str, name: str) -> None:
+    """Describe the training input (schema, size, digest): numeric features only, no ids."""
+    import warnings
+
+    import mlflow
+
+    with warnings.catch_warnings():
+        # A local path is both a file and an artifact source to MLflow; either reading is right.
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(features, source=source, name=name)
+    mlflow.log_input(dataset, context="training")
+
+
+class SegmenterModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc wrapper: raw feature columns in, ``segment`` out."""
+
+    def load_context(self, context: Any) -> None:
+        self.segmenter = Segmenter.load(context.artifacts[SEGMENTER_ARTIFACT])
+
+    # No type hints on predict: MLflow would try to infer a schema from them; the signature says it.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        import pandas as pd
+
+        return pd.DataFrame({"segment": self.segmenter.predict(model_input)})
+
+
+def _signature(features: list[str]):
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("double", name) for name in features]),
+        outputs=Schema([ColSpec("long", "segment")]),
+    )
+
+
+def log_segmenter(segmenter: Segmenter, example: pd.DataFrame | None = None) -> str:
+    """Log the segmenter as a pyfunc model in the active run; returns its model URI."""
+    with tempfile.TemporaryDirectory(prefix="custseg-model-") as tmp:
+        folder = segmenter.save(Path(tmp) / SEGMENTER_ARTIFACT)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN,
+            python_model=SegmenterModel(),
+            artifacts={SEGMENTER_ARTIFACT: str(folder)},
+            signature=_signature(segmenter.features),
+            pip_requirements=MODEL_REQUIREMENTS,
+            input_example=example,
+        )
+    return info.model_uri
+
+
+def register_champion(model_uri: str, config: TrackingConfig, tags: dict[str, str] | None = None) -> str:
+    """Register the model and move the alias (``champion``) to the new version; returns the version."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    version = mlflow.register_model(model_uri, config.model_name, tags=tags)
+    MlflowClient().set_registered_model_alias(config.model_name, config.alias, version.version)
+    return str(version.version)
+
+
+def champion_uri(config: TrackingConfig) -> str:
+    return f"models:/{config.model_name}@{config.alias}"
+
+
+def load_segmenter(model_uri: str) -> Segmenter:
+    """The Segmenter inside a logged or registered custseg model."""
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except Exception as exc:  # MLflow raises several types for a missing model
+        raise ModelError(f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from exc
+    python_model = model.unwrap_python_model()
+    if not isinstance(python_model, SegmenterModel):
+        raise ModelError(f"model {model_uri} is not a custseg segmenter")
+    return python_model.segmenter
+
+
+def load_champion(config: TrackingConfig) -> tuple[Segmenter, str] | None:
+    """The current champion and its version, or None when no model has the alias yet."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = MlflowClient().get_model_version_by_alias(config.model_name, config.alias)
+    except MlflowException:
+        return None
+    return load_segmenter(champion_uri(config)), str(version.version)
