@@ -7,7 +7,7 @@ import pytest
 
 from custseg.cli import build_parser, main
 
-COMMANDS = ["generate", "ingest", "features", "run"]
+COMMANDS = ["generate", "ingest", "features", "segment", "score", "run", "demo"]
 
 
 def _run(*args, cwd=None):

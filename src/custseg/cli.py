@@ -53,8 +53,23 @@ def _feature_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _segment_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("segmentation and tracking")
+    group.add_argument("--methods", help="comma-separated methods (default dbscan,hierarchical,hdbscan,kmeans)")
+    group.add_argument("--max-driver-customers", type=int, help="largest table clustered on the driver (default 100000)")
+    group.add_argument("--truth", help="CSV customer_id,archetype for the ARI column (default <input>/truth/customer_archetypes.csv)")
+    group.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    group.add_argument("--experiment", help="MLflow experiment name (default custseg)")
+    group.add_argument("--model-name", help="registered model name (default custseg-segmenter)")
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     mapping = {
+        "max_driver_customers": "segment.max_driver_customers",
+        "truth": "segment.truth_path",
+        "tracking_uri": "tracking.tracking_uri",
+        "experiment": "tracking.experiment",
+        "model_name": "tracking.model_name",
         "master": "spark.master",
         "remote": "spark.remote",
         "driver_memory": "spark.driver_memory",
@@ -64,7 +79,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "as_of": "features.as_of",
         "include_no_orders": "features.include_customers_without_orders",
     }
-    return {key: getattr(args, flag) for flag, key in mapping.items() if getattr(args, flag, None) is not None}
+    values = {key: getattr(args, flag) for flag, key in mapping.items() if getattr(args, flag, None) is not None}
+    if getattr(args, "methods", None):
+        values["segment.methods"] = [m.strip() for m in args.methods.split(",") if m.strip()]
+    return values
 
 
 def _parse_bad(values: Sequence[str] | None) -> dict[str, int]:
@@ -108,10 +126,32 @@ def build_parser() -> argparse.ArgumentParser:
     _feature_flags(feat)
     _engine_flags(feat)
 
-    run = sub.add_parser("run", help="every stage: ingest, features")
+    seg = sub.add_parser("segment", help="cluster gold customer_features, compare methods, describe segments, track in MLflow")
+    _segment_flags(seg)
+    _engine_flags(seg)
+
+    score = sub.add_parser("score", help="assign segments to a features table with a registered model")
+    score.add_argument(
+        "--model", help="model URI (default models:/custseg-segmenter@champion); models:/, runs:/ or a local path"
+    )
+    score.add_argument("--table", default="customer_features", help="gold table to score (default customer_features)")
+    score.add_argument("--output", default="customer_scores", help="gold table to write (default customer_scores)")
+    score.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    _engine_flags(score)
+
+    run = sub.add_parser("run", help="every stage: ingest, features, segment")
     _input_flags(run)
     _feature_flags(run)
+    _segment_flags(run)
     _engine_flags(run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="generate the seed scenario and a realistic data set, run everything, print the results",
+    )
+    demo.add_argument("--customers", type=int, default=10_000, help="customers in the realistic set (default 10000)")
+    demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    _engine_flags(demo)
     return parser
 
 
@@ -139,6 +179,19 @@ def _print_reports(reports) -> None:
             print(f"    quarantined {table}/{reason:<22} {count:>8,}")
         for note in report.notes:
             print(f"    note: {note}")
+    for report in reports:
+        if report.stage == "segment":
+            _print_segments(report)
+
+
+def _print_segments(report) -> None:
+    print("\nMethod comparison\n")
+    print(report.extra["comparison_markdown"])
+    print(f"\nSegments ({report.extra['recommended']})\n")
+    print(report.extra["profile_markdown"])
+    print("Business insights")
+    for line in report.extra["insights"]:
+        print(f"  - {line}")
 
 
 def cmd_generate(args: argparse.Namespace, config: Config) -> None:
@@ -171,11 +224,57 @@ def _run_stages(names: list[str]) -> Callable[[argparse.Namespace, Config], None
     return command
 
 
+def cmd_score(args: argparse.Namespace, config: Config) -> None:
+    from custseg.scoring import score
+
+    spark = _session(config)
+    _log("[score]")
+    report = score(spark, config, args.model, table=args.table, output=args.output, progress=_log)
+    _print_reports([report])
+    print("  segment sizes: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(report.extra["segment_counts"].items())))
+
+
+def cmd_demo(args: argparse.Namespace, config: Config) -> None:
+    """The seed scenario, then a realistic data set, each generated, ingested, featured and segmented."""
+    from pathlib import Path
+
+    from custseg import pipeline, tracking
+    from custseg.data.generate import generate
+
+    spark = _session(config)
+    seed_config = config.model_copy(deep=True)
+    seed_config.input.path = "demo/seed/raw"
+    seed_config.storage.root = "demo/seed/lakehouse"
+    seed_config.tracking.experiment = f"{config.tracking.experiment}-seed"
+    seed_config.tracking.model_name = f"{config.tracking.model_name}-seed"
+    real_config = config.model_copy(deep=True)
+    real_config.input.path = "data/raw"
+
+    for title, cfg, kwargs in (
+        ("seed scenario (25 customers with orders: 16/7/1/1)", seed_config, {"preset": "seed"}),
+        (f"realistic data ({args.customers:,} customers)", real_config, {"customers": args.customers}),
+    ):
+        print(f"\n=== {title} ===")
+        _log(f"generating into {cfg.input.path}")
+        generate(spark, cfg.input.path, seed=args.seed, **kwargs)
+        reports = pipeline.run(spark, cfg, progress=_log)
+        _print_reports(reports)
+
+    uri = tracking.tracking_uri(config.tracking)
+    print("\nWhere to look")
+    print(f"  lakehouse tables:  {Path(config.storage.root).absolute()}  (seed scenario: demo/seed/lakehouse)")
+    print(f"  MLflow UI:         mlflow ui --backend-store-uri {uri}   then open http://127.0.0.1:5000")
+    print(f"  score customers:   custseg score --model models:/{config.tracking.model_name}@{config.tracking.alias}")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "generate": cmd_generate,
     "ingest": _run_stages(["ingest"]),
     "features": _run_stages(["features"]),
-    "run": _run_stages(["ingest", "features"]),
+    "segment": _run_stages(["segment"]),
+    "run": _run_stages(["ingest", "features", "segment"]),
+    "score": cmd_score,
+    "demo": cmd_demo,
 }
 
 
