@@ -1,0 +1,366 @@
+"""DBSCAN: a memory-light exact kernel, its eps diagnostics, and the Spark estimator.
+
+The kernel gives scikit-learn's ``DBSCAN`` result (Euclidean, ``eps``
+inclusive, ``min_samples`` counting the point itself) without materialising
+every neighbour list at once:
+
+1. core detection: a KD-tree k-NN query with k = min_samples (a point is
+   core when its min_samples-th neighbour is within eps; memory ~ points);
+2. core connectivity: core-core neighbour lists a few chunks at a time, sized
+   to a neighbour budget, merged into connected components as they come;
+3. border points: the cluster of the nearest core point within ``eps`` --
+   the same rule ``predict`` applies to new customers, so predicting the
+   training data reproduces ``labels_`` exactly.
+
+Core points and noise are identical to scikit-learn's; a border point within
+``eps`` of cores of two clusters may get the other cluster than
+scikit-learn's (whose choice depends on the visiting order).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from pyspark import keyword_only
+from pyspark.ml.param import Param, Params, TypeConverters
+
+from custseg.errors import ParameterError
+
+from ._base import BaseClusterer, even_chunks, n_threads, thread_map
+from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
+from ._validation import check_features, check_int, check_not_above_rows, check_positive
+
+# Neighbour pairs materialised per chunk while connecting core points (~16 bytes each).
+_NEIGHBOUR_BUDGET = 4_000_000
+# Rows per tree query handed to one thread.
+_QUERY_CHUNK = 4_096
+
+
+class DBSCAN(BaseClusterer):
+    """Density-based clustering with scikit-learn's semantics; noise is labelled -1.
+
+    Parameters
+    ----------
+    eps : float
+        Neighbourhood radius (Euclidean, inclusive). ``knee_point(k_distance_curve(X, min_samples))``
+        suggests one.
+    min_samples : int
+        Points within ``eps`` (the point itself included) that make a point a core point.
+
+    Attributes
+    ----------
+    labels_ : ndarray of int, shape (n,)
+        Cluster of each training point, 0..n_clusters_-1 numbered by first core point; -1 = noise.
+    core_sample_indices_ : ndarray of int
+        Indices of the core points.
+    components_ : ndarray, shape (n_core, n_features)
+        The core points (what ``predict`` and ``to_dict`` keep).
+    core_labels_ : ndarray of int
+        Cluster of each core point in ``components_``.
+    n_clusters_ : int
+
+    Example
+    -------
+    >>> DBSCAN(eps=0.5, min_samples=2).fit([[0.0], [0.4], [5.0]]).labels_
+    array([ 0,  0, -1])
+    """
+
+    method = "dbscan"
+
+    def __init__(self, eps: float, min_samples: int = 10) -> None:
+        self.eps = eps
+        self.min_samples = min_samples
+
+    def validate_params(self) -> None:
+        check_positive("eps", self.eps)
+        check_int("min_samples", self.min_samples, 1)
+
+    def check_data_size(self, n_rows: int) -> None:
+        check_not_above_rows("min_samples", self.min_samples, n_rows)
+
+    def fit(self, X: Any, y: Any = None) -> DBSCAN:
+        """Cluster ``X`` (customers x features); returns self."""
+        self.validate_params()
+        X = check_features(X)
+        n = X.shape[0]
+        self.check_data_size(n)
+
+        eps = float(self.eps)
+        is_core, kth = _core_points(X, eps, self.min_samples)
+        core_idx = np.flatnonzero(is_core)
+        self.n_features_in_ = X.shape[1]
+        densest_first = np.argsort(kth[core_idx], kind="stable")
+        self._set_core(X[core_idx], _connect_core_points(X[core_idx], eps, densest_first))
+        labels = np.full(n, -1, dtype=np.int64)
+        labels[core_idx] = self.core_labels_
+        other = np.flatnonzero(~is_core)
+        if other.size:
+            labels[other] = self._assign(X[other])[0]
+        self.core_sample_indices_ = core_idx
+        self.labels_ = labels
+        return self
+
+    def _set_core(self, components: np.ndarray, core_labels: np.ndarray) -> None:
+        from sklearn.neighbors import KDTree
+
+        self.components_ = np.ascontiguousarray(components, dtype=np.float64).reshape(
+            -1, self.n_features_in_
+        )
+        self.core_labels_ = np.asarray(core_labels, dtype=np.int64)
+        self.n_clusters_ = int(self.core_labels_.max()) + 1 if self.core_labels_.size else 0
+        self._core_tree = KDTree(self.components_) if self.components_.shape[0] else None
+
+    def _assign(self, X: np.ndarray, threaded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(label, is_core) for each row: the nearest core point's cluster if within eps.
+
+        The radius test is the one fit used (so noise means exactly "no core point
+        within eps"), and it bounds the nearest-core search to rows that have one.
+        """
+        n = X.shape[0]
+        labels = np.full(n, -1, dtype=np.int64)
+        is_core = np.zeros(n, dtype=bool)
+        tree = self._core_tree
+        if tree is None:
+            return labels, is_core
+        eps = float(self.eps)
+
+        def assign(start: int, stop: int) -> None:
+            block = X[start:stop]
+            within = np.flatnonzero(tree.query_radius(block, r=eps, count_only=True) > 0)
+            if within.size:
+                dist, ind = tree.query(block[within], k=1)
+                labels[start + within] = self.core_labels_[ind[:, 0]]
+                is_core[start + within] = dist[:, 0] == 0.0
+
+        bounds = even_chunks(n, _QUERY_CHUNK)
+        if threaded:
+            for _ in thread_map(assign, bounds):
+                pass
+        else:
+            for start, stop in bounds:
+                assign(start, stop)
+        return labels, is_core
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Label of the nearest core point if it is within eps, else -1 (noise)."""
+        return self._assign(self._check_predict_input(X))[0]
+
+    def predict_outputs(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(label, is_core) per row, single-threaded (it runs inside Spark tasks).
+
+        is_core means the row coincides with a core point.
+        """
+        return self._assign(self._check_predict_input(X), threaded=False)
+
+    def _state_to_dict(self) -> dict[str, Any]:
+        return {
+            "components": self.components_,
+            "core_labels": self.core_labels_,
+            "n_clusters": self.n_clusters_,
+        }
+
+    def _state_from_dict(self, data: dict[str, Any]) -> None:
+        self._set_core(np.asarray(data["components"]), np.asarray(data["core_labels"]))
+
+
+def _kth_distances(X: np.ndarray, k: int, tree: Any) -> np.ndarray:
+    """Distance of each row of X to its k-th nearest point in ``tree`` (itself included)."""
+    step = max(1, min(_QUERY_CHUNK, 1_000_000 // k))
+    parts = thread_map(lambda a, b: tree.query(X[a:b], k=k)[0][:, -1], even_chunks(X.shape[0], step))
+    return np.concatenate(list(parts))
+
+
+def _core_points(X: np.ndarray, eps: float, min_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """(is_core, k-th neighbour distance) with k = min_samples.
+
+    A k-NN query is much cheaper than counting whole neighbourhoods. The k-th
+    distance is sqrt of the squared distance the radius test compares, so rows
+    within a relative 1e-9 of eps are settled by the radius test itself: the
+    result is exactly scikit-learn's "at least min_samples points within eps".
+    """
+    from sklearn.neighbors import KDTree
+
+    if min_samples == 1:
+        return np.ones(X.shape[0], dtype=bool), np.zeros(X.shape[0])
+    tree = KDTree(X)
+    kth = _kth_distances(X, min_samples, tree)
+    is_core = kth <= eps
+    edge = np.flatnonzero(np.isclose(kth, eps, rtol=1e-9, atol=0.0))
+    if edge.size:
+        is_core[edge] = tree.query_radius(X[edge], r=eps, count_only=True) >= min_samples
+    return is_core, kth
+
+
+def _connect_core_points(core: np.ndarray, eps: float, density_order: np.ndarray) -> np.ndarray:
+    """Connected components of the core points' eps-graph, numbered by first appearance.
+
+    Neighbour lists are built for a few chunks at a time (one per thread) and
+    merged into the components before the next round, so memory follows the
+    neighbour budget, not the total number of neighbour pairs. Points are taken
+    densest first (``density_order``) and each round's chunk size is set from
+    the previous round's neighbours per point, so chunks grow as density falls.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import KDTree
+
+    n_core = core.shape[0]
+    if n_core == 0:
+        return np.empty(0, dtype=np.int64)
+    tree = KDTree(core)
+    comp = np.arange(n_core)
+    n_comp = n_core
+    workers = n_threads()
+    budget = max(1, _NEIGHBOUR_BUDGET // workers)
+
+    def neighbour_pairs(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        neighbours = tree.query_radius(core[chunk], r=eps)
+        lengths = np.fromiter((a.size for a in neighbours), dtype=np.int64, count=chunk.size)
+        return np.repeat(chunk, lengths), np.concatenate(neighbours)
+
+    size = max(1, min(_QUERY_CHUNK, 64))
+    start = 0
+    with ThreadPoolExecutor(workers) as pool:
+        while start < n_core:
+            chunks = []
+            for _ in range(workers):
+                if start < n_core:
+                    chunks.append(density_order[start : start + size])
+                    start += size
+            n_pairs = 0
+            for first_idx, second_idx in pool.map(neighbour_pairs, chunks):
+                n_pairs += first_idx.size
+                rows, cols = comp[first_idx], comp[second_idx]
+                del first_idx, second_idx
+                keep = rows != cols
+                if keep.any():
+                    edges = coo_matrix(
+                        (np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])),
+                        shape=(n_comp, n_comp),
+                    ).tocsr()
+                    n_comp, merged = connected_components(edges, directed=False)
+                    comp = merged[comp]
+            per_point = n_pairs / sum(c.size for c in chunks)
+            size = int(min(_QUERY_CHUNK, max(1, budget // max(per_point, 1.0))))
+    # Number clusters by their first core point, as scikit-learn's visiting order does.
+    _, first = np.unique(comp, return_index=True)
+    mapping = np.empty(n_comp, dtype=np.int64)
+    mapping[comp[np.sort(first)]] = np.arange(n_comp)
+    return mapping[comp]
+
+
+def k_distance_curve(X: Any, k: int) -> np.ndarray:
+    """Sorted (ascending) distance of every point to its k-th nearest neighbour, itself included.
+
+    ``k`` counts the point itself, as DBSCAN's ``min_samples`` does: a point is a
+    core point at radius eps exactly when its value here is <= eps. Plot it
+    (or take :func:`knee_point`) to choose eps.
+    """
+    X = check_features(X)
+    k = check_int("k", k, 1)
+    check_not_above_rows("k", k, X.shape[0])
+    from sklearn.neighbors import KDTree
+
+    return np.sort(_kth_distances(X, k, KDTree(X)))
+
+
+def knee_point(curve: Any) -> tuple[int, float]:
+    """``(index, value)`` of the knee of an ascending curve such as :func:`k_distance_curve`.
+
+    Kneedle-style: both axes scaled to [0, 1], the knee is the point farthest
+    below the chord from the first to the last point. Robust fallbacks: a
+    curve of 1 or 2 points, a flat one, or one without a convex bend (linear,
+    concave) gives its median point. A knee value of 0 (duplicates) moves to
+    the first positive value, so the result can be used as DBSCAN's eps; it
+    stays 0 only when every value is 0.
+    """
+    y = np.asarray(curve, dtype=np.float64).ravel()
+    if y.size == 0:
+        raise ParameterError("curve must hold at least one value, got an empty curve")
+    if not np.isfinite(y).all():
+        raise ParameterError(f"curve holds {int((~np.isfinite(y)).sum())} NaN or infinite values")
+    if np.any(np.diff(y) < 0):
+        raise ParameterError("curve must be sorted ascending (as k_distance_curve returns it)")
+    n = y.size
+    span = y[-1] - y[0]
+    index = (n - 1) // 2
+    if n >= 3 and span > 0:
+        x = np.linspace(0.0, 1.0, n)
+        below = x - (y - y[0]) / span
+        best = int(np.argmax(below))
+        if below[best] > 1e-12:
+            index = best
+    if y[index] <= 0:
+        positive = np.flatnonzero(y > 0)
+        if positive.size:
+            index = int(positive[0])
+    return index, float(y[index])
+
+
+# -- Spark -----------------------------------------------------------------------
+class _DBSCANParams(_SparkClusterParams):
+    eps: Param[float] = Param(
+        Params._dummy(), "eps", "neighbourhood radius (Euclidean, inclusive), > 0",
+        typeConverter=TypeConverters.toFloat,
+    )
+    min_samples: Param[int] = Param(
+        Params._dummy(), "min_samples", "points within eps (itself included) that make a core point",
+        typeConverter=TypeConverters.toInt,
+    )
+    isCoreCol: Param[str] = Param(
+        Params._dummy(), "isCoreCol", "output column: is the row a core point",
+        typeConverter=TypeConverters.toString,
+    )
+    _algo_params = ("eps", "min_samples")
+    _clusterer_cls = DBSCAN
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(min_samples=10, isCoreCol="is_core")
+
+    def getEps(self) -> float:
+        return self.getOrDefault(self.eps)
+
+    def getMinSamples(self) -> int:
+        return self.getOrDefault(self.min_samples)
+
+    def getIsCoreCol(self) -> str:
+        return self.getOrDefault(self.isCoreCol)
+
+
+class SparkDBSCANModel(SparkClusterModel, _DBSCANParams):
+    """Fitted SparkDBSCAN: ``transform`` adds ``predictionCol`` (int, -1 = noise) and ``isCoreCol``.
+
+    A row gets the cluster of the nearest core point within eps, so rows of the
+    training DataFrame get their training labels; ``is_core`` is true when the
+    row coincides with a core point.
+    """
+
+    def _output_columns(self) -> list[tuple[str, str]]:
+        return [(self.getPredictionCol(), "int"), (self.getIsCoreCol(), "boolean")]
+
+
+class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
+    """DBSCAN on a Spark DataFrame of features (a vector or array<double> column).
+
+    >>> model = SparkDBSCAN(eps=0.6, min_samples=10, predictionCol="segment").fit(df)  # doctest: +SKIP
+    >>> model.transform(df)  # adds "segment" and "is_core"                           # doctest: +SKIP
+    """
+
+    _model_cls = SparkDBSCANModel
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        eps: float,
+        min_samples: int = 10,
+        featuresCol: str = "features",
+        predictionCol: str = "prediction",
+        isCoreCol: str = "is_core",
+        maxDriverRows: int = 100_000,
+    ) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)

@@ -1,0 +1,241 @@
+"""Exact agglomerative (hierarchical) clustering and its Spark estimator.
+
+Ward and single linkage use ``fastcluster.linkage_vector`` (memory ~ n x
+features, no distance matrix); complete and average linkage need the full
+condensed distance matrix (n^2 / 2 floats) and are limited to
+``MAX_PAIRWISE_ROWS`` customers. The tree is cut with scipy's
+``fcluster(..., "maxclust")``, so a given k gives exactly scipy's partition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pyspark import keyword_only
+from pyspark.ml.param import Param, Params, TypeConverters
+
+from custseg.errors import ParameterError
+
+from ._base import (
+    BaseClusterer,
+    RowLookup,
+    centroids,
+    choose_k_by_silhouette,
+    nearest_centroid,
+    relabel_by_size,
+)
+from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
+from ._validation import (
+    check_choice,
+    check_features,
+    check_int,
+    check_k_range,
+    check_not_above_rows,
+    check_optional_int,
+)
+
+LINKAGES = ("ward", "complete", "average", "single")
+# complete / average need n(n-1)/2 distances: 20,000 customers is ~1.6 GB.
+MAX_PAIRWISE_ROWS = 20_000
+
+
+class Hierarchical(BaseClusterer):
+    """Agglomerative clustering cut into k clusters, k given or chosen by silhouette.
+
+    Parameters
+    ----------
+    n_clusters : int or None
+        Number of clusters; None chooses it in ``k_range`` by silhouette.
+    linkage : {"ward", "complete", "average", "single"}
+    k_range : (int, int)
+        Candidate k, both ends included (clipped to the number of customers - 1).
+    silhouette_sample : int
+        Above this many customers the silhouette is computed on a seeded sample.
+    random_state : int
+        Seed of that sample.
+
+    Attributes
+    ----------
+    labels_ : ndarray of int
+        0..n_clusters_-1, 0 the largest cluster.
+    n_clusters_ : int
+    cluster_centers_ : ndarray, shape (n_clusters_, n_features)
+    linkage_matrix_ : ndarray, shape (n - 1, 4)
+        The merge tree in scipy format (``scipy.cluster.hierarchy.dendrogram(model.linkage_matrix_)``).
+    silhouette_by_k_ : dict[int, float]
+        Silhouette of each candidate k (empty when n_clusters was given).
+
+    ``predict`` gives a training row (exact same features) its training label,
+    and any other row the cluster of the nearest centroid.
+    """
+
+    method = "hierarchical"
+
+    def __init__(
+        self,
+        n_clusters: int | None = None,
+        linkage: str = "ward",
+        k_range: tuple[int, int] = (2, 10),
+        silhouette_sample: int = 10_000,
+        random_state: int = 0,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.linkage = linkage
+        self.k_range = k_range
+        self.silhouette_sample = silhouette_sample
+        self.random_state = random_state
+
+    def validate_params(self) -> None:
+        check_optional_int("n_clusters", self.n_clusters, 1)
+        check_choice("linkage", self.linkage, LINKAGES)
+        check_k_range("k_range", self.k_range)
+        check_int("silhouette_sample", self.silhouette_sample, 2)
+        check_int("random_state", self.random_state, 0)
+
+    def check_data_size(self, n_rows: int) -> None:
+        if self.n_clusters is not None:
+            check_not_above_rows("n_clusters", self.n_clusters, n_rows)
+        else:
+            low = check_k_range("k_range", self.k_range)[0]
+            if low > n_rows - 1:
+                raise ParameterError(
+                    f"k_range starts at {low}, but choosing k by silhouette needs k <= the number "
+                    f"of customers minus one ({n_rows - 1})"
+                )
+        if self.linkage in ("complete", "average") and n_rows > MAX_PAIRWISE_ROWS:
+            raise ParameterError(
+                f"linkage {self.linkage!r} needs the full distance matrix and is limited to "
+                f"{MAX_PAIRWISE_ROWS} customers; the data has {n_rows} (use 'ward' or 'single')"
+            )
+
+    def fit(self, X: Any, y: Any = None) -> Hierarchical:
+        """Build the merge tree of ``X`` and cut it; returns self."""
+        from scipy.cluster.hierarchy import fcluster
+
+        self.validate_params()
+        X = check_features(X)
+        n = X.shape[0]
+        self.check_data_size(n)
+        Z = _linkage(X, self.linkage)
+
+        def labels_for_k(k: int) -> np.ndarray:
+            if n == 1:
+                return np.zeros(1, dtype=np.int64)
+            return relabel_by_size(fcluster(Z, k, criterion="maxclust"))
+
+        self.silhouette_by_k_: dict[int, float] = {}
+        if self.n_clusters is not None:
+            labels = labels_for_k(self.n_clusters)
+        else:
+            _, self.silhouette_by_k_, labels = choose_k_by_silhouette(
+                X, labels_for_k, check_k_range("k_range", self.k_range),
+                self.silhouette_sample, self.random_state,
+            )
+        self.n_features_in_ = X.shape[1]
+        self.labels_ = labels
+        self.n_clusters_ = int(labels.max()) + 1
+        self.cluster_centers_ = centroids(X, labels, self.n_clusters_)
+        self.linkage_matrix_ = Z
+        self._train_X = X
+        self._lookup = RowLookup(X, labels)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Training rows: their training label; other rows: the nearest centroid's cluster."""
+        X = self._check_predict_input(X)
+        found, labels = self._lookup.find(X)
+        if not found.all():
+            labels[~found] = nearest_centroid(X[~found], self.cluster_centers_)
+        return labels
+
+    def _state_to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster_centers": self.cluster_centers_,
+            "n_clusters": self.n_clusters_,
+            "silhouette_by_k": {str(k): v for k, v in self.silhouette_by_k_.items()},
+            "linkage_matrix": self.linkage_matrix_,
+            "train_points": self._train_X,
+            "train_labels": self.labels_,
+        }
+
+    def _state_from_dict(self, data: dict[str, Any]) -> None:
+        self.cluster_centers_ = np.asarray(data["cluster_centers"], dtype=np.float64)
+        self.n_clusters_ = int(data["n_clusters"])
+        self.silhouette_by_k_ = {int(k): float(v) for k, v in data.get("silhouette_by_k", {}).items()}
+        self.linkage_matrix_ = np.asarray(data.get("linkage_matrix", np.empty((0, 4))))
+        self._train_X = np.asarray(data["train_points"], dtype=np.float64)
+        self.labels_ = np.asarray(data["train_labels"], dtype=np.int64)
+        self._lookup = RowLookup(self._train_X, self.labels_)
+
+
+def _linkage(X: np.ndarray, method: str) -> np.ndarray:
+    import fastcluster
+
+    if X.shape[0] < 2:
+        return np.empty((0, 4))
+    if method in ("ward", "single"):
+        return np.asarray(fastcluster.linkage_vector(X, method=method, metric="euclidean"))
+    return np.asarray(fastcluster.linkage(X, method=method, metric="euclidean"))
+
+
+# -- Spark -----------------------------------------------------------------------
+class _HierarchicalParams(_SparkClusterParams):
+    n_clusters: Param[int] = Param(
+        Params._dummy(), "n_clusters", "number of clusters; None chooses it by silhouette",
+        typeConverter=TypeConverters.toInt,
+    )
+    linkage: Param[str] = Param(
+        Params._dummy(), "linkage", "ward, complete, average or single",
+        typeConverter=TypeConverters.toString,
+    )
+    k_range: Param[list[int]] = Param(
+        Params._dummy(), "k_range", "candidate k (low, high), both included",
+        typeConverter=TypeConverters.toListInt,
+    )
+    silhouette_sample: Param[int] = Param(
+        Params._dummy(), "silhouette_sample", "silhouette sample size when choosing k",
+        typeConverter=TypeConverters.toInt,
+    )
+    random_state: Param[int] = Param(
+        Params._dummy(), "random_state", "seed of the silhouette sample",
+        typeConverter=TypeConverters.toInt,
+    )
+    _algo_params = ("n_clusters", "linkage", "k_range", "silhouette_sample", "random_state")
+    _clusterer_cls = Hierarchical
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(
+            n_clusters=None, linkage="ward", k_range=[2, 10], silhouette_sample=10_000, random_state=0
+        )
+
+
+class SparkHierarchicalModel(SparkClusterModel, _HierarchicalParams):
+    """Fitted SparkHierarchical: ``transform`` adds ``predictionCol`` (int).
+
+    Rows of the training DataFrame get their training labels; other rows the
+    nearest centroid's cluster.
+    """
+
+
+class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
+    """Agglomerative clustering of a Spark DataFrame of features (vector or array<double>)."""
+
+    _model_cls = SparkHierarchicalModel
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        n_clusters: int | None = None,
+        linkage: str = "ward",
+        k_range: tuple[int, int] = (2, 10),
+        silhouette_sample: int = 10_000,
+        random_state: int = 0,
+        featuresCol: str = "features",
+        predictionCol: str = "prediction",
+        maxDriverRows: int = 100_000,
+    ) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)

@@ -1,0 +1,190 @@
+"""k-means (the baseline) and its Spark estimator: scikit-learn's KMeans, k given or chosen by silhouette."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pyspark import keyword_only
+from pyspark.ml.param import Param, Params, TypeConverters
+
+from custseg.errors import ParameterError
+
+from ._base import BaseClusterer, choose_k_by_silhouette, nearest_centroid
+from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
+from ._validation import (
+    check_features,
+    check_int,
+    check_k_range,
+    check_not_above_rows,
+    check_optional_int,
+)
+
+
+class KMeans(BaseClusterer):
+    """k-means with k given, or chosen in ``k_range`` by silhouette.
+
+    Parameters
+    ----------
+    k : int or None
+        Number of clusters; None chooses it in ``k_range`` (both ends included).
+    k_range : (int, int)
+    random_state : int
+        Seed of the k-means initialisations and of the silhouette sample.
+    n_init : int
+        k-means++ restarts per k (the best inertia wins).
+    silhouette_sample : int
+        Above this many customers the silhouette is computed on a seeded sample.
+
+    Attributes
+    ----------
+    labels_ : ndarray of int
+        0..n_clusters_-1, 0 the largest cluster; equal to ``predict(X)``.
+    cluster_centers_ : ndarray, shape (n_clusters_, n_features)
+    n_clusters_ : int
+    inertia_ : float
+    silhouette_by_k_ : dict[int, float]
+    """
+
+    method = "kmeans"
+
+    def __init__(
+        self,
+        k: int | None = None,
+        k_range: tuple[int, int] = (2, 10),
+        random_state: int = 0,
+        n_init: int = 10,
+        silhouette_sample: int = 10_000,
+    ) -> None:
+        self.k = k
+        self.k_range = k_range
+        self.random_state = random_state
+        self.n_init = n_init
+        self.silhouette_sample = silhouette_sample
+
+    def validate_params(self) -> None:
+        check_optional_int("k", self.k, 1)
+        check_k_range("k_range", self.k_range)
+        check_int("random_state", self.random_state, 0)
+        check_int("n_init", self.n_init, 1)
+        check_int("silhouette_sample", self.silhouette_sample, 2)
+
+    def check_data_size(self, n_rows: int) -> None:
+        if self.k is not None:
+            check_not_above_rows("k", self.k, n_rows)
+        else:
+            low = check_k_range("k_range", self.k_range)[0]
+            if low > n_rows - 1:
+                raise ParameterError(
+                    f"k_range starts at {low}, but choosing k by silhouette needs k <= the number "
+                    f"of customers minus one ({n_rows - 1})"
+                )
+
+    def fit(self, X: Any, y: Any = None) -> KMeans:
+        """Run k-means on ``X``; returns self."""
+        from sklearn.cluster import KMeans as SkKMeans
+
+        self.validate_params()
+        X = check_features(X)
+        self.check_data_size(X.shape[0])
+        fitted: dict[int, Any] = {}
+
+        def labels_for_k(k: int) -> np.ndarray:
+            model = SkKMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
+            fitted[k] = model.fit(X)
+            return model.labels_
+
+        self.silhouette_by_k_: dict[int, float] = {}
+        if self.k is not None:
+            best_k = self.k
+            labels_for_k(best_k)
+        else:
+            best_k, self.silhouette_by_k_, _ = choose_k_by_silhouette(
+                X, labels_for_k, check_k_range("k_range", self.k_range),
+                self.silhouette_sample, self.random_state,
+            )
+        model = fitted[best_k]
+        # Order clusters by decreasing size, then label with the same rule predict uses.
+        k = model.cluster_centers_.shape[0]
+        counts = np.bincount(model.labels_, minlength=k)
+        first = np.full(k, X.shape[0])
+        np.minimum.at(first, model.labels_, np.arange(X.shape[0]))
+        mapping = np.lexsort((first, -counts))  # new label -> sklearn's label
+        self.cluster_centers_ = np.ascontiguousarray(model.cluster_centers_[mapping])
+        self.n_clusters_ = int(self.cluster_centers_.shape[0])
+        self.inertia_ = float(model.inertia_)
+        self.n_features_in_ = X.shape[1]
+        self.labels_ = nearest_centroid(X, self.cluster_centers_)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The cluster of the nearest centroid."""
+        return nearest_centroid(self._check_predict_input(X), self.cluster_centers_)
+
+    def _state_to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster_centers": self.cluster_centers_,
+            "n_clusters": self.n_clusters_,
+            "inertia": self.inertia_,
+            "silhouette_by_k": {str(k): v for k, v in self.silhouette_by_k_.items()},
+        }
+
+    def _state_from_dict(self, data: dict[str, Any]) -> None:
+        self.cluster_centers_ = np.asarray(data["cluster_centers"], dtype=np.float64)
+        self.n_clusters_ = int(data["n_clusters"])
+        self.inertia_ = float(data["inertia"])
+        self.silhouette_by_k_ = {int(k): float(v) for k, v in data.get("silhouette_by_k", {}).items()}
+
+
+# -- Spark -----------------------------------------------------------------------
+class _KMeansParams(_SparkClusterParams):
+    k: Param[int] = Param(
+        Params._dummy(), "k", "number of clusters; None chooses it by silhouette",
+        typeConverter=TypeConverters.toInt,
+    )
+    k_range: Param[list[int]] = Param(
+        Params._dummy(), "k_range", "candidate k (low, high), both included",
+        typeConverter=TypeConverters.toListInt,
+    )
+    random_state: Param[int] = Param(
+        Params._dummy(), "random_state", "seed", typeConverter=TypeConverters.toInt
+    )
+    n_init: Param[int] = Param(
+        Params._dummy(), "n_init", "k-means++ restarts per k", typeConverter=TypeConverters.toInt
+    )
+    silhouette_sample: Param[int] = Param(
+        Params._dummy(), "silhouette_sample", "silhouette sample size when choosing k",
+        typeConverter=TypeConverters.toInt,
+    )
+    _algo_params = ("k", "k_range", "random_state", "n_init", "silhouette_sample")
+    _clusterer_cls = KMeans
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(k=None, k_range=[2, 10], random_state=0, n_init=10, silhouette_sample=10_000)
+
+
+class SparkKMeansModel(SparkClusterModel, _KMeansParams):
+    """Fitted SparkKMeans: ``transform`` adds ``predictionCol`` (int), the nearest centroid's cluster."""
+
+
+class SparkKMeans(SparkClusterEstimator, _KMeansParams):
+    """k-means of a Spark DataFrame of features (vector or array<double>)."""
+
+    _model_cls = SparkKMeansModel
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        k: int | None = None,
+        k_range: tuple[int, int] = (2, 10),
+        random_state: int = 0,
+        n_init: int = 10,
+        silhouette_sample: int = 10_000,
+        featuresCol: str = "features",
+        predictionCol: str = "prediction",
+        maxDriverRows: int = 100_000,
+    ) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)

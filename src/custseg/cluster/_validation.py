@@ -1,0 +1,117 @@
+"""Parameter and input checks shared by the clustering estimators.
+
+Every check raises :class:`custseg.errors.ParameterError` with a message that
+names the parameter, the accepted range and the value received, so that the
+CLI can print it as one line ("eps must be > 0, got -1.0").
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from custseg.errors import ParameterError
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_positive(name: str, value: Any) -> float:
+    """A finite real number > 0 (eps)."""
+    if not _is_real(value) or not np.isfinite(value) or value <= 0:
+        raise ParameterError(f"{name} must be > 0, got {value!r}")
+    return float(value)
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """An integer >= ``minimum`` (min_samples, n_clusters, ...)."""
+    if not _is_int(value) or value < minimum:
+        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_optional_int(name: str, value: Any, minimum: int) -> int | None:
+    """``None`` or an integer >= ``minimum``."""
+    if value is None:
+        return None
+    if not _is_int(value) or value < minimum:
+        raise ParameterError(f"{name} must be None or an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """One of a fixed set of strings (linkage)."""
+    if value not in choices:
+        accepted = ", ".join(repr(c) for c in choices)
+        raise ParameterError(f"{name} must be one of {accepted}, got {value!r}")
+    return str(value)
+
+
+def check_k_range(name: str, value: Any) -> tuple[int, int]:
+    """A pair ``(low, high)`` of integers with ``2 <= low <= high`` (both ends included)."""
+    try:
+        pair = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else None
+    except TypeError:
+        pair = None
+    if (
+        pair is None
+        or len(pair) != 2
+        or not all(_is_int(v) for v in pair)
+        or pair[0] < 2
+        or pair[1] < pair[0]
+    ):
+        raise ParameterError(
+            f"{name} must be a pair (low, high) of integers with 2 <= low <= high, got {value!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def check_not_above_rows(name: str, value: int, n_rows: int) -> None:
+    """A data-dependent bound: "min_samples (50) exceeds the number of customers (25)"."""
+    if value > n_rows:
+        raise ParameterError(f"{name} ({value}) exceeds the number of customers ({n_rows})")
+
+
+def check_features(X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous float64 matrix of customers x features, all finite.
+
+    NaN or infinite values are refused (with how many rows hold them) rather than
+    silently dropped: a row dropped here would be a customer without a segment.
+    """
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{name} must be a numeric matrix (customers x features): {exc}") from None
+    if arr.ndim != 2:
+        raise ParameterError(
+            f"{name} must be 2-D (customers x features), got an array of shape {arr.shape}"
+        )
+    if arr.shape[0] == 0:
+        raise ParameterError(f"{name} has no rows (customers)")
+    if arr.shape[1] == 0:
+        raise ParameterError(f"{name} has no columns (features)")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad_rows = np.flatnonzero(~finite.all(axis=1))
+        raise ParameterError(
+            f"{name} holds NaN or infinite values in {bad_rows.size} of {arr.shape[0]} rows "
+            f"(first at row {int(bad_rows[0])}); impute or drop them before clustering"
+        )
+    # +0.0 turns -0.0 into 0.0, so byte-wise lookups of training rows are exact.
+    return np.ascontiguousarray(arr) + 0.0
+
+
+def check_n_features(X: np.ndarray, expected: int) -> None:
+    """New data must have the features the model was fitted on."""
+    if X.shape[1] != expected:
+        raise ParameterError(
+            f"X has {X.shape[1]} features, but the model was fitted on {expected} features"
+        )
