@@ -39,7 +39,6 @@ def _lakehouse(spark: SparkSession, config: Config):
 
 def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
     """raw -> bronze -> silver, quarantining bad rows; checks rows in = kept + quarantined."""
-    import pyspark.sql.functions as F
     from pyspark import StorageLevel
 
     from custseg.data.conform import conform, orders_from_lines

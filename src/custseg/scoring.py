@@ -10,7 +10,6 @@ import time
 from typing import TYPE_CHECKING
 
 from custseg.errors import InputDataError, ModelError
-from custseg.features import FEATURE_COLUMNS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

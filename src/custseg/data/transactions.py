@@ -30,10 +30,7 @@ def _timestamp(column: Column, pattern: str | None) -> Column:
     import pyspark.sql.functions as F
 
     epoch = column.try_cast("long")
-    if pattern:
-        parsed = F.try_to_timestamp(column, F.lit(pattern))
-    else:
-        parsed = column.try_cast("timestamp")
+    parsed = F.try_to_timestamp(column, F.lit(pattern)) if pattern else column.try_cast("timestamp")
     return F.when(epoch.isNotNull(), F.timestamp_seconds(epoch)).otherwise(parsed)
 
 

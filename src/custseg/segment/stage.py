@@ -107,7 +107,12 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     import pyspark.sql.functions as F
 
     from custseg.pipeline import StageReport
-    from custseg.profile import business_insights, describe_segments, profile_markdown, segment_statistics
+    from custseg.profile import (
+        business_insights,
+        describe_segments,
+        profile_markdown,
+        segment_statistics,
+    )
     from custseg.scoring import score_frame
     from custseg.storage import Lakehouse
 
