@@ -131,7 +131,11 @@ def _signature(features: list[str]):
 
 def log_segmenter(segmenter: Segmenter, example: pd.DataFrame | None = None) -> str:
     """Log the segmenter as a pyfunc model in the active run; returns its model URI."""
-    with tempfile.TemporaryDirectory(prefix="custseg-model-") as tmp:
+    import warnings
+
+    with tempfile.TemporaryDirectory(prefix="custseg-model-") as tmp, warnings.catch_warnings():
+        # MLflow suggests type hints on predict; custseg gives an explicit signature instead.
+        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
         folder = segmenter.save(Path(tmp) / SEGMENTER_ARTIFACT)
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,

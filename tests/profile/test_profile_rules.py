@@ -70,8 +70,9 @@ def test_two_segment_table_words_and_archetypes(two_segments: pd.DataFrame) -> N
         "high", "low", "high",
     ]  # fmt: skip
     # 0: repeat buyers, recent, orders >= moderate, spend >= low -> steady engaged.
-    # 1: recency high with low orders -> lapsed / at risk.
-    assert profiles["archetype"].tolist() == ["steady engaged", "lapsed / at risk"]
+    # 1: high spend with low orders -> high-value infrequent (a median 70 days is under the
+    #    90-day floor for calling a segment lapsed).
+    assert profiles["archetype"].tolist() == ["steady engaged", "high-value infrequent"]
     assert profiles.loc[0, "total_spend_median"] == 30
     assert profiles.loc[1, "total_spend_mean"] == 300
     assert profiles.loc[1, "revenue_share"] == pytest.approx(1500 / 1650)
@@ -83,7 +84,7 @@ def test_two_segment_table_words_and_archetypes(two_segments: pd.DataFrame) -> N
         "high order count (median 7); low spend (median 30)"
     )
     assert "have not bought for a while (median 70 days ago)" in profiles.loc[1, "description"]
-    assert profiles.loc[1, "action"] == ARCHETYPES["lapsed / at risk"][1]
+    assert profiles.loc[1, "action"] == ARCHETYPES["high-value infrequent"][1]
 
 
 def test_describe_segments_columns(two_segments: pd.DataFrame) -> None:
@@ -119,36 +120,40 @@ def _words(**levels: str) -> dict[str, str]:
     names = {
         "units": "units_purchased", "spend": "total_spend", "tenure": "tenure_days",
         "recency": "recency_days", "loyalty": "loyalty_segment", "orders": "num_orders",
-        "aov": "avg_order_value",
+        "aov": "avg_order_value", "products": "product_diversity",
     }  # fmt: skip
     return {names[k]: v for k, v in levels.items()}
 
 
 @pytest.mark.parametrize(
-    ("words", "orders", "expected"),
+    ("words", "orders", "expected", "recency_median"),
     [
-        (_words(units="very high", spend="very high", orders="very low"), 1, "one-time bulk buyer"),
-        (_words(units="high", spend="very high", orders="very low"), 1, "single very-high-value purchase"),
-        (_words(units="low", aov="very high", orders="very low"), 1, "single very-high-value purchase"),
+        (_words(units="very high", spend="very high", orders="very low"), 1, "one-time bulk buyer", 120.0),
+        (_words(units="high", spend="very high", orders="very low"), 1, "single very-high-value purchase", 120.0),
+        (_words(units="low", aov="very high", orders="very low"), 1, "single very-high-value purchase", 120.0),
         # Lapsing is checked before value: a very-high-recency VIP segment is at risk.
-        (_words(spend="very high", loyalty="very high", recency="very high", orders="high"), 6, "lapsed / at risk"),
-        (_words(recency="high", orders="low"), 2, "lapsed / at risk"),
-        (_words(tenure="very low", recency="low", orders="low"), 2, "new customers"),
-        (_words(tenure="low", recency="very low", orders="very low"), 1, "new customers"),
-        (_words(spend="high", tenure="high", recency="moderate", orders="moderate"), 5, "high-value loyal"),
-        (_words(spend="very high", loyalty="low", tenure="low", orders="high"), 9, "high-value loyal"),
-        (_words(spend="high", tenure="moderate", recency="low", orders="low"), 2, "high-value infrequent"),
-        (_words(aov="high", spend="moderate", orders="very low"), 1, "high-value infrequent"),
-        (_words(aov="low", spend="moderate", recency="low", orders="very high"), 12, "bargain hunters"),
-        (_words(spend="low", recency="moderate", orders="low"), 2, "occasional low-value"),
-        (_words(spend="moderate", recency="low", orders="moderate"), 5, "steady engaged"),
-        (_words(spend="moderate", recency="high", orders="moderate"), 5, "mixed profile"),
-        (_words(spend="moderate", recency="moderate", orders="moderate"), 1, "mixed profile"),
-        ({}, math.nan, "mixed profile"),
+        (_words(spend="very high", loyalty="very high", recency="very high", orders="high"), 6, "lapsed / at risk", 120.0),
+        (_words(recency="high", orders="low"), 2, "lapsed / at risk", 120.0),
+        # ... but never a segment whose median customer bought within the last 90 days.
+        (_words(recency="very high", spend="moderate", orders="moderate"), 5, "mixed profile", 30.0),
+        (_words(tenure="very low", recency="low", orders="low"), 2, "new customers", 120.0),
+        (_words(tenure="low", recency="very low", orders="very low"), 1, "new customers", 120.0),
+        (_words(spend="high", tenure="high", recency="moderate", orders="moderate"), 5, "high-value loyal", 120.0),
+        (_words(spend="very high", loyalty="low", tenure="low", orders="high"), 9, "high-value loyal", 120.0),
+        (_words(spend="high", tenure="moderate", recency="low", orders="low"), 2, "high-value infrequent", 120.0),
+        (_words(aov="high", spend="moderate", orders="very low"), 1, "high-value infrequent", 120.0),
+        (_words(aov="low", spend="moderate", recency="low", orders="very high", products="high"), 12, "bargain hunters", 120.0),
+        # Small baskets and many orders without wide product range read as steady, not bargain hunting.
+        (_words(aov="low", spend="moderate", recency="low", orders="very high", products="moderate"), 12, "steady engaged", 120.0),
+        (_words(spend="low", recency="moderate", orders="low"), 2, "occasional low-value", 120.0),
+        (_words(spend="moderate", recency="low", orders="moderate"), 5, "steady engaged", 120.0),
+        (_words(spend="moderate", recency="high", orders="moderate"), 5, "mixed profile", 120.0),
+        (_words(spend="moderate", recency="moderate", orders="moderate"), 1, "mixed profile", 120.0),
+        ({}, math.nan, "mixed profile", 120.0),
     ],
 )  # fmt: skip
-def test_archetype_rules(words: dict[str, str], orders: float, expected: str) -> None:
-    assert archetype(0, words, {"num_orders": orders}) == expected
+def test_archetype_rules(words: dict[str, str], orders: float, expected: str, recency_median: float) -> None:
+    assert archetype(0, words, {"num_orders": orders, "recency_days": recency_median}) == expected
 
 
 def test_every_archetype_has_a_sentence_and_an_action() -> None:

@@ -270,6 +270,9 @@ def read_raw(spark: SparkSession, raw_dir: str | Path) -> RawTables:
     raw = Path(raw_dir)
     if not raw.is_dir():
         raise InputDataError(f"input folder not found: {raw}")
+    # With CSV column pruning Spark parses only the columns a query needs and can miss a
+    # row's wrong field count; the count is a quarantine reason, so parse every column.
+    spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
 
     read = {
         "customers": read_csv_checked(

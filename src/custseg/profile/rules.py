@@ -28,17 +28,24 @@ match):
 1. segment -1                                    -> unassigned (noise)
 2. one order and units VH                        -> one-time bulk buyer
 3. one order and (spend VH or order value VH)    -> single very-high-value purchase
-4. recency VH, or recency H and orders <= L      -> lapsed / at risk
+4. recency VH and median recency >= 90 days     -> lapsed / at risk
 5. tenure VL and recency <= M, or
    tenure L and orders VL and recency <= L       -> new customers
 6. more than one order, spend >= H and
    (loyalty >= H or tenure >= H or orders >= H)  -> high-value loyal
 7. (spend >= H or order value >= H), orders <= L -> high-value infrequent
-8. order value <= L and orders >= H              -> bargain hunters
-9. spend <= L and orders <= L                    -> occasional low-value
-10. more than one order, recency <= M,
+8. recency H, orders <= L and median recency
+   >= 90 days                                    -> lapsed / at risk
+9. order value <= L, orders >= H and
+   product diversity >= H                        -> bargain hunters
+10. spend <= L and orders <= L                   -> occasional low-value
+11. more than one order, recency <= M,
     orders >= M and spend >= L                   -> steady engaged
-11. otherwise                                    -> mixed profile
+12. otherwise                                    -> mixed profile
+
+The 90-day floor on lapsing is absolute: words are relative to the
+population, and a segment that bought a month ago is not lapsed just
+because every other segment bought last week.
 
 Outliers: a segment is flagged when its share is below ``outlier_share``
 or it has at most two customers.
@@ -82,6 +89,8 @@ UNKNOWN = "unknown"
 VL, L, M, H, VH = range(5)
 NOISE = -1
 NOISE_ARCHETYPE = "unassigned (noise)"
+#: A segment whose median customer bought within this many days is not called lapsed.
+LAPSED_MIN_DAYS = 90.0
 
 #: archetype -> (the sentence of the table's fourth column, the business action).
 ARCHETYPES: dict[str, tuple[str, str]] = {
@@ -216,7 +225,11 @@ def archetype(segment: int, words: Mapping[str, str], medians: Mapping[str, floa
         return "one-time bulk buyer"
     if one_order and (ge(SPEND, VH) or ge(ORDER_VALUE, VH)):
         return "single very-high-value purchase"
-    if ge(RECENCY, VH) or (ge(RECENCY, H) and le(ORDERS, L)):
+    recency = medians.get(RECENCY, math.nan)
+    # Relative words alone would call a customer who bought a month ago "lapsed" when everyone
+    # else bought last week; lapsing also needs an absolute silence of LAPSED_MIN_DAYS.
+    silent = recency is not None and not math.isnan(recency) and recency >= LAPSED_MIN_DAYS
+    if silent and ge(RECENCY, VH):
         return "lapsed / at risk"
     if (le(TENURE, VL) and le(RECENCY, M)) or (le(TENURE, L) and le(ORDERS, VL) and le(RECENCY, L)):
         return "new customers"
@@ -224,7 +237,9 @@ def archetype(segment: int, words: Mapping[str, str], medians: Mapping[str, floa
         return "high-value loyal"
     if (ge(SPEND, H) or ge(ORDER_VALUE, H)) and le(ORDERS, L):
         return "high-value infrequent"
-    if le(ORDER_VALUE, L) and ge(ORDERS, H):
+    if silent and ge(RECENCY, H) and le(ORDERS, L):
+        return "lapsed / at risk"
+    if le(ORDER_VALUE, L) and ge(ORDERS, H) and ge(PRODUCTS, H):
         return "bargain hunters"
     if le(SPEND, L) and le(ORDERS, L):
         return "occasional low-value"
