@@ -77,3 +77,21 @@ def test_no_personal_data_in_mlflow(seed_run):
     blobs += [p.read_bytes() for p in (root / "mlruns").rglob("*") if p.is_file()]
     found = {c for c in canaries for blob in blobs if c.encode() in blob}
     assert not found, f"personal data in MLflow: {sorted(found)[:5]}"
+
+
+@pytest.mark.slow
+def test_realistic_data_recommended_method_recovers_the_archetypes(spark, tmp_path):
+    generate(spark, tmp_path / "raw", customers=10_000, seed=42)
+    config = load_config(
+        overrides={
+            "input.path": str(tmp_path / "raw"),
+            "storage.root": str(tmp_path / "lakehouse"),
+            "tracking.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "tracking.artifact_location": (tmp_path / "mlruns").as_uri(),
+            "segment.stability_bootstraps": 2,
+        }
+    )
+    segment = pipeline.run(spark, config, progress=lambda _m: None)[-1]
+    table = segment.extra["comparison"].set_index("method")
+    assert table.loc[segment.extra["recommended"], "ari_truth"] >= 0.9
+    assert table["ari_truth"].notna().all()
