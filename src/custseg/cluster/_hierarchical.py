@@ -30,8 +30,8 @@ from ._validation import (
     check_choice,
     check_features,
     check_int,
+    check_k_fits,
     check_k_range,
-    check_not_above_rows,
     check_optional_int,
 )
 
@@ -94,15 +94,7 @@ class Hierarchical(BaseClusterer):
         check_int("random_state", self.random_state, 0)
 
     def check_data_size(self, n_rows: int) -> None:
-        if self.n_clusters is not None:
-            check_not_above_rows("n_clusters", self.n_clusters, n_rows)
-        else:
-            low = check_k_range("k_range", self.k_range)[0]
-            if low > n_rows - 1:
-                raise ParameterError(
-                    f"k_range starts at {low}, but choosing k by silhouette needs k <= the number "
-                    f"of customers minus one ({n_rows - 1})"
-                )
+        check_k_fits("n_clusters", self.n_clusters, self.k_range, n_rows)
         if self.linkage in ("complete", "average") and n_rows > MAX_PAIRWISE_ROWS:
             raise ParameterError(
                 f"linkage {self.linkage!r} needs the full distance matrix and is limited to "

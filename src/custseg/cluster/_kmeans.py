@@ -8,15 +8,13 @@ import numpy as np
 from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
-from custseg.errors import ParameterError
-
 from ._base import BaseClusterer, choose_k_by_silhouette, nearest_centroid
 from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
 from ._validation import (
     check_features,
     check_int,
+    check_k_fits,
     check_k_range,
-    check_not_above_rows,
     check_optional_int,
 )
 
@@ -70,15 +68,7 @@ class KMeans(BaseClusterer):
         check_int("silhouette_sample", self.silhouette_sample, 2)
 
     def check_data_size(self, n_rows: int) -> None:
-        if self.k is not None:
-            check_not_above_rows("k", self.k, n_rows)
-        else:
-            low = check_k_range("k_range", self.k_range)[0]
-            if low > n_rows - 1:
-                raise ParameterError(
-                    f"k_range starts at {low}, but choosing k by silhouette needs k <= the number "
-                    f"of customers minus one ({n_rows - 1})"
-                )
+        check_k_fits("k", self.k, self.k_range, n_rows)
 
     def fit(self, X: Any, y: Any = None) -> KMeans:
         """Run k-means on ``X``; returns self."""

@@ -115,3 +115,16 @@ def check_n_features(X: np.ndarray, expected: int) -> None:
         raise ParameterError(
             f"X has {X.shape[1]} features, but the model was fitted on {expected} features"
         )
+
+
+def check_k_fits(name: str, k: int | None, k_range: tuple[int, int], n_rows: int) -> None:
+    """A given k must not exceed the customers; a searched range must start below them."""
+    if k is not None:
+        check_not_above_rows(name, k, n_rows)
+        return
+    low = check_k_range("k_range", k_range)[0]
+    if low > n_rows - 1:
+        raise ParameterError(
+            f"k_range starts at {low}, but choosing k by silhouette needs k <= the number "
+            f"of customers minus one ({n_rows - 1})"
+        )
