@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Java 17 is the only prerequisite):
 #   make demo   installs into .venv, generates data and runs the whole pipeline
-#   make test   installs into .venv and runs the whole test suite
+#   make test   installs into .venv (and, as root, Debian's chromium for the browser tests), runs the whole suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/custseg demo
 
 test: $(STAMP)
+	@sh scripts/install-browser.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)

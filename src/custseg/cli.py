@@ -63,6 +63,16 @@ def _segment_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model-name", help="registered model name (default custseg-segmenter)")
 
 
+def _store_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the results live, for the commands that read them without Spark."""
+    group = parser.add_argument_group("results")
+    group.add_argument("--config", help="YAML file merged over the packaged defaults")
+    group.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
+    group.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    group.add_argument("--experiment", help="MLflow experiment name (default custseg)")
+    group.add_argument("--model-name", help="registered model name (default custseg-segmenter)")
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     mapping = {
         "max_driver_customers": "segment.max_driver_customers",
@@ -144,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     _feature_flags(run)
     _segment_flags(run)
     _engine_flags(run)
+
+    dash = sub.add_parser("dashboard", help="interactive dashboard over the gold tables and MLflow (no Spark)")
+    dash.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    dash.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    dash.add_argument("--open", action="store_true", help="open a browser tab")
+    _store_flags(dash)
+
+    rep = sub.add_parser("report", help="one self-contained HTML report of the latest run (aggregates only)")
+    rep.add_argument("--out", default="report.html", help="file to write (default report.html)")
+    rep.add_argument("--title", help="report title")
+    _store_flags(rep)
 
     demo = sub.add_parser(
         "demo",
@@ -265,6 +286,24 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> None:
     print(f"  lakehouse tables:  {Path(config.storage.root).absolute()}  (seed scenario: demo/seed/lakehouse)")
     print(f"  MLflow UI:         mlflow ui --backend-store-uri {uri}   then open http://127.0.0.1:5000")
     print(f"  score customers:   custseg score --model models:/{config.tracking.model_name}@{config.tracking.alias}")
+    print("  dashboard:         custseg dashboard   then open http://127.0.0.1:8501")
+    print("  report:            custseg report --out report.html")
+
+
+def cmd_dashboard(args: argparse.Namespace, config: Config) -> None:
+    from custseg.dashboard.server import serve
+
+    code = serve(config, host=args.host, port=args.port, headless=not args.open)
+    if code:
+        raise SystemExit(code)
+
+
+def cmd_report(args: argparse.Namespace, config: Config) -> None:
+    from pathlib import Path
+
+    from custseg.report import build_report
+
+    print(f"report written to {build_report(config, Path(args.out), title=args.title)}")
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
@@ -275,6 +314,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "run": _run_stages(["ingest", "features", "segment"]),
     "score": cmd_score,
     "demo": cmd_demo,
+    "dashboard": cmd_dashboard,
+    "report": cmd_report,
 }
 
 

@@ -126,12 +126,21 @@ class SegmentConfig(_Strict):
     truth_path: str | None = None
 
 
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
 class TrackingConfig(_Strict):
     tracking_uri: str | None = None
     artifact_location: str | None = None
     experiment: str = "custseg"
     model_name: str = "custseg-segmenter"
     alias: str = "champion"
+
+    def resolved_uri(self) -> str:
+        """This config's URI, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the working folder."""
+        import os
+
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 class Config(_Strict):

@@ -9,7 +9,6 @@ and a dataset description without customer ids.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from mlflow.entities import Run
 
-DEFAULT_URI = "sqlite:///mlflow.db"
 SEGMENTER_ARTIFACT = "segmenter"
 MODEL_NAME_IN_RUN = "segmenter"
 # The scoring model needs these at load time (custseg itself must be installed where it is served).
@@ -35,7 +33,7 @@ MODEL_REQUIREMENTS = ["numpy", "pandas<3", "scikit-learn", "scipy", "hdbscan", "
 
 def tracking_uri(config: TrackingConfig) -> str:
     """Config, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the working folder."""
-    return config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    return config.resolved_uri()
 
 
 def setup(config: TrackingConfig) -> str:

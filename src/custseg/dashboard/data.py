@@ -1,0 +1,560 @@
+"""Spark-free loading of the gold tables and the MLflow store, for the dashboard and the report.
+
+Tables are read with pyarrow from the live version folder of each Parquet
+table (:func:`custseg.storage.current_path`); a missing table reads as an
+empty frame, and :func:`missing_hint` says which command would produce it.
+A version folder never changes once written (a new write makes a new
+folder), so the Arrow tables are cached by folder: a new run shows up on the
+next read without any invalidation. MLflow answers are cached for a few
+seconds only.
+
+Where to look comes from a :class:`Source`: built from a Config by the CLI,
+and passed to the Streamlit process in environment variables
+(``CUSTSEG_LAKEHOUSE``, ``MLFLOW_TRACKING_URI``, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from custseg.features import FEATURE_COLUMNS
+from custseg.storage import current_path, table_dir
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from custseg.config import Config
+
+NOISE = -1
+NOISE_LABEL = "noise (unassigned)"
+
+ENV_LAKEHOUSE = "CUSTSEG_LAKEHOUSE"
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_EXPERIMENT = "CUSTSEG_EXPERIMENT"
+ENV_MODEL_NAME = "CUSTSEG_MODEL_NAME"
+ENV_ALIAS = "CUSTSEG_MODEL_ALIAS"
+ENV_LOG_FEATURES = "CUSTSEG_LOG_FEATURES"
+ENV_FORMAT = "CUSTSEG_STORAGE_FORMAT"
+from custseg.config import DEFAULT_TRACKING_URI  # noqa: E402
+
+# Silver customer columns the dashboard may show without masking (not personal data).
+PUBLIC_CUSTOMER_COLUMNS = ("state", "city", "region", "district")
+MLFLOW_TTL_SECONDS = 15.0
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- where to look
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """A relative ``sqlite:///file.db`` made absolute against the working folder; others unchanged.
+
+    The dashboard runs in a child process and may be started from elsewhere: an absolute
+    path keeps it on the same store the pipeline wrote.
+    """
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        path = uri[len(prefix) :]
+        if path and path != ":memory:":
+            return prefix + str(Path(path).absolute())
+    return uri
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the dashboard and the report read from: a lakehouse root and an MLflow store."""
+
+    lakehouse: Path
+    tracking_uri: str = DEFAULT_TRACKING_URI
+    experiment: str = "custseg"
+    model_name: str = "custseg-segmenter"
+    alias: str = "champion"
+    log_features: tuple[str, ...] = ()
+    storage_format: str = "parquet"
+
+    @classmethod
+    def from_config(cls, config: Config) -> Source:
+        uri = config.tracking.resolved_uri()
+        return cls(
+            lakehouse=Path(config.storage.root).absolute(),
+            tracking_uri=absolute_tracking_uri(uri),
+            experiment=config.tracking.experiment,
+            model_name=config.tracking.model_name,
+            alias=config.tracking.alias,
+            log_features=tuple(config.segment.log_features),
+            storage_format=config.storage.format,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Source:
+        """The source the server process passed down; defaults as the CLI's when a variable is unset."""
+        env = os.environ if environ is None else environ
+        if ENV_LOG_FEATURES in env:
+            logs = tuple(f for f in env[ENV_LOG_FEATURES].split(",") if f)
+        else:
+            from custseg.config import default_values
+
+            logs = tuple(default_values()["segment"]["log_features"])
+        return cls(
+            lakehouse=Path(env.get(ENV_LAKEHOUSE) or "lakehouse").absolute(),
+            tracking_uri=absolute_tracking_uri(env.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_URI),
+            experiment=env.get(ENV_EXPERIMENT) or "custseg",
+            model_name=env.get(ENV_MODEL_NAME) or "custseg-segmenter",
+            alias=env.get(ENV_ALIAS) or "champion",
+            log_features=logs,
+            storage_format=env.get(ENV_FORMAT) or "parquet",
+        )
+
+    def to_env(self) -> dict[str, str]:
+        return {
+            ENV_LAKEHOUSE: str(self.lakehouse),
+            ENV_TRACKING_URI: self.tracking_uri,
+            ENV_EXPERIMENT: self.experiment,
+            ENV_MODEL_NAME: self.model_name,
+            ENV_ALIAS: self.alias,
+            ENV_LOG_FEATURES: ",".join(self.log_features),
+            ENV_FORMAT: self.storage_format,
+        }
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@lru_cache(maxsize=64)
+def _arrow(folder: str, columns: tuple[str, ...] | None) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    # pyarrow skips _SUCCESS and the hidden .crc files Spark leaves next to the parts.
+    return pq.read_table(folder, columns=list(columns) if columns is not None else None)
+
+
+def table_path(source: Source, layer: str, table: str) -> Path | None:
+    """The live version folder of a table, or None when it has none."""
+    return current_path(source.lakehouse, layer, table)
+
+
+def read_table(source: Source, layer: str, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A gold/silver table as pandas; an empty frame when the table does not exist yet.
+
+    ``columns`` that the table lacks are left out rather than failing, so an
+    older table still loads.
+    """
+    path = table_path(source, layer, table)
+    if path is None:
+        return pd.DataFrame(columns=list(columns or []))
+    wanted: tuple[str, ...] | None = None
+    if columns is not None:
+        available = set(_schema_names(str(path)))
+        wanted = tuple(c for c in columns if c in available)
+    return _arrow(str(path), wanted).to_pandas()
+
+
+@lru_cache(maxsize=64)
+def _schema_names(folder: str) -> tuple[str, ...]:
+    import pyarrow.dataset as ds
+
+    return tuple(ds.dataset(folder, format="parquet").schema.names)
+
+
+def table_exists(source: Source, layer: str, table: str) -> bool:
+    return table_path(source, layer, table) is not None
+
+
+def missing_hint(source: Source) -> str | None:
+    """None when a segmentation run is there to show; else one paragraph on what to run."""
+    root = source.lakehouse
+    run_it = (
+        "Run `custseg demo` to try it on generated data, or `custseg run --input DIR` on your "
+        "own retail-org folder, then reload this page."
+    )
+    if source.storage_format == "delta" or (table_dir(root, "gold", "customer_segments") / "_delta_log").is_dir():
+        return (
+            f"The lakehouse at `{root}` holds Delta tables; the dashboard reads Parquet lakehouses "
+            "(storage.format: parquet). On Databricks, query the gold tables with SQL instead."
+        )
+    if not root.is_dir():
+        return f"No lakehouse at `{root}` yet. {run_it}"
+    if not table_exists(source, "gold", "customer_features"):
+        return f"The lakehouse at `{root}` has no customer features yet. {run_it}"
+    if not table_exists(source, "gold", "customer_segments") or not table_exists(source, "gold", "segment_profiles"):
+        return (
+            f"The lakehouse at `{root}` has customer features but no segmentation yet: "
+            "run `custseg segment` (or `custseg run`), then reload this page."
+        )
+    return None
+
+
+def clear_caches() -> None:
+    """Forget cached tables and MLflow answers (the dashboard's Reload button)."""
+    _arrow.cache_clear()
+    _schema_names.cache_clear()
+    with _ttl_lock:
+        _ttl_cache.clear()
+
+
+# --------------------------------------------------------------------------- gold views
+
+
+def segments(source: Source) -> pd.DataFrame:
+    """gold.customer_segments: customer_id, segment, segment_name, pc1, pc2, method, model_version, run_id."""
+    frame = read_table(source, "gold", "customer_segments")
+    if not frame.empty:
+        frame["segment"] = frame["segment"].astype("int64")
+    return frame
+
+
+def features(source: Source) -> pd.DataFrame:
+    return read_table(source, "gold", "customer_features", ["customer_id", *FEATURE_COLUMNS])
+
+
+def profiles(source: Source) -> pd.DataFrame:
+    """gold.segment_profiles sorted by segment (noise first)."""
+    frame = read_table(source, "gold", "segment_profiles")
+    if frame.empty:
+        return frame
+    frame["segment"] = frame["segment"].astype("int64")
+    return frame.sort_values("segment", kind="stable").reset_index(drop=True)
+
+
+def comparison(source: Source) -> pd.DataFrame:
+    return read_table(source, "gold", "method_comparison")
+
+
+def k_distance(source: Source) -> pd.DataFrame:
+    frame = read_table(source, "gold", "dbscan_k_distance")
+    return frame.sort_values("rank").reset_index(drop=True) if not frame.empty else frame
+
+
+def dbscan_diagnostics(source: Source) -> dict[str, Any] | None:
+    """The DBSCAN diagnostics dict (noise share, knee, density ratio, verdict, reasons), or None."""
+    frame = read_table(source, "gold", "dbscan_k_distance", ["diagnostics"])
+    if frame.empty:
+        return None
+    try:
+        value = json.loads(str(frame["diagnostics"].iloc[0]))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def linkage_matrix(source: Source) -> np.ndarray | None:
+    """The hierarchical method's scipy linkage matrix (n-1 x 4), or None."""
+    frame = read_table(source, "gold", "hierarchy_linkage", ["left", "right", "distance", "size"])
+    if frame.empty:
+        return None
+    return frame[["left", "right", "distance", "size"]].to_numpy(dtype=np.float64)
+
+
+def migration(source: Source) -> pd.DataFrame:
+    """gold.segment_migration (previous, current, customers, run_id); empty before any retrain."""
+    return read_table(source, "gold", "segment_migration")
+
+
+def customer_table(source: Source, personal: bool = False) -> pd.DataFrame:
+    """One row per segmented customer: segment, name, features, location (and personal columns if asked).
+
+    ``personal=False`` (the default) takes no personal column from silver.customers at all.
+    """
+    from custseg.data.schemas import PERSONAL_COLUMNS
+
+    seg = segments(source)
+    if seg.empty:
+        return seg
+    table = seg[[c for c in ("customer_id", "segment", "segment_name", "pc1", "pc2") if c in seg.columns]]
+    feats = features(source)
+    if not feats.empty:
+        table = table.merge(feats.drop_duplicates("customer_id"), on="customer_id", how="left")
+    wanted = list(PUBLIC_CUSTOMER_COLUMNS) + (list(PERSONAL_COLUMNS) if personal else [])
+    people = read_table(source, "silver", "customers", ["customer_id", *wanted])
+    if not people.empty and "customer_id" in people.columns:
+        people = people.drop_duplicates("customer_id")
+        table = table.merge(people, on="customer_id", how="left")
+    return table.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- derived figures
+
+
+def segment_label(segment: int, name: str | None) -> str:
+    """How a segment is named in every chart and filter: "3 · bargain hunters", noise "noise (unassigned)"."""
+    if int(segment) == NOISE:
+        return NOISE_LABEL
+    return f"{int(segment)} · {name}" if name else str(int(segment))
+
+
+def segment_labels(profile_frame: pd.DataFrame) -> dict[int, str]:
+    """segment -> label, in segment order (noise first)."""
+    if profile_frame.empty:
+        return {}
+    return {int(r.segment): segment_label(int(r.segment), str(r.archetype)) for r in profile_frame.itertuples(index=False)}
+
+
+def feature_zscores(table: pd.DataFrame, feature_names: Sequence[str], log_features: Sequence[str] = ()) -> pd.DataFrame:
+    """Per segment (rows) the mean z-score of each feature (columns) over all customers.
+
+    Heavy-tailed features (``log_features``, as the model scales them) are log1p'd first, so one
+    giant order does not wash out every other segment's colour.
+    """
+    present = [f for f in feature_names if f in table.columns]
+    if table.empty or not present:
+        return pd.DataFrame()
+    X = table[present].astype("float64").copy()
+    for f in present:
+        if f in log_features:
+            X[f] = np.log1p(X[f].clip(lower=0))
+    std = X.std(ddof=0).replace(0.0, np.nan)
+    Z = (X - X.mean()) / std
+    out = Z.groupby(table["segment"].astype("int64")).mean()
+    return out.fillna(0.0)
+
+
+def sample_rows(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
+    """At most ``n`` rows, the same ones every time for the same frame (charts stay steady)."""
+    if len(frame) <= n:
+        return frame
+    return frame.sample(n=n, random_state=seed).sort_index()
+
+
+def recommendation(comparison_frame: pd.DataFrame) -> dict[str, Any] | None:
+    """The recommended row of the comparison table as a dict, or None."""
+    if comparison_frame.empty or "recommended" not in comparison_frame.columns:
+        return None
+    rows = comparison_frame[comparison_frame["recommended"].astype(bool)]
+    return rows.iloc[0].to_dict() if not rows.empty else None
+
+
+def why_recommended(comparison_frame: pd.DataFrame, diagnostics: dict[str, Any] | None) -> list[str]:
+    """Plain sentences on why the recommended method won, and what went wrong with DBSCAN."""
+    best = recommendation(comparison_frame)
+    if best is None:
+        return []
+    out = [
+        f"{best['method']} is recommended: the highest score (silhouette on clustered customers x "
+        f"(1 - noise share)) among the usable methods"
+        + (f", {best['score']:.3f}" if _finite(best.get("score")) else "")
+        + "."
+    ]
+    for row in comparison_frame.to_dict("records"):
+        if row["method"] == best["method"]:
+            continue
+        if not bool(row.get("usable", True)) and row.get("note"):
+            out.append(f"{row['method']} is not usable here: {row['note']}.")
+    if diagnostics and best["method"] != "dbscan":
+        if diagnostics.get("verdict") == "weak":
+            reasons = "; ".join(str(r) for r in diagnostics.get("reasons", []))
+            out.append(f"DBSCAN is weak on this data: {reasons}. {diagnostics.get('recommendation', '')}".strip())
+        else:
+            dbscan = comparison_frame[comparison_frame["method"] == "dbscan"]
+            if not dbscan.empty and _finite(dbscan.iloc[0].get("score")):
+                out.append(
+                    f"DBSCAN worked (verdict ok) but scored lower ({float(dbscan.iloc[0]['score']):.3f})."
+                )
+    return [" ".join(s.split()) for s in out]
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- MLflow
+
+_ttl_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
+_ttl_lock = threading.Lock()
+
+
+def _ttl(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    now = time.monotonic()
+    with _ttl_lock:
+        hit = _ttl_cache.get(key)
+        if hit is not None and now - hit[0] < MLFLOW_TTL_SECONDS:
+            return hit[1]
+    value = compute()
+    with _ttl_lock:
+        _ttl_cache[key] = (now, value)
+    return value
+
+
+@dataclass
+class TrackingInfo:
+    """What the MLflow store says: segment runs, registered versions, the champion."""
+
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    versions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    champion: str | None = None
+    error: str | None = None  # why the store could not be read (None = fine)
+
+    def finished(self, run_id: str | None) -> datetime | None:
+        """When run ``run_id`` finished (else the newest finished segment run)."""
+        if self.runs.empty:
+            return None
+        done = self.runs[self.runs["finished"].notna()]
+        if run_id is not None:
+            match = done[done["run_id"] == run_id]
+            if not match.empty:
+                return match.iloc[0]["finished"].to_pydatetime()
+        return done.iloc[0]["finished"].to_pydatetime() if not done.empty else None
+
+
+def _store_missing(uri: str) -> str | None:
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+        if not path.is_file():
+            return f"No MLflow store at {path} yet: run `custseg run` (or `custseg demo`) first."
+    return None
+
+
+def _time(ms: Any) -> pd.Timestamp | None:
+    return pd.Timestamp(int(ms), unit="ms", tz="UTC") if ms else None
+
+
+def tracking_info(source: Source) -> TrackingInfo:
+    """Segment runs (newest first), model versions and the champion; never raises."""
+    key = ("tracking", source.tracking_uri, source.experiment, source.model_name, source.alias)
+    return _ttl(key, lambda: _tracking_info(source))
+
+
+def _tracking_info(source: Source) -> TrackingInfo:
+    missing = _store_missing(source.tracking_uri)
+    if missing:
+        return TrackingInfo(error=missing)
+    try:
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+    except ImportError:  # pragma: no cover - mlflow is a core dependency
+        return TrackingInfo(error="MLflow is not installed")
+    try:
+        client = MlflowClient(tracking_uri=source.tracking_uri)
+        info = TrackingInfo()
+        experiment = client.get_experiment_by_name(source.experiment)
+        if experiment is not None:
+            runs = client.search_runs(
+                [experiment.experiment_id],
+                filter_string="tags.`custseg.stage` = 'segment'",
+                order_by=["attributes.start_time DESC"],
+                max_results=200,
+            )
+            info.runs = _runs_frame(runs)
+        info.versions, info.champion = _versions(client, source, MlflowException)
+        if not info.versions.empty and not info.runs.empty:
+            by_run = dict(zip(info.versions["run_id"], info.versions["version"], strict=False))
+            info.runs["model_version"] = info.runs["run_id"].map(by_run)
+        return info
+    except Exception as exc:  # a broken or unreachable store must not take the dashboard down
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return TrackingInfo(error=f"cannot read the MLflow store {source.tracking_uri}: {first}")
+
+
+def _runs_frame(runs: list[Any]) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        recommended = r.data.tags.get("custseg.recommended", "")
+        metrics = dict(r.data.metrics)
+        row: dict[str, Any] = {
+            "run_id": r.info.run_id,
+            "started": _time(r.info.start_time),
+            "finished": _time(r.info.end_time),
+            "status": r.info.status,
+            "recommended": recommended,
+            "customers": pd.to_numeric(r.data.params.get("n_customers"), errors="coerce"),
+        }
+        for name in ("n_clusters", "noise_share", "silhouette", "davies_bouldin", "stability", "ari_truth"):
+            row[name] = metrics.get(f"{recommended}.{name}", np.nan)
+        row["metrics"] = metrics
+        rows.append(row)
+    columns = ["run_id", "started", "finished", "status", "recommended", "customers",
+               "n_clusters", "noise_share", "silhouette", "davies_bouldin", "stability", "ari_truth", "metrics"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _versions(client: Any, source: Source, error_type: type[Exception]) -> tuple[pd.DataFrame, str | None]:
+    columns = ["version", "created", "method", "run_id", "status", "aliases", "champion"]
+    try:
+        model = client.get_registered_model(source.model_name)
+    except error_type:
+        return pd.DataFrame(columns=columns), None
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (getattr(model, "aliases", None) or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    champion = (getattr(model, "aliases", None) or {}).get(source.alias)
+    rows = []
+    for v in client.search_model_versions(f"name='{source.model_name}'"):
+        rows.append({
+            "version": str(v.version),
+            "created": _time(v.creation_timestamp),
+            "method": (v.tags or {}).get("method", ""),
+            "run_id": (v.tags or {}).get("run_id", v.run_id),
+            "status": v.status,
+            "aliases": ", ".join(sorted(aliases.get(str(v.version), []))),
+            "champion": champion is not None and str(v.version) == str(champion),
+        })  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    if not frame.empty:
+        frame = frame.sort_values("version", key=lambda s: s.astype(int), ascending=False).reset_index(drop=True)
+    return frame, None if champion is None else str(champion)
+
+
+# --------------------------------------------------------------------------- KPIs
+
+
+@dataclass
+class Kpis:
+    customers: int
+    revenue: float
+    segments: int
+    noise_share: float
+    recommended: str | None
+    method: str | None
+    run_id: str | None
+    table_version: str | None  # the model version the gold tables were written with
+    finished: datetime | None
+    champion: str | None
+
+
+def kpis(source: Source, tracking: TrackingInfo | None = None) -> Kpis:
+    """The Overview tiles and the report's summary, from the gold tables (and MLflow when given)."""
+    seg = segments(source)
+    prof = profiles(source)
+    feats = features(source)
+    comp = comparison(source)
+    n = len(seg)
+    revenue = float("nan")
+    if not feats.empty and not seg.empty:
+        revenue = float(feats[feats["customer_id"].isin(seg["customer_id"])]["total_spend"].sum())
+    noise = float((seg["segment"] == NOISE).mean()) if n else float("nan")
+    best = recommendation(comp)
+    first = seg.iloc[0] if n else None
+    run_id = str(first["run_id"]) if first is not None and "run_id" in seg.columns else None
+    finished = tracking.finished(run_id) if tracking is not None else None
+    if finished is None:
+        path = table_path(source, "gold", "customer_segments")
+        if path is not None:
+            finished = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    return Kpis(
+        customers=n,
+        revenue=revenue,
+        segments=int((prof["segment"] != NOISE).sum()) if not prof.empty else 0,
+        noise_share=noise,
+        recommended=str(best["method"]) if best else None,
+        method=str(first["method"]) if first is not None and "method" in seg.columns else None,
+        run_id=run_id,
+        table_version=str(first["model_version"]) if first is not None and "model_version" in seg.columns else None,
+        finished=finished,
+        champion=tracking.champion if tracking is not None else None,
+    )

@@ -1,0 +1,53 @@
+"""Segments: one card per segment, the z-score heat map, box plots of a chosen feature."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from custseg.dashboard import charts, data, ui
+from custseg.features import FEATURE_COLUMNS
+from custseg.profile import profile_markdown
+
+src = ui.source()
+st.title("Segments")
+
+if ui.ready(src):
+    profiles = data.profiles(src)
+    labels = data.segment_labels(profiles)
+    table = ui.customers(src)
+
+    st.caption("What each segment is, what it is worth and what to do about it. Words like "
+               "\"high\" place the segment's median among all customers' quintiles.")  # fmt: skip
+    ordered = [s for s in charts.ordered(labels) if s in set(profiles["segment"])]
+    rows = profiles.set_index("segment")
+    columns = st.columns(2)
+    for i, segment in enumerate(ordered):
+        row = rows.loc[segment]
+        with columns[i % 2].container(border=True, key=f"card_{segment + 1}"):
+            st.subheader(ui.md(labels[segment]))
+            note = " · outlier: too small to act on as a group" if bool(row["is_outlier"]) else ""
+            st.caption(ui.md(str(row["archetype_text"]) + note))
+            figures = st.columns(4)
+            figures[0].metric("Customers", ui.fmt_int(row["size"]))
+            figures[1].metric("Share", ui.fmt_pct(row["share"]))
+            figures[2].metric("Revenue share", ui.fmt_pct(row["revenue_share"]))
+            figures[3].metric("Median spend", ui.fmt_money(row.get("total_spend_median")))
+            st.markdown(ui.md(row["description"]))
+            st.markdown("**Action:** " + ui.md(row["action"]))
+
+    st.subheader("Feature profile")
+    z = data.feature_zscores(table, FEATURE_COLUMNS, src.log_features)
+    ui.chart(charts.zscore_heatmap(z, labels), key="segments_heatmap")
+    st.caption("Mean z-score of each feature per segment (money and count features log-scaled first, "
+               "as the model sees them): 0 is the average customer, +1 one standard deviation above.")  # fmt: skip
+
+    st.subheader("Distribution by segment")
+    present = [f for f in FEATURE_COLUMNS if f in table.columns]
+    pick, scale = st.columns([3, 1])
+    feature = pick.selectbox("Feature", present, index=present.index("total_spend") if "total_spend" in present else 0,
+                             format_func=charts.feature_title, key="segments_feature")  # fmt: skip
+    log = scale.toggle("Log scale", value=feature in src.log_features, key="segments_log")
+    ui.chart(charts.box_figure(table, feature, labels, log=log), key="segments_box")
+
+    with st.expander("Profile table (the original analysis's format)"):
+        st.markdown(profile_markdown(profiles))

@@ -1,0 +1,158 @@
+"""The Spark-free loading layer: sources, tables, empty states, MLflow facts, derived figures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg.config import load_config
+from custseg.dashboard import data
+from custseg.dashboard.data import Source
+
+
+def test_source_round_trips_through_the_environment(tmp_path):
+    source = Source(lakehouse=tmp_path / "lh", tracking_uri="sqlite:////x/mlflow.db", experiment="e",
+                    model_name="m", alias="prod", log_features=("total_spend",))  # fmt: skip
+    assert Source.from_env(source.to_env()) == source
+
+
+def test_source_from_config_makes_the_sqlite_store_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    source = Source.from_config(load_config(overrides={"storage.root": "lh"}))
+    assert source.lakehouse == tmp_path / "lh"
+    assert source.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert source.log_features  # the packaged defaults
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("sqlite:///mlflow.db", "sqlite:///{cwd}/mlflow.db"),
+        ("sqlite:////abs/m.db", "sqlite:////abs/m.db"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("databricks", "databricks"),
+    ],
+)
+def test_absolute_tracking_uri(uri, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert data.absolute_tracking_uri(uri) == expected.format(cwd=tmp_path)
+
+
+def test_missing_tables_read_empty_and_the_hint_names_a_command(tmp_path):
+    source = Source(lakehouse=tmp_path / "nowhere", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+    assert data.segments(source).empty and data.profiles(source).empty
+    assert data.linkage_matrix(source) is None and data.dbscan_diagnostics(source) is None
+    assert "custseg demo" in data.missing_hint(source)
+    (tmp_path / "nowhere").mkdir()
+    assert "custseg run" in data.missing_hint(source)
+
+
+def test_delta_lakehouse_is_explained(tmp_path):
+    source = Source(lakehouse=tmp_path, storage_format="delta")
+    assert "Delta" in data.missing_hint(source)
+
+
+def test_missing_store_is_reported_not_created(tmp_path):
+    store = tmp_path / "mlflow.db"
+    info = data.tracking_info(Source(lakehouse=tmp_path, tracking_uri=f"sqlite:///{store}"))
+    assert info.error and "custseg run" in info.error
+    assert info.runs.empty and info.champion is None
+    assert not store.exists()
+
+
+def test_tables_of_the_run(dash_lake):
+    source = dash_lake.source
+    seg = data.segments(source)
+    assert len(seg) == len(dash_lake.features)
+    table = data.customer_table(source)
+    assert {"segment", "state", "total_spend", "pc1"} <= set(table.columns)
+    assert not {"customer_name", "tax_id", "street", "lat"} & set(table.columns)  # personal only on request
+    personal = data.customer_table(source, personal=True)
+    assert dash_lake.hostile_name in set(personal["customer_name"])
+    assert list(table["customer_id"]) == sorted(table["customer_id"])
+
+
+def test_kpis_and_tracking_facts(dash_lake):
+    source = dash_lake.source
+    info = data.tracking_info(source)
+    assert info.error is None
+    assert len(info.runs) == 2 and info.champion == "2"
+    assert list(info.versions["champion"]) == [True, False]
+    k = data.kpis(source, info)
+    assert k.customers == len(dash_lake.features)
+    assert k.revenue == pytest.approx(dash_lake.features["total_spend"].sum())
+    assert k.segments == 4 and k.noise_share == 0.0
+    assert k.table_version == "2" and k.champion == "2"
+    assert k.finished is not None and k.finished.tzinfo is not None
+    assert k.recommended == data.recommendation(data.comparison(source))["method"]
+
+
+def test_diagnostics_linkage_and_migration(dash_lake):
+    source = dash_lake.source
+    d = data.dbscan_diagnostics(source)
+    assert {"knee_eps", "noise_share", "density_ratio", "verdict"} <= set(d)
+    Z = data.linkage_matrix(source)
+    assert Z.shape == (len(dash_lake.features) - 1, 4)
+    moves = data.migration(source)
+    assert moves["customers"].sum() == len(dash_lake.features)
+
+
+def test_table_cache_follows_a_new_version(dash_lake, tmp_path):
+    """A new write is a new version folder: the next read sees it without clearing any cache."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "lakehouse"
+    shutil.copytree(dash_lake.source.lakehouse, root)
+    source = Source(lakehouse=root)
+    before = data.comparison(source)
+    folder = root / "gold" / "method_comparison"
+    (folder / "v00000099").mkdir()
+    pq.write_table(pa.Table.from_pandas(before.head(1)), folder / "v00000099" / "part-0.parquet")
+    (folder / "v00000099" / "_SUCCESS").touch()
+    (folder / "_current").write_text("v00000099\n")
+    assert len(data.comparison(source)) == 1 < len(before)
+
+
+def test_feature_zscores_sign_and_shape():
+    table = pd.DataFrame({"segment": [1, 1, 2, 2], "a": [1.0, 1.0, 3.0, 3.0], "b": [5.0, 5.0, 5.0, 5.0]})
+    z = data.feature_zscores(table, ["a", "b", "missing"], log_features=())
+    assert list(z.columns) == ["a", "b"] and list(z.index) == [1, 2]
+    assert z.loc[1, "a"] == pytest.approx(-1.0) and z.loc[2, "a"] == pytest.approx(1.0)
+    assert (z["b"] == 0).all()  # no variance: no colour, not NaN
+
+
+def test_why_recommended_explains_a_weak_dbscan():
+    comparison = pd.DataFrame({
+        "method": ["dbscan", "hdbscan"], "score": [0.1, 0.5], "usable": [False, True],
+        "recommended": [False, True], "note": ["78% noise", ""],
+    })  # fmt: skip
+    diagnostics = {"verdict": "weak", "reasons": ["78% of customers are labelled noise"],
+                   "recommendation": "Use HDBSCAN, which adapts to varying density."}  # fmt: skip
+    lines = data.why_recommended(comparison, diagnostics)
+    assert lines[0].startswith("hdbscan is recommended")
+    assert any("dbscan is not usable here: 78% noise" in line for line in lines)
+    assert any("DBSCAN is weak" in line and "HDBSCAN" in line for line in lines)
+
+
+def test_sample_rows_is_stable():
+    frame = pd.DataFrame({"x": np.arange(100)})
+    assert data.sample_rows(frame, 10).equals(data.sample_rows(frame, 10))
+    assert len(data.sample_rows(frame, 1000)) == 100
+
+
+def test_loading_needs_no_spark(tmp_path):
+    """The dashboard's data layer must open without a JVM: importing it pulls no pyspark.sql session code."""
+    import subprocess
+
+    code = ("import sys; import custseg.dashboard.data, custseg.dashboard.charts, custseg.report; "
+            "print('pyspark.sql.session' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(tmp_path))
+    assert out.stdout.strip() == "False"
