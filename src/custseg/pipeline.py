@@ -39,8 +39,6 @@ def _lakehouse(spark: SparkSession, config: Config):
 
 def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
     """raw -> bronze -> silver, quarantining bad rows; checks rows in = kept + quarantined."""
-    from pyspark import StorageLevel
-
     from custseg.data.conform import conform, orders_from_lines
     from custseg.data.ingest import read_raw
     from custseg.data.transactions import conform_transactions, read_transactions
@@ -54,27 +52,27 @@ def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
     else:
         raw = read_transactions(spark, raw_dir, config.input.transactions)
 
-    # Each checked input feeds both its bronze table and the quarantine: compute it once.
-    checked_rows = {}
-    for name, df in raw.kept.items():
-        progress(f"  bronze.{name}")
-        lake.write(df, "bronze", name)
-    bronze = {name: lake.read("bronze", name) for name in raw.kept}
-    ingest_quarantine = raw.quarantined.persist(StorageLevel.MEMORY_AND_DISK)
+    # Each checked input feeds its bronze table, the quarantine and the row count: parse it once.
+    raw.cache()
+    try:
+        rows_in = {name: df.count() for name, df in raw.checked.items()}
+        for name, df in raw.kept.items():
+            progress(f"  bronze.{name}")
+            lake.write(df, "bronze", name)
+        bronze = {name: lake.read("bronze", name) for name in raw.kept}
 
-    progress("  silver")
-    if config.input.layout == "retail-org":
-        silver = conform(bronze)
-    else:
-        silver = conform_transactions(bronze, config.input.transactions)
-    for name, df in silver.tables().items():
-        progress(f"  silver.{name}")
-        lake.write(df, "silver", name)
-    lake.write(orders_from_lines(lake.read("silver", "order_lines")), "silver", "orders")
-
-    quarantine = ingest_quarantine.unionByName(silver.quarantined)
-    lake.write(quarantine, "bronze", "quarantine", files=1)
-    ingest_quarantine.unpersist()
+        if config.input.layout == "retail-org":
+            silver = conform(bronze)
+        else:
+            silver = conform_transactions(bronze, config.input.transactions)
+        for name, df in silver.tables().items():
+            progress(f"  silver.{name}")
+            lake.write(df, "silver", name)
+        lake.write(orders_from_lines(lake.read("silver", "order_lines")), "silver", "orders")
+        progress("  bronze.quarantine")
+        lake.write(raw.quarantined.unionByName(silver.quarantined), "bronze", "quarantine", files=1)
+    finally:
+        raw.release()
 
     by_reason = lake.read("bronze", "quarantine").groupBy("table", "reason").count().collect()
     report.quarantined = {(r["table"], r["reason"]): int(r["count"]) for r in by_reason}
@@ -82,9 +80,9 @@ def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
         for name in names:
             report.tables[f"{layer}.{name}"] = lake.read(layer, name).count()
     report.tables["bronze.quarantine"] = sum(report.quarantined.values())
-    checked_rows.update(_conservation(report, config, {t: df.count() for t, df in raw.read.items()}))
-    lake.write(_summary_frame(spark, checked_rows), "bronze", "ingest_summary", files=1)
-    report.extra["rows"] = checked_rows
+    rows = _conservation(report, config, rows_in)
+    lake.write(_summary_frame(spark, rows), "bronze", "ingest_summary", files=1)
+    report.extra["rows"] = rows
     report.seconds = time.perf_counter() - started
     return report
 
@@ -94,8 +92,9 @@ def _conservation(
 ) -> dict[str, dict[str, int]]:
     """rows in = rows kept + rows quarantined, per input table (kept = carried to the next table).
 
-    ``rows_in`` is counted from the raw files, independently of the checks, so a
-    row lost between the checks and the tables fails the run instead of passing unseen.
+    ``rows_in`` is counted on every row read, before the split into kept and
+    quarantined, so a row lost between the checks and the tables fails the run
+    instead of passing unseen.
     """
     quarantined: dict[str, int] = {}
     for (table, _reason), count in report.quarantined.items():

@@ -38,13 +38,24 @@ PRODUCT_REASONS = ("csv_field_count", "missing_field", "wrong_type", "negative_p
 class RawTables:
     """Checked raw rows: ``kept`` go to bronze, ``quarantined`` hold QUARANTINE_COLUMNS.
 
-    ``read`` holds every row as read, before any check, so that the pipeline can
-    count rows in independently of the checks.
+    ``checked`` holds every row read, each with its reason (null = kept): the
+    pipeline counts rows in there, and caches it so that the raw files are
+    parsed once for both the bronze tables and the quarantine.
     """
 
     kept: dict[str, DataFrame]
     quarantined: DataFrame
-    read: dict[str, DataFrame]
+    checked: dict[str, DataFrame]
+
+    def cache(self) -> None:
+        from pyspark import StorageLevel
+
+        for df in self.checked.values():
+            df.persist(StorageLevel.DISK_ONLY)
+
+    def release(self) -> None:
+        for df in self.checked.values():
+            df.unpersist()
 
 
 def _folder(raw: Path, name: str) -> str:
@@ -303,4 +314,5 @@ def read_raw(spark: SparkSession, raw_dir: str | Path) -> RawTables:
         "loyalty_segments": loyalty.where(F.col("reason").isNull()).select(*schemas.LOYALTY_COLUMNS, "source_file"),
         "sales_orders": orders.where(F.col("reason").isNull()).select(*schemas.ORDER_COLUMNS, "source_file"),
     }
-    return RawTables(kept=kept, quarantined=quarantined.select(*QUARANTINE_COLUMNS), read=read)
+    checked = {"customers": customers, "products": products, "loyalty_segments": loyalty, "sales_orders": orders}
+    return RawTables(kept=kept, quarantined=quarantined.select(*QUARANTINE_COLUMNS), checked=checked)

@@ -84,7 +84,7 @@ def read_transactions(spark: SparkSession, raw_dir: str | Path, config: Transact
     )
     kept = checked.where(F.col("reason").isNull()).drop("reason")
     return RawTables(
-        kept={"transactions": kept}, quarantined=quarantined.select(*QUARANTINE_COLUMNS), read={"transactions": df}
+        kept={"transactions": kept}, quarantined=quarantined.select(*QUARANTINE_COLUMNS), checked={"transactions": checked}
     )
 
 
