@@ -179,11 +179,16 @@ def preflight(config: Config, stages: list[str]) -> None:
 
 
 def run(spark: SparkSession, config: Config, stages: list[str] | None = None, progress=print) -> list[StageReport]:
-    """Every stage in order (or the named ones)."""
+    """Every stage in order (or the named ones), holding the lakehouse for the whole run."""
+    from custseg.storage import exclusive
+
+    names = stages or list(STAGES)
+    unknown = [n for n in names if n not in STAGES]
+    if unknown:
+        raise CustsegError(f"unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
     reports = []
-    for name in stages or list(STAGES):
-        if name not in STAGES:
-            raise CustsegError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
-        progress(f"[{name}]")
-        reports.append(STAGES[name](spark, config, progress=progress))
+    with exclusive(config.storage.root):
+        for name in names:
+            progress(f"[{name}]")
+            reports.append(STAGES[name](spark, config, progress=progress))
     return reports

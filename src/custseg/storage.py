@@ -16,19 +16,23 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custseg.config import StorageConfig
-from custseg.errors import InputDataError
+from custseg.errors import CustsegError, InputDataError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 LAYERS = ("bronze", "silver", "gold")
 POINTER = "_current"
+LOCK_FILE = ".custseg.lock"
 _VERSION = re.compile(r"^v(\d{8})$")
 
 
@@ -84,6 +88,45 @@ def set_current(root: str | Path, layer: str, table: str, version: int) -> None:
     if version not in list_versions(root, layer, table):
         raise InputDataError(f"table {layer}.{table} has no complete version {version}")
     _point_to(table_dir(root, layer, table), version)
+
+
+class LakehouseBusy(CustsegError):
+    """Another custseg run holds the lakehouse."""
+
+
+@contextmanager
+def exclusive(root: str | Path) -> Iterator[None]:
+    """Hold the lakehouse for one run: a second run on the same root is refused, not interleaved.
+
+    An OS file lock (flock): released by the kernel when the holder exits, even on
+    SIGKILL, so a crashed run never leaves the lakehouse locked.
+    """
+    import fcntl
+
+    if "://" in str(root):  # object stores: Delta's optimistic concurrency guards the tables there
+        yield
+        return
+    folder = Path(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the block
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise LakehouseBusy(
+                f"lakehouse {folder.absolute()} is in use by another custseg run ({holder}); "
+                "wait for it to finish, or use another --lakehouse"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing the descriptor releases the lock
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,18 @@ def _is_long(column: Column) -> Column:
     return column.isNull() | (F.trim(column) == "") | column.try_cast("long").isNotNull()
 
 
+def _finite_double(column: Column) -> Column:
+    """True when the text is a finite number: "NaN" and "Infinity" cast to doubles but are no prices."""
+    import pyspark.sql.functions as F
+
+    value = column.try_cast("double")
+    return value.isNotNull() & ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
+
+
 def _is_double(column: Column) -> Column:
     import pyspark.sql.functions as F
 
-    return column.isNull() | (F.trim(column) == "") | column.try_cast("double").isNotNull()
+    return column.isNull() | (F.trim(column) == "") | _finite_double(column)
 
 
 def _present(column: Column) -> Column:
@@ -184,6 +192,8 @@ def read_orders_checked(spark: SparkSession, path: str) -> DataFrame:
     lines = (
         spark.read.text(path)
         .withColumn("source_file", F.col("_metadata.file_path"))
+        # A UTF-8 byte-order mark opens some exported files; it is not part of the JSON.
+        .withColumn("value", F.regexp_replace("value", "^\ufeff", ""))
         .where(F.trim(F.col("value")) != "")
     )
     parsed = F.from_json(F.col("value"), schemas.sales_order_raw_schema())
@@ -203,11 +213,7 @@ def check_orders(df: DataFrame) -> DataFrame:
     any_line = lambda pred: F.exists(lines, pred)  # noqa: E731
     line_types_ok = F.forall(
         lines,
-        lambda p: p["price"].isNotNull()
-        & p["qty"].isNotNull()
-        & p["price"].try_cast("double").isNotNull()
-        & p["qty"].try_cast("double").isNotNull()
-        & _present(p["id"]),
+        lambda p: _finite_double(p["price"]) & _finite_double(p["qty"]) & _present(p["id"]),
     )
     order_time = F.col("order_datetime").try_cast("long")
     return df.withColumn(

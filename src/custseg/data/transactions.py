@@ -63,12 +63,13 @@ def read_transactions(spark: SparkSession, raw_dir: str | Path, config: Transact
     )
     ts = _timestamp(F.col("timestamp"), config.timestamp_format)
     qty, price = F.col("quantity").try_cast("double"), F.col("unit_price").try_cast("double")
+    finite = ~F.isnan(qty) & ~F.isnan(price) & (F.abs(qty) != float("inf")) & (F.abs(price) != float("inf"))
     checked = mapped.withColumn(
         "reason",
         first_failure(
             [
                 ("missing_field", F.greatest(*[F.coalesce(F.col(f), F.lit("")) == "" for f in REQUIRED])),
-                ("wrong_type", qty.isNull() | price.isNull() | ts.isNull()),
+                ("wrong_type", qty.isNull() | price.isNull() | ts.isNull() | ~finite),
                 ("negative_quantity", qty < 0),
                 ("negative_price", price < 0),
                 ("future_timestamp", ts > F.current_timestamp()),

@@ -1,0 +1,77 @@
+"""Raw to gold at scale: generate, ingest and build features for N customers (~5 orders each).
+
+    .venv/bin/python benchmarks/bench_pipeline.py --customers 1000000
+
+Prints time and peak memory per stage next to the targets of issue #2
+(raw -> gold within 5 minutes on 2 cores, driver memory under 4 GiB).
+Working files go to a temporary folder that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _measure import gib, measure  # noqa: E402
+
+from custseg import pipeline  # noqa: E402
+from custseg.config import load_config  # noqa: E402
+from custseg.data.generate import generate  # noqa: E402
+from custseg.spark import create_session  # noqa: E402
+
+TARGET_SECONDS = 300
+TARGET_DRIVER_BYTES = 4 * 2**30
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders-per-customer", type=float, default=5.0)
+    parser.add_argument("--driver-memory", default="3g", help="Spark driver heap (default 3g)")
+    parser.add_argument("--workdir", help="keep the data here instead of a temporary folder")
+    args = parser.parse_args()
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="custseg-bench-"))
+    config = load_config(
+        overrides={
+            "input.path": str(work / "raw"),
+            "storage.root": str(work / "lakehouse"),
+            "spark.driver_memory": args.driver_memory,
+            "spark.shuffle_partitions": 16,
+            "spark.log_level": "ERROR",
+        }
+    )
+    spark = create_session(config.spark)
+    rows = []
+    try:
+        with measure() as m:
+            summary = generate(spark, work / "raw", customers=args.customers, seed=7, orders_per_customer=args.orders_per_customer)
+        rows.append(("generate", m, f"{summary.orders:,} orders"))
+        for stage in ("ingest", "features"):
+            with measure() as m:
+                report = pipeline.run(spark, config, [stage], progress=lambda _m: None)[0]
+            detail = ", ".join(f"{k} {v:,}" for k, v in report.tables.items() if k.startswith(("silver.orders", "gold.customer_features")))
+            rows.append((stage, m, detail))
+    finally:
+        spark.stop()
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\ncustseg raw -> gold, {args.customers:,} customers, driver memory {args.driver_memory}")
+    print(f"{'stage':<10} {'seconds':>9} {'peak tree RSS':>15} {'peak JVM RSS':>14}  detail")
+    for name, m, detail in rows:
+        print(f"{name:<10} {m.seconds:>9.1f} {gib(m.peak_tree_bytes):>15} {gib(m.peak_jvm_bytes):>14}  {detail}")
+    raw_to_gold = sum(m.seconds for name, m, _ in rows if name != "generate")
+    peak_jvm = max(m.peak_jvm_bytes for _, m, _ in rows)
+    print(f"\nraw -> gold: {raw_to_gold:.1f} s (target <= {TARGET_SECONDS} s: {'met' if raw_to_gold <= TARGET_SECONDS else 'NOT met'}; "
+          f"ratio {raw_to_gold / TARGET_SECONDS:.2f} of the target)")
+    print(f"driver (JVM) peak: {gib(peak_jvm)} (target < {gib(TARGET_DRIVER_BYTES)}: {'met' if peak_jvm < TARGET_DRIVER_BYTES else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
