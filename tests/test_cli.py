@@ -7,7 +7,7 @@ import pytest
 
 from custseg.cli import build_parser, main
 
-COMMANDS = ["generate", "ingest", "features", "segment", "score", "run", "demo", "dashboard", "report"]
+COMMANDS = ["generate", "ingest", "features", "segment", "score", "run", "demo", "dashboard", "report", "tables", "rollback"]
 
 
 def _run(*args, cwd=None):

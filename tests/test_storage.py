@@ -34,3 +34,38 @@ def test_missing_table_says_which_command(spark, tmp_path):
     lake = Lakehouse(spark, StorageConfig(root=str(tmp_path)))
     with pytest.raises(InputDataError, match=r"gold.customer_features not found .* run 'custseg features'"):
         lake.read("gold", "customer_features")
+
+
+def test_rollback_to_the_previous_version(spark, tmp_path):
+    from custseg.storage import describe_tables, rollback
+
+    lake = Lakehouse(spark, StorageConfig(root=str(tmp_path)))
+    for n in (1, 2, 3):
+        lake.write(spark.range(n), "gold", "t")
+    assert describe_tables(tmp_path) == [("gold.t", 3, [1, 2, 3])]
+    assert rollback(tmp_path, "gold", "t") == 2
+    assert lake.read("gold", "t").count() == 2
+    assert rollback(tmp_path, "gold", "t", 1) == 1
+    with pytest.raises(InputDataError, match=r"no version older than the live one \(1\)"):
+        rollback(tmp_path, "gold", "t")
+    with pytest.raises(InputDataError, match=r"no complete version 9; kept: \[1, 2, 3\]"):
+        rollback(tmp_path, "gold", "t", 9)
+    lake.write(spark.range(4), "gold", "t")  # a new write after a rollback becomes live
+    assert lake.read("gold", "t").count() == 4
+
+
+def test_second_holder_of_the_lakehouse_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from custseg.storage import LakehouseBusy, exclusive
+
+    with exclusive(tmp_path):
+        with pytest.raises(LakehouseBusy, match=r"is in use by another custseg run \(pid \d+ since"):
+            with exclusive(tmp_path):
+                pass
+        code = f"from custseg.storage import exclusive\nwith exclusive({str(tmp_path)!r}): pass"
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert other.returncode != 0 and "in use by another custseg run" in other.stderr
+    with exclusive(tmp_path):  # released when the block ends
+        pass

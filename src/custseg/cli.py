@@ -19,6 +19,15 @@ from custseg.errors import CustsegError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so runs end KILLED and writes roll back like Ctrl-C."""
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    raise Terminated()
 
 
 def _log(message: str) -> None:
@@ -166,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--title", help="report title")
     _store_flags(rep)
 
+    tables = sub.add_parser("tables", help="list the lakehouse tables with their versions (no Spark)")
+    tables.add_argument("--config", help="YAML file merged over the packaged defaults")
+    tables.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
+
+    rollback = sub.add_parser("rollback", help="make an earlier version of a table live again (no Spark)")
+    rollback.add_argument("table", help="LAYER.TABLE, e.g. gold.customer_segments")
+    rollback.add_argument("--version", type=int, help="version to make live (default: the one before the live one)")
+    rollback.add_argument("--config", help="YAML file merged over the packaged defaults")
+    rollback.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
+
     demo = sub.add_parser(
         "demo",
         help="generate the seed scenario and a realistic data set, run everything, print the results",
@@ -290,6 +309,26 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> None:
     print("  report:            custseg report --out report.html")
 
 
+def cmd_tables(args: argparse.Namespace, config: Config) -> None:
+    from custseg.storage import describe_tables
+
+    rows = describe_tables(config.storage.root)
+    if not rows:
+        print(f"no tables under {config.storage.root}; run 'custseg run' or 'custseg demo' first")
+        return
+    print(f"{'table':<34} {'live':>6}  versions")
+    for name, live, versions in rows:
+        print(f"{name:<34} {live if live is not None else '-':>6}  {', '.join(map(str, versions))}")
+
+
+def cmd_rollback(args: argparse.Namespace, config: Config) -> None:
+    from custseg.storage import rollback
+
+    layer, _, table = args.table.partition(".")
+    version = rollback(config.storage.root, layer, table, args.version)
+    print(f"{args.table} now serves version {version}")
+
+
 def cmd_dashboard(args: argparse.Namespace, config: Config) -> None:
     from custseg.dashboard.server import serve
 
@@ -315,6 +354,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "score": cmd_score,
     "demo": cmd_demo,
     "dashboard": cmd_dashboard,
+    "tables": cmd_tables,
+    "rollback": cmd_rollback,
     "report": cmd_report,
 }
 
@@ -325,16 +366,24 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         config = load_config(args.config, _overrides(args))
         COMMANDS[args.command](args, config)
     except CustsegError as exc:
         print(f"custseg: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Terminated:
+        print("custseg: terminated (SIGTERM); tables keep their previous versions", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        print("custseg: interrupted", file=sys.stderr)
+        print("custseg: interrupted; tables keep their previous versions", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         # Spark analysis errors (a path that is not a table, a bad column) are user-facing

@@ -76,10 +76,14 @@ def current_path(root: str | Path, layer: str, table: str) -> Path | None:
 
 def _point_to(folder: Path, version: int) -> None:
     tmp = folder / f".{POINTER}.{uuid.uuid4().hex}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(f"v{version:08d}\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(f"v{version:08d}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageFull(f"cannot record the new version of {folder}: {exc.strerror}; the previous version is kept") from None
     os.replace(tmp, folder / POINTER)  # atomic on POSIX
 
 
@@ -88,6 +92,43 @@ def set_current(root: str | Path, layer: str, table: str, version: int) -> None:
     if version not in list_versions(root, layer, table):
         raise InputDataError(f"table {layer}.{table} has no complete version {version}")
     _point_to(table_dir(root, layer, table), version)
+
+
+def describe_tables(root: str | Path) -> list[tuple[str, int | None, list[int]]]:
+    """(layer.table, live version, complete versions) for every Parquet table under ``root``."""
+    rows = []
+    for layer in LAYERS:
+        folder = Path(root) / layer
+        if not folder.is_dir():
+            continue
+        for child in sorted(folder.iterdir()):
+            versions = list_versions(root, layer, child.name)
+            if versions:
+                rows.append((f"{layer}.{child.name}", current_version(root, layer, child.name), versions))
+    return rows
+
+
+def rollback(root: str | Path, layer: str, table: str, version: int | None = None) -> int:
+    """Make ``version`` (default: the newest one before the live one) live again; returns it."""
+    if layer not in LAYERS or not table:
+        raise InputDataError(f"name a table as LAYER.TABLE with LAYER one of {', '.join(LAYERS)}, got {layer}.{table!r}")
+    versions = list_versions(root, layer, table)
+    live = current_version(root, layer, table)
+    if not versions:
+        raise InputDataError(f"table {layer}.{table} has no versions under {root}")
+    if version is None:
+        older = [v for v in versions if live is None or v < live]
+        if not older:
+            raise InputDataError(f"table {layer}.{table} has no version older than the live one ({live}); kept: {versions}")
+        version = older[-1]
+    if version not in versions:
+        raise InputDataError(f"table {layer}.{table} has no complete version {version}; kept: {versions}")
+    set_current(root, layer, table, version)
+    return version
+
+
+class StorageFull(CustsegError):
+    """The disk filled up during a table write."""
 
 
 class LakehouseBusy(CustsegError):
@@ -195,8 +236,12 @@ class Lakehouse:
         target = folder / f"v{version:08d}"
         try:
             df.write.mode("errorifexists").parquet(str(target))
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(target, ignore_errors=True)
+            if "No space left on device" in str(exc):
+                raise StorageFull(
+                    f"disk full while writing {layer}.{table} to {target}; the previous version is kept"
+                ) from None
             raise
         _point_to(folder, version)
         self._prune(layer, table, keep_also=version)

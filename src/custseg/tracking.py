@@ -41,6 +41,8 @@ def setup(config: TrackingConfig) -> str:
     import mlflow
 
     uri = tracking_uri(config)
+    if uri.startswith("sqlite:///"):
+        _prepare_sqlite(uri)
     mlflow.set_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(config.experiment)
     if experiment is not None:
@@ -54,13 +56,36 @@ def setup(config: TrackingConfig) -> str:
     return experiment_id
 
 
+def _prepare_sqlite(uri: str) -> None:
+    """Write-ahead logging, so concurrent runs sharing one SQLite store read while another
+    writes instead of failing with "database is locked"."""
+    import sqlite3
+
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path, timeout=60) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
 @contextmanager
 def run(name: str, nested: bool = False, tags: dict[str, str] | None = None) -> Iterator[Run]:
-    """A run that ends FINISHED, or FAILED when its block raises (also on Ctrl-C)."""
+    """A run that ends FINISHED; KILLED when interrupted (Ctrl-C, SIGTERM); FAILED when its block raises.
+
+    Never left RUNNING by anything short of SIGKILL.
+    """
     import mlflow
 
-    with mlflow.start_run(run_name=name, nested=nested, tags=tags or {}) as active:
+    active = mlflow.start_run(run_name=name, nested=nested, tags=tags or {})
+    try:
         yield active
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run("FAILED")
+        raise
+    else:
+        mlflow.end_run("FINISHED")
 
 
 def log_params(params: dict[str, Any]) -> None:

@@ -158,3 +158,27 @@ def test_too_many_customers_for_the_driver_path(spark, tmp_path):
     Lakehouse(spark, config.storage).write(spark.createDataFrame(frame), "gold", "customer_features")
     with pytest.raises(ParameterError, match=r"up to segment.max_driver_customers \(100\); the data has 460 customers"):
         pipeline.segment(spark, config, progress=lambda _m: None)
+
+
+def test_interrupted_run_ends_killed(spark, tmp_path, monkeypatch):
+    import mlflow
+
+    frame, _ = planted_features()
+    config = load_config(
+        overrides={
+            "storage.root": str(tmp_path / "lakehouse"),
+            "tracking.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "tracking.artifact_location": (tmp_path / "mlruns").as_uri(),
+            "segment.methods": ["kmeans"],
+        }
+    )
+    Lakehouse(spark, config.storage).write(spark.createDataFrame(frame), "gold", "customer_features")
+
+    def interrupt(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("custseg.profile.describe_segments", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.segment(spark, config, progress=lambda _m: None)
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert list(runs["status"]) == ["KILLED"]
