@@ -61,9 +61,8 @@ def test_second_holder_of_the_lakehouse_is_refused(tmp_path):
     from custseg.storage import LakehouseBusy, exclusive
 
     with exclusive(tmp_path):
-        with pytest.raises(LakehouseBusy, match=r"is in use by another custseg run \(pid \d+ since"):
-            with exclusive(tmp_path):
-                pass
+        with pytest.raises(LakehouseBusy, match=r"is in use by another custseg run \(pid \d+ since"), exclusive(tmp_path):
+            pass
         code = f"from custseg.storage import exclusive\nwith exclusive({str(tmp_path)!r}): pass"
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert other.returncode != 0 and "in use by another custseg run" in other.stderr

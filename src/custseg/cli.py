@@ -68,8 +68,11 @@ def _segment_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-driver-customers", type=int, help="largest table clustered on the driver (default 100000)")
     group.add_argument("--truth", help="CSV customer_id,archetype for the ARI column (default <input>/truth/customer_archetypes.csv)")
     group.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    group.add_argument("--registry-uri", help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)")
     group.add_argument("--experiment", help="MLflow experiment name (default custseg)")
-    group.add_argument("--model-name", help="registered model name (default custseg-segmenter)")
+    group.add_argument(
+        "--model-name", help="registered model name (default custseg-segmenter; catalog.schema.model with databricks-uc)"
+    )
 
 
 def _store_flags(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +90,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "max_driver_customers": "segment.max_driver_customers",
         "truth": "segment.truth_path",
         "tracking_uri": "tracking.tracking_uri",
+        "registry_uri": "tracking.registry_uri",
         "experiment": "tracking.experiment",
         "model_name": "tracking.model_name",
         "master": "spark.master",
@@ -156,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--table", default="customer_features", help="gold table to score (default customer_features)")
     score.add_argument("--output", default="customer_scores", help="gold table to write (default customer_scores)")
     score.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    score.add_argument("--registry-uri", help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)")
     _engine_flags(score)
 
     run = sub.add_parser("run", help="every stage: ingest, features, segment")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from custseg.errors import ConfigError
 
@@ -33,6 +33,8 @@ class SparkConfig(_Strict):
     shuffle_partitions: int = Field(8, ge=1)
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
     conf: dict[str, str] = Field(default_factory=dict)
+    # Ship a zip of custseg to the executors: None = for Spark Connect and cluster masters, not local[...].
+    ship_package: bool | None = None
 
     @field_validator("driver_memory")
     @classmethod
@@ -49,10 +51,43 @@ class SparkConfig(_Strict):
         return value
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$|^`[^`]+`$")
+
+
 class StorageConfig(_Strict):
     root: str = "lakehouse"
     format: Literal["parquet", "delta"] = "parquet"
     keep_versions: int = Field(3, ge=2)  # >= 2: the previous version stays readable (migration, rollback)
+    # Delta only: catalog tables <catalog>.<schema>.<layer>_<table> (Unity Catalog) instead of paths.
+    catalog: str | None = None
+    schema_: str | None = Field(None, alias="schema", validate_default=True)
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    @field_validator("catalog")
+    @classmethod
+    def _catalog(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENTIFIER.match(value):
+            raise ValueError("must be a plain identifier (letters, digits, _) or `quoted`")
+        return value
+
+    @field_validator("schema_")
+    @classmethod
+    def _schema(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _IDENTIFIER.match(value):
+            raise ValueError("must be a plain identifier (letters, digits, _) or `quoted`")
+        catalog = info.data.get("catalog")
+        if (catalog is None) != (value is None):
+            raise ValueError(f"storage.catalog and storage.schema go together (catalog is {catalog!r})")
+        if value is not None and info.data.get("format") != "delta":
+            raise ValueError(f"catalog tables need storage.format: delta (format is {info.data.get('format')!r})")
+        return value
+
+    def table_name(self, layer: str, table: str) -> str | None:
+        """``catalog.schema.<layer>_<table>`` when catalog tables are configured, else None (paths)."""
+        if self.catalog is None or self.schema_ is None:
+            return None
+        return f"{self.catalog}.{self.schema_}.{layer}_{table}"
 
 
 class TransactionColumns(_Strict):
@@ -129,12 +164,49 @@ class SegmentConfig(_Strict):
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
+_UC_NAME = re.compile(r"^[A-Za-z0-9_`-]+\.[A-Za-z0-9_`-]+\.[A-Za-z0-9_`-]+$")
+
+
+def uses_unity_catalog(tracking_uri: str | None, registry_uri: str | None) -> bool:
+    """Whether models register in Unity Catalog: registry ``databricks-uc[://profile]``, or a
+    ``databricks`` tracking URI with no registry given (MLflow 3's default registry there)."""
+    if registry_uri:
+        return registry_uri == "databricks-uc" or registry_uri.startswith("databricks-uc:")
+    if not tracking_uri:
+        return False
+    return tracking_uri == "databricks" or tracking_uri.startswith("databricks:")
+
+
 class TrackingConfig(_Strict):
     tracking_uri: str | None = None
+    # Model registry: null = MLflow's default for the tracking URI; databricks-uc = Unity Catalog.
+    registry_uri: str | None = None
     artifact_location: str | None = None
     experiment: str = "custseg"
-    model_name: str = "custseg-segmenter"
+    model_name: str = Field("custseg-segmenter", validate_default=True)
     alias: str = "champion"
+
+    @field_validator("model_name")
+    @classmethod
+    def _unity_catalog_name(cls, value: str, info: ValidationInfo) -> str:
+        import os
+
+        tracking = info.data.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+        registry = info.data.get("registry_uri") or os.environ.get("MLFLOW_REGISTRY_URI")
+        if uses_unity_catalog(tracking, registry) and not _UC_NAME.match(value):
+            suggestion = value.replace("-", "_").split(".")[-1]
+            raise ValueError(
+                "must be a three-level Unity Catalog name catalog.schema.model when models register in "
+                f"Unity Catalog (registry {registry or 'databricks-uc, the default for tracking URI ' + repr(tracking)}); "
+                f"e.g. main.custseg.{suggestion}"
+            )
+        return value
+
+    def resolved_registry_uri(self) -> str | None:
+        """This config's registry URI, else $MLFLOW_REGISTRY_URI, else None (MLflow's default)."""
+        import os
+
+        return self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or None
 
     def resolved_uri(self) -> str:
         """This config's URI, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the working folder."""

@@ -6,11 +6,15 @@ one here and passes it to every stage.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custseg.config import SparkConfig
@@ -54,6 +58,38 @@ def check_java() -> None:
         )
 
 
+def package_zip(folder: str | Path | None = None) -> Path:
+    """A zip of the installed custseg package (sources and package data), for executors.
+
+    Built from the code the driver runs, so executors always get the same
+    version, with no manual copying; ``folder`` defaults to a fresh temporary one.
+    """
+    import custseg
+
+    source = Path(custseg.__file__).parent
+    if folder is None:
+        target_dir = Path(tempfile.mkdtemp(prefix="custseg-pyfiles-"))
+        # Executors fetch the zip from the driver while the session lives: remove it at exit.
+        atexit.register(shutil.rmtree, target_dir, ignore_errors=True)
+    else:
+        target_dir = Path(folder)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"custseg-{custseg.__version__}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                archive.write(path, Path("custseg") / path.relative_to(source))
+    return target
+
+
+def ships_package(config: SparkConfig) -> bool:
+    """Whether the session gets the custseg zip: always for Spark Connect and cluster masters;
+    never for ``local[...]``, where the driver's own process runs every task."""
+    if config.ship_package is not None:
+        return config.ship_package
+    return bool(config.remote) or not config.master.startswith("local[")
+
+
 def create_session(config: SparkConfig) -> SparkSession:
     """A session for the configured engine: local (default), a master URL, or Spark Connect."""
     from pyspark.sql import SparkSession
@@ -67,6 +103,9 @@ def create_session(config: SparkConfig) -> SparkSession:
         session = builder.appName(config.app_name).getOrCreate()
         session.conf.set("spark.sql.session.timeZone", "UTC")
         session.conf.set("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+        if ships_package(config):
+            # The server's Python workers import custseg (pandas UDFs) from this artifact.
+            session.addArtifacts(str(package_zip()), pyfile=True)
         return session
 
     check_java()
@@ -85,7 +124,14 @@ def create_session(config: SparkConfig) -> SparkSession:
         .config("spark.log.level", config.log_level)
         .config("spark.executorEnv.PYSPARK_PYTHON", sys.executable)
     )
-    for key, value in config.conf.items():
+    conf = dict(config.conf)
+    if ships_package(config):
+        # PySpark adds spark.submit.pyFiles to every executor's Python path, also
+        # when the driver is a plain Python process rather than spark-submit.
+        zipped = str(package_zip())
+        extra = conf.get("spark.submit.pyFiles")
+        conf["spark.submit.pyFiles"] = f"{extra},{zipped}" if extra else zipped
+    for key, value in conf.items():
         builder = builder.config(key, value)
     try:
         session = builder.getOrCreate()

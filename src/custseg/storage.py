@@ -190,7 +190,15 @@ class Lakehouse:
     def location(self, layer: str, table: str) -> Path:
         return table_dir(self.root, layer, table)
 
+    def table_name(self, layer: str, table: str) -> str | None:
+        """The catalog table (``catalog.schema.<layer>_<table>``) for Delta + catalog, else None."""
+        table_dir(self.root, layer, table)  # validates the layer
+        return self.config.table_name(layer, table)
+
     def exists(self, layer: str, table: str) -> bool:
+        name = self.table_name(layer, table)
+        if name is not None:
+            return bool(self.spark.catalog.tableExists(name))
         if self.config.format == "delta":
             return (self.location(layer, table) / "_delta_log").is_dir()
         return current_path(self.root, layer, table) is not None
@@ -200,6 +208,9 @@ class Lakehouse:
         if self.config.format == "delta":
             if not self.exists(layer, table):
                 raise InputDataError(self._missing(layer, table))
+            name = self.table_name(layer, table)
+            if name is not None:
+                return self.spark.table(name)
             return self.spark.read.format("delta").load(str(self.location(layer, table)))
         path = current_path(self.root, layer, table)
         if path is None:
@@ -210,8 +221,10 @@ class Lakehouse:
         producer = {"bronze": "ingest", "silver": "ingest", "gold": "features"}[layer]
         if table in ("customer_segments", "segment_profiles", "method_comparison"):
             producer = "segment"
+        name = self.table_name(layer, table)
+        where = f"as {name}" if name else f"under {self.root}"
         return (
-            f"table {layer}.{table} not found under {self.root}; "
+            f"table {layer}.{table} not found {where}; "
             f"run 'custseg {producer}' (or 'custseg run') first"
         )
 
@@ -222,12 +235,12 @@ class Lakehouse:
             df = df.coalesce(files)
         folder = self.location(layer, table)
         if self.config.format == "delta":
-            (
-                df.write.format("delta")
-                .mode("overwrite")
-                .option("overwriteSchema", "true")
-                .save(str(folder))
-            )
+            writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+            name = self.table_name(layer, table)
+            if name is not None:
+                writer.saveAsTable(name)  # one Delta transaction: readers see the old or the new table
+                return Written(layer, table, 0, name)
+            writer.save(str(folder))
             return Written(layer, table, 0, str(folder))
 
         folder.mkdir(parents=True, exist_ok=True)
@@ -235,7 +248,7 @@ class Lakehouse:
         version = max(existing, default=0) + 1
         target = folder / f"v{version:08d}"
         try:
-            df.write.mode("errorifexists").parquet(str(target))
+            df.write.mode("error").parquet(str(target))  # "errorifexists" is unknown to Spark Connect
         except BaseException as exc:
             shutil.rmtree(target, ignore_errors=True)
             if "No space left on device" in str(exc):

@@ -44,6 +44,9 @@ def setup(config: TrackingConfig) -> str:
     if uri.startswith("sqlite:///"):
         _prepare_sqlite(uri)
     mlflow.set_tracking_uri(uri)
+    registry = config.resolved_registry_uri()
+    if registry:
+        mlflow.set_registry_uri(registry)  # e.g. databricks-uc: models are catalog.schema.model
     experiment = mlflow.get_experiment_by_name(config.experiment)
     if experiment is not None:
         mlflow.set_experiment(experiment_id=experiment.experiment_id)
