@@ -122,11 +122,8 @@ def test_spark_scoring_with_the_champion(stage, spark):
     assert scored.exceptAll(trained).count() == 0
 
 
-def test_failed_run_ends_failed(spark, tmp_path, monkeypatch):
-    import mlflow
-
-    from custseg.segment import stage as stage_module
-
+def _kmeans_only(spark, tmp_path):
+    """A throwaway lakehouse and MLflow store holding the planted features, segmented by k-means alone."""
     frame, _ = planted_features()
     config = load_config(
         overrides={
@@ -137,11 +134,17 @@ def test_failed_run_ends_failed(spark, tmp_path, monkeypatch):
         }
     )
     Lakehouse(spark, config.storage).write(spark.createDataFrame(frame), "gold", "customer_features")
+    return config
+
+
+def test_failed_run_ends_failed(spark, tmp_path, monkeypatch):
+    import mlflow
+
+    config = _kmeans_only(spark, tmp_path)
 
     def boom(*_a, **_k):
         raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(stage_module, "describe_segments", boom, raising=False)
     monkeypatch.setattr("custseg.profile.describe_segments", boom)
     with pytest.raises(RuntimeError, match="injected failure"):
         pipeline.segment(spark, config, progress=lambda _m: None)
@@ -163,16 +166,7 @@ def test_too_many_customers_for_the_driver_path(spark, tmp_path):
 def test_interrupted_run_ends_killed(spark, tmp_path, monkeypatch):
     import mlflow
 
-    frame, _ = planted_features()
-    config = load_config(
-        overrides={
-            "storage.root": str(tmp_path / "lakehouse"),
-            "tracking.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-            "tracking.artifact_location": (tmp_path / "mlruns").as_uri(),
-            "segment.methods": ["kmeans"],
-        }
-    )
-    Lakehouse(spark, config.storage).write(spark.createDataFrame(frame), "gold", "customer_features")
+    config = _kmeans_only(spark, tmp_path)
 
     def interrupt(*_a, **_k):
         raise KeyboardInterrupt
