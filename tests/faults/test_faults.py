@@ -118,11 +118,6 @@ def test_non_finite_prices_are_quarantined_as_wrong_type(outcome):
 
 
 @pytest.mark.spark
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest.read_orders_checked drops blank lines with F.trim(value) != '', and Spark's trim strips "
-    "spaces only: a sales_orders line holding only tabs is counted as a row and quarantined as malformed_json",
-)
 def test_whitespace_only_lines_are_not_rows(outcome):
     r = outcome(sc.edge_whitespace_lines)
     assert r.details["quarantined"] == [], r.outcome

@@ -68,10 +68,13 @@ def _folder(raw: Path, name: str) -> str:
     return str(folder)
 
 
-def _is_long(column: Column) -> Column:
-    import pyspark.sql.functions as F
+def _blank(column: Column) -> Column:
+    """Empty or whitespace only. Spark's trim() strips spaces only, so a tab-only value would pass it."""
+    return column.rlike(r"^\s*$")
 
-    return column.isNull() | (F.trim(column) == "") | column.try_cast("long").isNotNull()
+
+def _is_long(column: Column) -> Column:
+    return column.isNull() | _blank(column) | column.try_cast("long").isNotNull()
 
 
 def _finite_double(column: Column) -> Column:
@@ -83,15 +86,11 @@ def _finite_double(column: Column) -> Column:
 
 
 def _is_double(column: Column) -> Column:
-    import pyspark.sql.functions as F
-
-    return column.isNull() | (F.trim(column) == "") | _finite_double(column)
+    return column.isNull() | _blank(column) | _finite_double(column)
 
 
 def _present(column: Column) -> Column:
-    import pyspark.sql.functions as F
-
-    return column.isNotNull() & (F.trim(column) != "")
+    return column.isNotNull() & ~_blank(column)
 
 
 def read_csv_checked(
@@ -194,7 +193,7 @@ def read_orders_checked(spark: SparkSession, path: str) -> DataFrame:
         .withColumn("source_file", F.col("_metadata.file_path"))
         # A UTF-8 byte-order mark opens some exported files; it is not part of the JSON.
         .withColumn("value", F.regexp_replace("value", "^\ufeff", ""))
-        .where(F.trim(F.col("value")) != "")
+        .where(~_blank(F.col("value")))
     )
     parsed = F.from_json(F.col("value"), schemas.sales_order_raw_schema())
     return lines.select(
