@@ -68,3 +68,56 @@ def test_second_holder_of_the_lakehouse_is_refused(tmp_path):
         assert other.returncode != 0 and "in use by another custseg run" in other.stderr
     with exclusive(tmp_path):  # released when the block ends
         pass
+
+
+def test_a_stage_publishes_its_tables_together_or_not_at_all(spark, tmp_path):
+    lake = Lakehouse(spark, StorageConfig(root=str(tmp_path)))
+    lake.write(spark.range(1), "silver", "a")
+    lake.write(spark.range(1), "silver", "b")
+    with lake.publishing():
+        lake.write(spark.range(2), "silver", "a")
+        assert lake.read("silver", "a").count() == 2  # the stage sees its own pending version
+        assert Lakehouse(spark, lake.config).read("silver", "a").count() == 1  # nobody else does yet
+        lake.write(spark.range(2), "silver", "b")
+    assert [lake.read("silver", t).count() for t in "ab"] == [2, 2]
+
+    with pytest.raises(RuntimeError, match="stop"), lake.publishing():
+        lake.write(spark.range(3), "silver", "a")
+        lake.write(spark.range(3), "silver", "c")
+        raise RuntimeError("stop")
+    assert lake.read("silver", "a").count() == 2
+    assert list_versions(tmp_path, "silver", "a") == [1, 2]  # the unpublished version is gone
+    assert not lake.exists("silver", "c")
+
+
+def test_a_publish_cut_short_is_rolled_forward_by_the_next_run(spark, tmp_path):
+    import json
+
+    from custseg.storage import JOURNAL, current_version, exclusive
+
+    lake = Lakehouse(spark, StorageConfig(root=str(tmp_path)))
+    for n in (1, 2):
+        lake.write(spark.range(n), "gold", "a")
+        lake.write(spark.range(n), "gold", "b")
+    # A run killed between the journal and the renames: a moved, b not yet.
+    set_current(tmp_path, "gold", "a", 1)
+    set_current(tmp_path, "gold", "b", 1)
+    (tmp_path / JOURNAL).write_text(json.dumps([["gold", "a", 2], ["gold", "b", 2]]))
+    set_current(tmp_path, "gold", "a", 2)
+    with exclusive(tmp_path):
+        assert [current_version(tmp_path, "gold", t) for t in "ab"] == [2, 2]
+    assert not (tmp_path / JOURNAL).exists()
+
+
+def test_lock_on_a_full_disk_is_a_storage_error(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from custseg.storage import StorageFull, exclusive
+
+    def no_space(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", no_space)
+    with pytest.raises(StorageFull, match=r"disk full: cannot write the lock file .*\.custseg\.lock"), exclusive(tmp_path):
+        pass

@@ -2,10 +2,19 @@
 
 Parquet tables are versioned folders, ``v00000001``, ``v00000002``, ... with a
 ``_current`` pointer file that names the live one. A write goes to a new
-version folder and only then moves the pointer with an atomic rename, so a
-reader sees the previous version or the new one, never a mixture, and a
-failed or killed run leaves the previous version live. The newest
-``keep_versions`` versions are kept for rollback.
+folder, ``vNNNNNNNN.pending``; going live renames it to ``vNNNNNNNN`` and
+moves the pointer, each an atomic rename, so a reader sees the previous
+version or the new one, never a mixture, and a failed or killed run leaves
+the previous version live. The newest ``keep_versions`` versions are kept for
+rollback.
+
+A stage publishes its tables together: inside ``with lake.publishing():`` the
+new versions are written but stay pending (later reads in the same stage see
+them); when the block ends they go live in one step, guarded by a journal
+(``_publishing.json``) that the next run rolls forward if a SIGKILL lands
+between two renames. A stage that fails or is interrupted publishes nothing,
+so every table it touched keeps its previous version. Pending folders left by
+an interrupted run are removed by the next run, under the lakehouse lock.
 
 Delta tables (``storage.format: delta``) get the same guarantees from Delta's
 transaction log.
@@ -13,13 +22,17 @@ transaction log.
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import re
 import shutil
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +46,13 @@ if TYPE_CHECKING:
 LAYERS = ("bronze", "silver", "gold")
 POINTER = "_current"
 LOCK_FILE = ".custseg.lock"
+JOURNAL = "_publishing.json"
 _VERSION = re.compile(r"^v(\d{8})$")
+# A version is written as vNNNNNNNN.pending and renamed when it goes live. An interrupted
+# write can go on in the JVM after Python gave up, so its folder is left for the next
+# run, which removes it while holding the lakehouse lock.
+PENDING = ".pending"
+_ANY_VERSION = re.compile(r"^v(\d{8})(?:\.pending)?$")
 
 
 def table_dir(root: str | Path, layer: str, table: str) -> Path:
@@ -127,6 +146,79 @@ def rollback(root: str | Path, layer: str, table: str, version: int | None = Non
     return version
 
 
+def _write_journal(root: Path, entries: list[tuple[str, str, int]]) -> None:
+    tmp = root / f".{JOURNAL}.{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump([list(e) for e in entries], handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageFull(f"cannot record the tables to publish under {root}: {exc.strerror}; the previous versions are kept") from None
+    os.replace(tmp, root / JOURNAL)
+
+
+def _promote(folder: Path, version: int) -> None:
+    """Rename a complete pending version to its final name (if not done yet) and point to it."""
+    pending, final = folder / f"v{version:08d}{PENDING}", folder / f"v{version:08d}"
+    if pending.is_dir() and not final.exists():
+        os.replace(pending, final)  # atomic rename of the folder
+    if (final / "_SUCCESS").exists():
+        _point_to(folder, version)
+
+
+def publish(root: str | Path, entries: list[tuple[str, str, int]]) -> None:
+    """Make every (layer, table, version) live together.
+
+    The journal is written first and removed last: if the process dies in between,
+    ``recover`` (run when the next run takes the lakehouse) finishes the renames, so
+    the tables never stay a mixture of two runs. SIGTERM and SIGINT wait until the
+    renames are done (they take microseconds).
+    """
+    root = Path(root)
+    if not entries:
+        return
+    _write_journal(root, entries)
+    blocked = {signal.SIGTERM, signal.SIGINT}
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        for layer, table, version in entries:
+            _promote(table_dir(root, layer, table), version)
+        (root / JOURNAL).unlink(missing_ok=True)
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+
+
+def recover(root: str | Path) -> list[str]:
+    """Finish a publish that a killed run left half done, and remove unpublished versions.
+
+    Call it only while holding the lakehouse (``exclusive``): no write is in flight then.
+    Returns the tables whose live version it moved.
+    """
+    root = Path(root)
+    journal = root / JOURNAL
+    moved = []
+    if journal.is_file():
+        try:
+            entries = [(str(a), str(b), int(c)) for a, b, c in json.loads(journal.read_text(encoding="utf-8"))]
+        except (ValueError, TypeError):
+            entries = []  # a torn journal was never renamed into place: nothing was published
+        for layer, table, version in entries:
+            before = current_version(root, layer, table)
+            _promote(table_dir(root, layer, table), version)
+            if current_version(root, layer, table) != before:
+                moved.append(f"{layer}.{table}")
+        journal.unlink(missing_ok=True)
+    for layer in LAYERS:
+        for leftover in (root / layer).glob(f"*/v*{PENDING}"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    return moved
+
+
 class StorageFull(CustsegError):
     """The disk filled up during a table write."""
 
@@ -161,10 +253,15 @@ def exclusive(root: str | Path) -> Iterator[None]:
                 f"lakehouse {folder.absolute()} is in use by another custseg run ({holder}); "
                 "wait for it to finish, or use another --lakehouse"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
-        handle.flush()
+        # Written straight to the descriptor: nothing left in a buffer that close() would flush.
+        try:
+            os.ftruncate(handle.fileno(), 0)
+            os.pwrite(handle.fileno(), f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+        except OSError as exc:  # the holder's pid is only a courtesy for the busy message
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise StorageFull(f"disk full: cannot write the lock file {path}; free some space under {folder.absolute()}") from None
+        recover(folder)
         yield
     finally:
         handle.close()  # closing the descriptor releases the lock
@@ -185,6 +282,38 @@ class Lakehouse:
         self.spark = spark
         self.config = config
         self.root = Path(config.root).absolute()
+        # Versions written inside publishing(), not live yet: (layer, table) -> version.
+        self._pending: dict[tuple[str, str], int] | None = None
+
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Tables written inside the block go live together when it ends, or not at all.
+
+        Delta tables commit one by one (each write is its own Delta transaction).
+        """
+        if self._pending is not None:
+            raise RuntimeError("publishing() blocks do not nest")
+        self._pending = {}
+        try:
+            yield
+        except BaseException as exc:
+            pending, self._pending = self._pending, None
+            if isinstance(exc, KeyboardInterrupt):
+                # Ctrl-C / SIGTERM: a Spark job may still be writing or reading the pending
+                # versions; ask Spark to stop it and leave the folders to the next run.
+                if pending:
+                    self._cancel_running_jobs()
+            else:
+                for (layer, table), version in pending.items():
+                    shutil.rmtree(self._pending_dir(layer, table, version), ignore_errors=True)
+            raise
+        pending, self._pending = self._pending, None
+        publish(self.root, [(layer, table, version) for (layer, table), version in pending.items()])
+        for layer, table in pending:
+            self._prune(layer, table)
+
+    def _pending_dir(self, layer: str, table: str, version: int) -> Path:
+        return self.location(layer, table) / f"v{version:08d}{PENDING}"
 
     # -- names -----------------------------------------------------------
     def location(self, layer: str, table: str) -> Path:
@@ -201,7 +330,17 @@ class Lakehouse:
             return bool(self.spark.catalog.tableExists(name))
         if self.config.format == "delta":
             return (self.location(layer, table) / "_delta_log").is_dir()
-        return current_path(self.root, layer, table) is not None
+        return self._live_path(layer, table) is not None
+
+    def _cancel_running_jobs(self) -> None:
+        with suppress(Exception):  # best effort: the versions are removed either way
+            self.spark.interruptAll()
+
+    def _live_path(self, layer: str, table: str) -> Path | None:
+        """The version a read sees: this stage's pending one, else the published one."""
+        if self._pending and (layer, table) in self._pending:
+            return self._pending_dir(layer, table, self._pending[layer, table])
+        return current_path(self.root, layer, table)
 
     # -- read ------------------------------------------------------------
     def read(self, layer: str, table: str) -> DataFrame:
@@ -212,7 +351,7 @@ class Lakehouse:
             if name is not None:
                 return self.spark.table(name)
             return self.spark.read.format("delta").load(str(self.location(layer, table)))
-        path = current_path(self.root, layer, table)
+        path = self._live_path(layer, table)
         if path is None:
             raise InputDataError(self._missing(layer, table))
         return self.spark.read.parquet(str(path))
@@ -244,11 +383,15 @@ class Lakehouse:
             return Written(layer, table, 0, str(folder))
 
         folder.mkdir(parents=True, exist_ok=True)
-        existing = [int(m.group(1)) for c in folder.iterdir() if (m := _VERSION.match(c.name))]
+        existing = [int(m.group(1)) for c in folder.iterdir() if (m := _ANY_VERSION.match(c.name))]
+        if self._pending and (layer, table) in self._pending:  # written twice in one stage
+            shutil.rmtree(self._pending_dir(layer, table, self._pending[layer, table]), ignore_errors=True)
         version = max(existing, default=0) + 1
-        target = folder / f"v{version:08d}"
+        target = self._pending_dir(layer, table, version)
         try:
             df.write.mode("error").parquet(str(target))  # "errorifexists" is unknown to Spark Connect
+        except KeyboardInterrupt:
+            raise  # the JVM may still be writing there: the next run removes the folder
         except BaseException as exc:
             shutil.rmtree(target, ignore_errors=True)
             if "No space left on device" in str(exc):
@@ -256,14 +399,18 @@ class Lakehouse:
                     f"disk full while writing {layer}.{table} to {target}; the previous version is kept"
                 ) from None
             raise
-        _point_to(folder, version)
-        self._prune(layer, table, keep_also=version)
-        return Written(layer, table, version, str(target))
+        if self._pending is not None:
+            self._pending[layer, table] = version
+            return Written(layer, table, version, str(target))
+        publish(self.root, [(layer, table, version)])
+        self._prune(layer, table)
+        return Written(layer, table, version, str(folder / f"v{version:08d}"))
 
-    def _prune(self, layer: str, table: str, keep_also: int) -> None:
+    def _prune(self, layer: str, table: str) -> None:
+        """Drop versions beyond the newest keep_versions (never the live one)."""
         folder = self.location(layer, table)
         complete = list_versions(self.root, layer, table)
-        keep = set(complete[-self.config.keep_versions :]) | {keep_also}
+        keep = set(complete[-self.config.keep_versions :])
         live = current_version(self.root, layer, table)
         if live is not None:
             keep.add(live)
