@@ -52,36 +52,38 @@ def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
     else:
         raw = read_transactions(spark, raw_dir, config.input.transactions)
 
-    # Each checked input feeds its bronze table, the quarantine and the row count: parse it once.
-    raw.cache()
-    try:
-        rows_in = {name: df.count() for name, df in raw.checked.items()}
-        for name, df in raw.kept.items():
-            progress(f"  bronze.{name}")
-            lake.write(df, "bronze", name)
-        bronze = {name: lake.read("bronze", name) for name in raw.kept}
+    # Every table of the stage goes live together at the end of the block, or none does.
+    with lake.publishing():
+        # Each checked input feeds its bronze table, the quarantine and the row count: parse it once.
+        raw.cache()
+        try:
+            rows_in = {name: df.count() for name, df in raw.checked.items()}
+            for name, df in raw.kept.items():
+                progress(f"  bronze.{name}")
+                lake.write(df, "bronze", name)
+            bronze = {name: lake.read("bronze", name) for name in raw.kept}
 
-        if config.input.layout == "retail-org":
-            silver = conform(bronze)
-        else:
-            silver = conform_transactions(bronze, config.input.transactions)
-        for name, df in silver.tables().items():
-            progress(f"  silver.{name}")
-            lake.write(df, "silver", name)
-        lake.write(orders_from_lines(lake.read("silver", "order_lines")), "silver", "orders")
-        progress("  bronze.quarantine")
-        lake.write(raw.quarantined.unionByName(silver.quarantined), "bronze", "quarantine", files=1)
-    finally:
-        raw.release()
+            if config.input.layout == "retail-org":
+                silver = conform(bronze)
+            else:
+                silver = conform_transactions(bronze, config.input.transactions)
+            for name, df in silver.tables().items():
+                progress(f"  silver.{name}")
+                lake.write(df, "silver", name)
+            lake.write(orders_from_lines(lake.read("silver", "order_lines")), "silver", "orders")
+            progress("  bronze.quarantine")
+            lake.write(raw.quarantined.unionByName(silver.quarantined), "bronze", "quarantine", files=1)
+        finally:
+            raw.release()
 
-    by_reason = lake.read("bronze", "quarantine").groupBy("table", "reason").count().collect()
-    report.quarantined = {(r["table"], r["reason"]): int(r["count"]) for r in by_reason}
-    for layer, names in (("bronze", list(raw.kept)), ("silver", [*silver.tables(), "orders"])):
-        for name in names:
-            report.tables[f"{layer}.{name}"] = lake.read(layer, name).count()
-    report.tables["bronze.quarantine"] = sum(report.quarantined.values())
-    rows = _conservation(report, config, rows_in)
-    lake.write(_summary_frame(spark, rows), "bronze", "ingest_summary", files=1)
+        by_reason = lake.read("bronze", "quarantine").groupBy("table", "reason").count().collect()
+        report.quarantined = {(r["table"], r["reason"]): int(r["count"]) for r in by_reason}
+        for layer, names in (("bronze", list(raw.kept)), ("silver", [*silver.tables(), "orders"])):
+            for name in names:
+                report.tables[f"{layer}.{name}"] = lake.read(layer, name).count()
+        report.tables["bronze.quarantine"] = sum(report.quarantined.values())
+        rows = _conservation(report, config, rows_in)
+        lake.write(_summary_frame(spark, rows), "bronze", "ingest_summary", files=1)
     report.extra["rows"] = rows
     report.seconds = time.perf_counter() - started
     return report
@@ -139,12 +141,13 @@ def features(spark: SparkSession, config: Config, progress=print) -> StageReport
         as_of=config.features.as_of,
         include_customers_without_orders=config.features.include_customers_without_orders,
     )
-    progress("  gold.customer_features")
-    lake.write(result.features, "gold", "customer_features")
-    written = lake.read("gold", "customer_features")
-    report.tables["gold.customer_features"] = written.count()
-    summary: pd.DataFrame = feature_report(written)
-    lake.write(spark.createDataFrame(summary), "gold", "feature_report", files=1)
+    with lake.publishing():  # both gold tables go live together
+        progress("  gold.customer_features")
+        lake.write(result.features, "gold", "customer_features")
+        written = lake.read("gold", "customer_features")
+        report.tables["gold.customer_features"] = written.count()
+        summary: pd.DataFrame = feature_report(written)
+        lake.write(spark.createDataFrame(summary), "gold", "feature_report", files=1)
     report.notes.append(f"as-of date: {result.as_of:%Y-%m-%d %H:%M} UTC")
     verb = "included" if result.included_without_orders else "left out of clustering"
     report.notes.append(

@@ -174,14 +174,23 @@ def log_segmenter(segmenter: Segmenter, example: pd.DataFrame | None = None) -> 
     return info.model_uri
 
 
-def register_champion(model_uri: str, config: TrackingConfig, tags: dict[str, str] | None = None) -> str:
-    """Register the model and move the alias (``champion``) to the new version; returns the version."""
+def register_version(model_uri: str, config: TrackingConfig, tags: dict[str, str] | None = None) -> str:
+    """Register the model as a new version of ``config.model_name``; returns the version.
+
+    The alias stays where it is until ``move_alias``: the segment stage moves it only
+    after its gold tables are published, so the champion never runs ahead of them.
+    """
     import mlflow
-    from mlflow import MlflowClient
 
     version = mlflow.register_model(model_uri, config.model_name, tags=tags)
-    MlflowClient().set_registered_model_alias(config.model_name, config.alias, version.version)
     return str(version.version)
+
+
+def move_alias(version: str, config: TrackingConfig) -> None:
+    """Point the alias (``champion``) at ``version``."""
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias(config.model_name, config.alias, version)
 
 
 def champion_uri(config: TrackingConfig) -> str:

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
 from custseg.cluster import (
     DBSCAN,
@@ -147,10 +148,18 @@ def test_estimator_save_load(tmp_path) -> None:
         SparkKMeansModel.load(tmp_path / "missing")
 
 
-def test_max_driver_rows(df) -> None:
-    message = "SparkDBSCAN collects to the driver up to maxDriverRows (100); the data has 122 rows"
-    with pytest.raises(ParameterError, match=re.escape(message)):
-        SparkDBSCAN(eps=0.8, min_samples=5, featuresCol="arr", maxDriverRows=100).fit(df)
+def test_kmeans_above_max_driver_rows_runs_spark_ml_kmeans(spark) -> None:
+    """The large path: Spark ML's k-means on all rows, clusters numbered by decreasing size;
+    with k=None, k is chosen by silhouette on a sample of maxDriverRows rows."""
+    blobs, truth = make_blobs(600, centers=3, cluster_std=0.7, random_state=0)
+    frame = spark.createDataFrame([(i, row.tolist()) for i, row in enumerate(blobs)], "id long, arr array<double>")
+    model = SparkKMeans(k=3, featuresCol="arr", predictionCol="segment", maxDriverRows=100).fit(frame)
+    labels = labels_of(model.transform(frame))
+    assert adjusted_rand_score(truth, labels) > 0.95
+    sizes = np.bincount(labels)
+    assert list(sizes) == sorted(sizes, reverse=True)
+    chosen = SparkKMeans(k_range=[2, 5], featuresCol="arr", maxDriverRows=300).fit(frame).clusterer
+    assert chosen.n_clusters_ == 3 and set(chosen.silhouette_by_k_) == {2, 3, 4, 5}
 
 
 def test_data_dependent_check(df) -> None:

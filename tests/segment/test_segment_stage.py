@@ -153,14 +153,34 @@ def test_failed_run_ends_failed(spark, tmp_path, monkeypatch):
     assert not Lakehouse(spark, config.storage).exists("gold", "customer_segments")
 
 
-def test_too_many_customers_for_the_driver_path(spark, tmp_path):
-    from custseg.errors import ParameterError
+@pytest.mark.parametrize("method", ["kmeans"])
+def test_above_max_driver_customers_compares_on_a_sample_and_fits_everyone(spark, tmp_path, method):
+    """460 customers, 200 on the driver: the methods are compared on a sample of 200, the
+    recommended one is refitted on all 460 by its Spark estimator's distributed path."""
+    from sklearn.metrics import adjusted_rand_score
 
-    frame, _ = planted_features()
-    config = load_config(overrides={"storage.root": str(tmp_path), "segment.max_driver_customers": 100})
-    Lakehouse(spark, config.storage).write(spark.createDataFrame(frame), "gold", "customer_features")
-    with pytest.raises(ParameterError, match=r"up to segment.max_driver_customers \(100\); the data has 460 customers"):
-        pipeline.segment(spark, config, progress=lambda _m: None)
+    frame, truth = planted_features()
+    config = load_config(
+        overrides={
+            "storage.root": str(tmp_path / "lakehouse"),
+            "tracking.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "tracking.artifact_location": (tmp_path / "mlruns").as_uri(),
+            "segment.methods": [method],
+            "segment.max_driver_customers": 200,
+            "segment.stability_bootstraps": 2,
+        }
+    )
+    lake = Lakehouse(spark, config.storage)
+    lake.write(spark.createDataFrame(frame), "gold", "customer_features")
+    report = pipeline.segment(spark, config, progress=lambda _m: None)
+    choice = report.extra["comparison"].set_index("method").loc[method, "choice"]
+    assert "chosen on a sample of 200, refitted on all 460 customers" in choice
+    segments = lake.read("gold", "customer_segments").toPandas().set_index("customer_id")
+    labels = segments.loc[frame["customer_id"], "segment"].to_numpy()
+    assert len(segments) == 460 and adjusted_rand_score(truth, labels) > 0.95
+    # The registered model scores the customers as the gold table says.
+    segmenter = tracking.load_segmenter(tracking.champion_uri(config.tracking))
+    assert (segmenter.predict(frame) == labels).all()
 
 
 def test_interrupted_run_ends_killed(spark, tmp_path, monkeypatch):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
 from ._base import BaseClusterer, choose_k_by_silhouette, nearest_centroid
-from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
+from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, sample_features
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
 from ._validation import (
     check_features,
     check_int,
@@ -107,6 +111,16 @@ class KMeans(BaseClusterer):
         self.labels_ = nearest_centroid(X, self.cluster_centers_)
         return self
 
+    def set_centers(self, centers: np.ndarray, sizes: np.ndarray, inertia: float) -> KMeans:
+        """Take centroids fitted elsewhere (Spark's k-means), ordered by decreasing size like ``fit``."""
+        order = np.argsort(-np.asarray(sizes), kind="stable")
+        self.cluster_centers_ = np.ascontiguousarray(np.asarray(centers, dtype=np.float64)[order])
+        self.n_clusters_ = int(self.cluster_centers_.shape[0])
+        self.inertia_ = float(inertia)
+        self.n_features_in_ = self.cluster_centers_.shape[1]
+        self.silhouette_by_k_ = getattr(self, "silhouette_by_k_", {})
+        return self
+
     def predict(self, X: Any) -> np.ndarray:
         """The cluster of the nearest centroid."""
         return nearest_centroid(self._check_predict_input(X), self.cluster_centers_)
@@ -159,9 +173,38 @@ class SparkKMeansModel(SparkClusterModel, _KMeansParams):
 
 
 class SparkKMeans(SparkClusterEstimator, _KMeansParams):
-    """k-means of a Spark DataFrame of features (vector or array<double>)."""
+    """k-means of a Spark DataFrame of features (vector or array<double>).
+
+    Above ``maxDriverRows`` rows the fit is Spark ML's k-means (k-means|| initialisation),
+    distributed; with ``k=None`` k is first chosen by silhouette, as on one node, on a
+    seeded sample of ``maxDriverRows`` rows.
+    """
 
     _model_cls = SparkKMeansModel
+
+    def _fit_distributed(
+        self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
+    ) -> BaseClusterer:
+        from pyspark.ml.clustering import KMeans as SparkMLKMeans
+        from pyspark.ml.functions import array_to_vector
+
+        assert isinstance(clusterer, KMeans)
+        k = clusterer.k
+        silhouettes: dict[int, float] = {}
+        if k is None:
+            sample = sample_features(
+                dataset, features, self.getFeaturesCol(), n_rows, self.getMaxDriverRows(), clusterer.random_state
+            )
+            chosen = KMeans(**clusterer.get_params()).fit(sample)
+            k, silhouettes = chosen.n_clusters_, chosen.silhouette_by_k_
+        vectors = dataset.select(array_to_vector(features).alias("features"))
+        fitted = SparkMLKMeans(k=k, seed=clusterer.random_state, featuresCol="features").fit(vectors)
+        summary = fitted.summary
+        result = KMeans(**clusterer.get_params())
+        result.silhouette_by_k_ = silhouettes
+        return result.set_centers(
+            np.array(fitted.clusterCenters()), np.array(summary.clusterSizes), summary.trainingCost
+        )
 
     @keyword_only
     def __init__(

@@ -276,6 +276,19 @@ def collect_features(features: DataFrame, col_name: str) -> np.ndarray:
     return values.reshape(n, int(lengths[0]) if n else 0)
 
 
+def sample_features(
+    dataset: DataFrame, features: Column, col_name: str, n_rows: int, max_rows: int, seed: int
+) -> np.ndarray:
+    """A seeded random sample of at most ``max_rows`` feature rows, collected to the driver.
+
+    For the large paths' choices that need the data's shape (k by silhouette, partition
+    splits): bounded by ``max_rows``, features only, never the customers' ids.
+    """
+    fraction = min(1.0, 1.2 * max_rows / max(n_rows, 1))  # a little over, then cut to max_rows
+    sampled = dataset.select(features.alias("f")).sample(fraction=fraction, seed=seed).limit(max_rows)
+    return collect_features(sampled, col_name)
+
+
 def make_predict_udf(clusterer: BaseClusterer, outputs: list[tuple[str, str]]) -> Any:
     """A pandas UDF: array<double> -> struct<c0, c1, ...> of the clusterer's outputs.
 

@@ -23,12 +23,13 @@ import numpy as np
 
 from custseg import tracking
 from custseg.config import Config
-from custseg.errors import InputDataError, ParameterError
+from custseg.errors import InputDataError
 from custseg.features import FEATURE_COLUMNS
 from custseg.segment import figures
 from custseg.segment.comparison import comparison_markdown, comparison_table, recommend
 from custseg.segment.diagnostics import downsample_curve
 from custseg.segment.evaluation import sample_indices
+from custseg.segment.scale_out import refit_on_all
 from custseg.segment.scaling import FeatureScaler
 from custseg.segment.segmenter import Segmenter
 from custseg.segment.tuning import MethodResult, tune
@@ -123,15 +124,17 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     n = features.count()
     if n < 2:
         raise InputDataError(f"gold.customer_features has {n} customer(s) with orders; segmentation needs at least 2")
-    if n > seg_cfg.max_driver_customers:
-        raise ParameterError(
-            f"segmentation collects the features to the driver up to segment.max_driver_customers "
-            f"({seg_cfg.max_driver_customers}); the data has {n} customers"
-        )
     scaler = FeatureScaler.fit(features, FEATURE_COLUMNS, seg_cfg.log_features)
     progress(f"  {n:,} customers, {len(scaler.kept)} features" + (f" ({', '.join(scaler.zero_variance)} left out: no variance)" if scaler.zero_variance else ""))
-    # Bounded by max_driver_customers above: numeric feature columns only, nothing personal.
-    raw = features.select("customer_id", *FEATURE_COLUMNS).orderBy("customer_id").toPandas()
+    # At most max_driver_customers rows reach the driver: numeric feature columns only, nothing
+    # personal. Above that, the methods are compared on a seeded sample (see scale_out).
+    large = n > seg_cfg.max_driver_customers
+    source = features
+    if large:
+        m = seg_cfg.max_driver_customers
+        progress(f"  comparing methods on a sample of {m:,}; the recommended one is refitted on all {n:,}")
+        source = features.sample(fraction=min(1.0, 1.2 * m / n), seed=seg_cfg.random_seed).limit(m)
+    raw = source.select("customer_id", *FEATURE_COLUMNS).orderBy("customer_id").toPandas()
     X = scaler.transform_pandas(raw)
     truth = load_truth(config, raw["customer_id"])
 
@@ -142,6 +145,11 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     recommended_name = recommend(results)
     table = comparison_table(results, recommended_name)
     best = next(r for r in results if r.method == recommended_name)
+    if large:
+        progress(f"  fitting {best.method} on all {n:,} customers")
+        best = refit_on_all(best, features, scaler, n, X, seg_cfg.max_driver_customers)
+        results = [best if r.method == best.method else r for r in results]
+        table = comparison_table(results, recommended_name)
 
     tracking.setup(config.tracking)
     champion = tracking.load_champion(config.tracking)
@@ -172,11 +180,11 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
         segmenter.segment_names = {int(r.segment): str(r.archetype) for r in profiles.itertuples()}
 
         model_uris = _log_methods(results, scaler, raw, X, projection, best, segmenter)
-        version = tracking.register_champion(model_uris[best.method], config.tracking, tags={"method": best.method, "run_id": run_id})
+        version = tracking.register_version(model_uris[best.method], config.tracking, tags={"method": best.method, "run_id": run_id})
         tracking.log_metrics({f"{r.method}.{k}": v for r in results for k, v in r.metrics.items()})
         tracking.log_table(table, "method_comparison")
         tracking.log_table(profiles, "segment_profiles")
-        idx = sample_indices(n, FIGURE_POINTS, seg_cfg.random_seed)
+        idx = sample_indices(len(X), FIGURE_POINTS, seg_cfg.random_seed)
         tracking.log_figure(figures.projection_figure(X[idx] @ projection.T, segmenter.assign(best.labels[idx]), segmenter.segment_names), "projection")
 
         progress("  writing gold tables")
@@ -187,19 +195,22 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
             "model_version": F.lit(version), "run_id": F.lit(run_id),
         })  # fmt: skip
         if previous is not None:
-            # Still readable after the write: the new version goes to its own folder (keep_versions >= 1 older).
+            # The live version: the new one stays pending (unpublished) until the block below ends.
             previous = previous.select("customer_id", "segment")
-        lake.write(segments_df, "gold", "customer_segments")
-        lake.write(_small(spark, profiles.assign(method=best.method, run_id=run_id)), "gold", "segment_profiles", files=1)
-        lake.write(_small(spark, table.assign(run_id=run_id)), "gold", "method_comparison", files=1)
-        _write_diagnostics(spark, lake, results, run_id)
-        migration = None
-        if previous is not None:
-            from custseg.profile import migration_counts
+        with lake.publishing():  # every gold table of the run goes live together, then the alias moves
+            lake.write(segments_df, "gold", "customer_segments")
+            lake.write(_small(spark, profiles.assign(method=best.method, run_id=run_id)), "gold", "segment_profiles", files=1)
+            lake.write(_small(spark, table.assign(run_id=run_id)), "gold", "method_comparison", files=1)
+            _write_diagnostics(spark, lake, results, run_id)
+            migration = None
+            if previous is not None:
+                from custseg.profile import migration_counts
 
-            migration = migration_counts(previous, lake.read("gold", "customer_segments").select("customer_id", "segment"))
-            lake.write(migration.withColumn("run_id", F.lit(run_id)), "gold", "segment_migration", files=1)
-            tracking.log_table(lake.read("gold", "segment_migration").toPandas(), "segment_migration")
+                migration = migration_counts(previous, lake.read("gold", "customer_segments").select("customer_id", "segment"))
+                lake.write(migration.withColumn("run_id", F.lit(run_id)), "gold", "segment_migration", files=1)
+                tracking.log_table(lake.read("gold", "segment_migration").toPandas(), "segment_migration")
+
+        tracking.move_alias(version, config.tracking)
 
     report.tables["gold.customer_segments"] = lake.read("gold", "customer_segments").count()
     report.tables["gold.segment_profiles"] = len(profiles)

@@ -1,0 +1,83 @@
+"""Segmentation above ``segment.max_driver_customers``: choose on a sample, fit on everyone.
+
+The methods are tuned and compared on a seeded random sample of
+``max_driver_customers`` customers (numeric features only reach the driver). The
+recommended method is then refitted on *all* customers with its Spark estimator,
+whose distributed path runs above that size, with its parameters carried over
+from the sample so that they mean the same thing on n customers:
+
+- DBSCAN keeps ``eps`` and scales ``min_samples`` by n / sample: the same density
+  threshold (points per volume), since the full data is n / sample times denser;
+- HDBSCAN scales ``min_cluster_size`` (a number of customers) the same way and keeps
+  ``min_samples`` (the smoothing of the density estimate) at its sample value;
+- hierarchical and k-means keep the number of segments chosen on the sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from custseg.segment.tuning import MethodResult
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from custseg.segment.scaling import FeatureScaler
+
+SCALED_COL = "scaled_features"
+
+
+def full_scale_params(result: MethodResult, ratio: float) -> dict[str, Any]:
+    """The parameters for all customers, from those chosen on a sample ``ratio`` times smaller."""
+    params = dict(result.params)
+    if result.method == "dbscan":
+        params["min_samples"] = math.ceil(params["min_samples"] * ratio)
+    elif result.method == "hdbscan":
+        size = params["min_cluster_size"]
+        params["min_samples"] = params.get("min_samples") or size  # hdbscan's default, pinned
+        params["min_cluster_size"] = math.ceil(size * ratio)
+    elif result.method == "hierarchical":
+        params["n_clusters"] = int(result.estimator.n_clusters_)
+    elif result.method == "kmeans":
+        params["k"] = int(result.estimator.n_clusters_)
+    return params
+
+
+def refit_on_all(
+    result: MethodResult,
+    features: DataFrame,
+    scaler: FeatureScaler,
+    n_customers: int,
+    X_sample: np.ndarray,
+    max_driver_rows: int,
+) -> MethodResult:
+    """``result`` (tuned on ``X_sample``) refitted on every customer with the Spark estimator."""
+    from custseg.cluster import SparkDBSCAN, SparkHDBSCAN, SparkHierarchical, SparkKMeans
+
+    estimators = {
+        "dbscan": SparkDBSCAN,
+        "hdbscan": SparkHDBSCAN,
+        "hierarchical": SparkHierarchical,
+        "kmeans": SparkKMeans,
+    }
+    ratio = n_customers / len(X_sample)
+    params = full_scale_params(result, ratio)
+    estimator = estimators[result.method](
+        **params, featuresCol=SCALED_COL, maxDriverRows=max_driver_rows
+    )
+    model = estimator.fit(scaler.transform(features.select(*scaler.kept), SCALED_COL))
+    fitted = model.clusterer
+    shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    return replace(
+        result,
+        params=params,
+        estimator=fitted,
+        # The sample's labels under the full model: for centroids, numbering and figures.
+        labels=fitted.predict(X_sample),
+        choice=f"{result.choice}; chosen on a sample of {len(X_sample):,}, "
+        f"refitted on all {n_customers:,} customers ({shown})",
+    )
