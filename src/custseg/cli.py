@@ -8,9 +8,12 @@ User mistakes end with one line on stderr and exit code 2, never a Java trace.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from custseg import __version__
@@ -20,6 +23,8 @@ from custseg.errors import CustsegError
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+# Stages publish their tables together at their end (storage.Lakehouse.publishing).
+_UNPUBLISHED = "the interrupted stage's tables keep their previous versions"
 
 
 class Terminated(KeyboardInterrupt):
@@ -65,7 +70,7 @@ def _feature_flags(parser: argparse.ArgumentParser) -> None:
 def _segment_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("segmentation and tracking")
     group.add_argument("--methods", help="comma-separated methods (default dbscan,hierarchical,hdbscan,kmeans)")
-    group.add_argument("--max-driver-customers", type=int, help="largest table clustered on the driver (default 100000)")
+    group.add_argument("--max-driver-customers", type=int, help="largest table clustered on the driver; above it methods are compared on a sample this size and the recommended one is fitted on all customers by Spark (default 100000)")
     group.add_argument("--truth", help="CSV customer_id,archetype for the ARI column (default <input>/truth/customer_archetypes.csv)")
     group.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     group.add_argument("--registry-uri", help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)")
@@ -281,7 +286,6 @@ def cmd_score(args: argparse.Namespace, config: Config) -> None:
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> None:
     """The seed scenario, then a realistic data set, each generated, ingested, featured and segmented."""
-    from pathlib import Path
 
     from custseg import pipeline, tracking
     from custseg.data.generate import generate
@@ -343,7 +347,6 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> None:
 
 
 def cmd_report(args: argparse.Namespace, config: Config) -> None:
-    from pathlib import Path
 
     from custseg.report import build_report
 
@@ -370,6 +373,50 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+class _NotFromPy4J(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "py4j" not in Path(record.pathname).parts
+
+
+def _log_without_py4j() -> None:
+    """Python logging to stderr as usual, minus Py4J's records: Py4J logs a traceback on the root
+    logger when Ctrl-C or SIGTERM cuts a JVM call short, and the CLI reports that in one line."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+        handler.addFilter(_NotFromPy4J())
+        root.addHandler(handler)
+
+
+def _interruption(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C / SIGTERM behind ``exc``, if one is in its chain of causes."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _interrupted(exc: BaseException) -> int:
+    """Stop Spark first (its jobs' last log lines come before ours), then say what happened."""
+    if "pyspark" in sys.modules:
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.stop()
+    if isinstance(exc, Terminated):
+        print(f"custseg: terminated (SIGTERM); {_UNPUBLISHED}", file=sys.stderr)
+        return EXIT_TERMINATED
+    print(f"custseg: interrupted; {_UNPUBLISHED}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import threading
@@ -378,19 +425,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+    _log_without_py4j()
     try:
         config = load_config(args.config, _overrides(args))
         COMMANDS[args.command](args, config)
     except CustsegError as exc:
         print(f"custseg: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except Terminated:
-        print("custseg: terminated (SIGTERM); tables keep their previous versions", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        print("custseg: interrupted; tables keep their previous versions", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        return _interrupted(exc)
     except Exception as exc:
+        interruption = _interruption(exc)  # Py4J wraps a signal that cut a JVM call short
+        if interruption is not None:
+            return _interrupted(interruption)
         # Spark analysis errors (a path that is not a table, a bad column) are user-facing
         # too: show their first line, not a JVM stack trace.
         if type(exc).__module__.startswith(("pyspark", "py4j")):

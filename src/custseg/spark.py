@@ -82,6 +82,9 @@ def package_zip(folder: str | Path | None = None) -> Path:
     return target
 
 
+LOG4J2_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
 def ships_package(config: SparkConfig) -> bool:
     """Whether the session gets the custseg zip: always for Spark Connect and cluster masters;
     never for ``local[...]``, where the driver's own process runs every task."""
@@ -116,7 +119,8 @@ def create_session(config: SparkConfig) -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        # Spark's JVM log without Java stack traces on the terminal (see log4j2.properties).
+        .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()}")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")

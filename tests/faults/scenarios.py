@@ -39,7 +39,7 @@ from typing import Any
 
 CANARY = "CANARY7f3a"  # every planted personal value contains it; searched case-insensitively
 HOSTILE_NAME = "<script>alert(1)</script>"
-TERMINATED_LINE = "custseg: terminated (SIGTERM); tables keep their previous versions"
+TERMINATED_LINE = "custseg: terminated (SIGTERM); the interrupted stage's tables keep their previous versions"
 BUSY_LINE = re.compile(
     r"^custseg: error: lakehouse (?P<path>\S+) is in use by another custseg run "
     r"\(pid (?P<pid>\d+) since [^)]+\)"
@@ -1350,7 +1350,7 @@ def disk_full(shared: Shared) -> FaultResult:
             and errors[0].startswith("custseg: error: disk full while writing ")
             and errors[0].endswith("; the previous version is kept")
             and "Traceback" not in ran.err
-            and all(s["readable"] for s in live.values() if s["live"] is not None)
+            and not written  # the stage publishes all its tables or none
         )
     java = java_trace_lines(ran.err)
     return FaultResult(
@@ -1358,8 +1358,8 @@ def disk_full(shared: Shared) -> FaultResult:
         f"tmpfs 3 MB: write 50 rows, fill to {free} B free, write 200,000 rows; CLI ingest with 64 KB free",
         f"{type(raised).__name__}: {raised}; CLI exit {ran.code}: {errors[-1] if errors else ran.err.strip()[-160:]}",
         f"previous version live and readable: {'yes' if kept == 1 and rows == 50 else 'no'} ({rows} rows); "
-        f"CLI: exit {ran.code}, custseg error lines {len(errors)}, tables written before the failure readable "
-        f"{sum(1 for s in live.values() if s['readable'])}/{len(written)}, Java stack-trace lines on stderr {java}",
+        f"CLI: exit {ran.code}, custseg error lines {len(errors)}, tables of the failed stage published "
+        f"{len(written)}/{len(live)} (all or none), Java stack-trace lines on stderr {java}",
         in_process_ok and cli_ok,
         {
             "in_process_ok": in_process_ok,

@@ -283,7 +283,8 @@ def read_raw(spark: SparkSession, raw_dir: str | Path) -> RawTables:
     """Read and check the four retail-org inputs; nothing is written here."""
     import pyspark.sql.functions as F
 
-    raw = Path(raw_dir)
+    # Absolute: a Spark Connect server or cluster resolves relative paths against its own folder.
+    raw = Path(raw_dir).absolute()
     if not raw.is_dir():
         raise InputDataError(f"input folder not found: {raw}")
     # With CSV column pruning Spark parses only the columns a query needs and can miss a

@@ -37,7 +37,7 @@ def _timestamp(column: Column, pattern: str | None) -> Column:
 def read_transactions(spark: SparkSession, raw_dir: str | Path, config: TransactionsConfig) -> RawTables:
     import pyspark.sql.functions as F
 
-    path = Path(config.path or raw_dir)
+    path = Path(config.path or raw_dir).absolute()  # the Spark server resolves paths, not this process
     if not path.exists():
         raise InputDataError(f"transactions input not found: {path}")
     if config.format == "csv":
