@@ -5,11 +5,17 @@ features, no distance matrix); complete and average linkage need the full
 condensed distance matrix (n^2 / 2 floats) and are limited to
 ``MAX_PAIRWISE_ROWS`` customers. The tree is cut with scipy's
 ``fcluster(..., "maxclust")``, so a given k gives exactly scipy's partition.
+
+``SparkHierarchical`` fits on the driver up to ``maxDriverRows`` customers;
+above that it runs Ward on weighted micro-cluster summaries computed in
+parallel (``_hierarchical_spark``) and returns a ``Hierarchical`` built by
+:meth:`Hierarchical.from_micro_clusters`, which labels a customer by its
+nearest micro-cluster.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
@@ -35,7 +41,15 @@ from ._validation import (
     check_optional_int,
 )
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
 LINKAGES = ("ward", "complete", "average", "single")
+# Micro-clusters of SparkHierarchical's distributed path: enough that Ward on them agrees
+# with exact Ward (ARI >= 0.97 on the blobs of benchmarks/bench_hierarchical.py at 50k and
+# 100k), few enough that the tree (O(m^2) time) and the nearest-centre labelling (m distances
+# per customer) stay cheap.
+DEFAULT_MICRO_CLUSTERS = 1000
 # complete / average need n(n-1)/2 distances: 20,000 customers is ~1.6 GB.
 MAX_PAIRWISE_ROWS = 20_000
 
@@ -65,12 +79,24 @@ class Hierarchical(BaseClusterer):
         The merge tree in scipy format (``scipy.cluster.hierarchy.dendrogram(model.linkage_matrix_)``).
     silhouette_by_k_ : dict[int, float]
         Silhouette of each candidate k (empty when n_clusters was given).
+    micro_centers_, micro_weights_, micro_labels_ : ndarray or None
+        Only for a model fitted on micro-cluster summaries (the distributed path of
+        SparkHierarchical, see :meth:`from_micro_clusters`): each micro-cluster's
+        assignment centre, customer count and cluster. There ``labels_`` holds the
+        micro-clusters' labels and ``linkage_matrix_`` is their tree (m - 1 rows,
+        column 3 counting micro-clusters).
 
     ``predict`` gives a training row (exact same features) its training label,
-    and any other row the cluster of the nearest centroid.
+    and any other row the cluster of the nearest centroid. A model fitted on
+    micro-clusters gives every row the cluster of its nearest micro-cluster
+    centre, the rule its training customers were summarised by.
     """
 
     method = "hierarchical"
+    # Set only by from_micro_clusters (class defaults keep __init__ to the parameters).
+    micro_centers_: np.ndarray | None = None
+    micro_weights_: np.ndarray | None = None
+    micro_labels_: np.ndarray | None = None
 
     def __init__(
         self,
@@ -131,31 +157,85 @@ class Hierarchical(BaseClusterer):
         self.linkage_matrix_ = Z
         self._train_X = X
         self._lookup = RowLookup(X, labels)
+        self.micro_centers_ = self.micro_weights_ = self.micro_labels_ = None
         return self
+
+    @classmethod
+    def from_micro_clusters(
+        cls,
+        params: dict[str, Any],
+        *,
+        micro_centers: np.ndarray,
+        micro_weights: np.ndarray,
+        micro_labels: np.ndarray,
+        micro_linear_sums: np.ndarray,
+        linkage_matrix: np.ndarray,
+        silhouette_by_k: dict[int, float],
+    ) -> Hierarchical:
+        """A fitted model from a tree of micro-clusters (built by SparkHierarchical's large path).
+
+        ``micro_labels`` (0..k-1, 0 the most customers) is each micro-cluster's cluster,
+        ``micro_linear_sums`` the sum of its customers' features (for the exact cluster
+        centroids). Customers are labelled by their nearest ``micro_centers`` row.
+        """
+        model = cls(**params)
+        labels = np.asarray(micro_labels, dtype=np.int64)
+        weights = np.asarray(micro_weights, dtype=np.int64)
+        model.n_clusters_ = int(labels.max()) + 1
+        sums = np.zeros((model.n_clusters_, micro_linear_sums.shape[1]))
+        np.add.at(sums, labels, micro_linear_sums)
+        counts = np.bincount(labels, weights=weights, minlength=model.n_clusters_)
+        model.cluster_centers_ = sums / counts[:, None]
+        model.n_features_in_ = int(micro_centers.shape[1])
+        model.labels_ = labels
+        model.linkage_matrix_ = np.asarray(linkage_matrix, dtype=np.float64)
+        model.silhouette_by_k_ = dict(silhouette_by_k)
+        model.micro_centers_ = np.ascontiguousarray(micro_centers, dtype=np.float64)
+        model.micro_weights_ = weights
+        model.micro_labels_ = labels
+        return model
 
     def predict(self, X: Any) -> np.ndarray:
         """Training rows: their training label; other rows: the nearest centroid's cluster."""
         X = self._check_predict_input(X)
+        if self.micro_centers_ is not None and self.micro_labels_ is not None:
+            from ._summaries import nearest_center
+
+            return self.micro_labels_[nearest_center(X, self.micro_centers_)]
         found, labels = self._lookup.find(X)
         if not found.all():
             labels[~found] = nearest_centroid(X[~found], self.cluster_centers_)
         return labels
 
     def _state_to_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "cluster_centers": self.cluster_centers_,
             "n_clusters": self.n_clusters_,
             "silhouette_by_k": {str(k): v for k, v in self.silhouette_by_k_.items()},
             "linkage_matrix": self.linkage_matrix_,
-            "train_points": self._train_X,
-            "train_labels": self.labels_,
         }
+        if self.micro_centers_ is not None:
+            # Fitted on micro-clusters: the summaries are the state, not the customers.
+            state.update(
+                micro_centers=self.micro_centers_,
+                micro_weights=self.micro_weights_,
+                micro_labels=self.micro_labels_,
+            )
+        else:
+            state.update(train_points=self._train_X, train_labels=self.labels_)
+        return state
 
     def _state_from_dict(self, data: dict[str, Any]) -> None:
         self.cluster_centers_ = np.asarray(data["cluster_centers"], dtype=np.float64)
         self.n_clusters_ = int(data["n_clusters"])
         self.silhouette_by_k_ = {int(k): float(v) for k, v in data.get("silhouette_by_k", {}).items()}
         self.linkage_matrix_ = np.asarray(data.get("linkage_matrix", np.empty((0, 4))))
+        if "micro_centers" in data:
+            self.micro_centers_ = np.asarray(data["micro_centers"], dtype=np.float64)
+            self.micro_weights_ = np.asarray(data["micro_weights"], dtype=np.int64)
+            self.micro_labels_ = np.asarray(data["micro_labels"], dtype=np.int64)
+            self.labels_ = self.micro_labels_
+            return
         self._train_X = np.asarray(data["train_points"], dtype=np.float64)
         self.labels_ = np.asarray(data["train_labels"], dtype=np.int64)
         self._lookup = RowLookup(self._train_X, self.labels_)
@@ -190,31 +270,69 @@ class _HierarchicalParams(_SparkClusterParams):
         typeConverter=TypeConverters.toInt,
     )
     random_state: Param[int] = Param(
-        Params._dummy(), "random_state", "seed of the silhouette sample",
+        Params._dummy(), "random_state", "seed of the silhouette sample (and of the micro-clusters)",
         typeConverter=TypeConverters.toInt,
     )
+    numMicroClusters: Param[int] = Param(
+        Params._dummy(), "numMicroClusters",
+        "micro-clusters summarising the customers above maxDriverRows (Ward runs on them)",
+        typeConverter=TypeConverters.toInt,
+    )  # fmt: skip
     _algo_params = ("n_clusters", "linkage", "k_range", "silhouette_sample", "random_state")
     _clusterer_cls = Hierarchical
 
     def __init__(self) -> None:
         super().__init__()
         self._setDefault(
-            n_clusters=None, linkage="ward", k_range=[2, 10], silhouette_sample=10_000, random_state=0
-        )
+            n_clusters=None, linkage="ward", k_range=[2, 10], silhouette_sample=10_000, random_state=0,
+            numMicroClusters=DEFAULT_MICRO_CLUSTERS,
+        )  # fmt: skip
+
+    def getNumMicroClusters(self) -> int:
+        return self.getOrDefault(self.numMicroClusters)
+
+    def _validate(self, updates: dict[str, Any]) -> None:
+        super()._validate(updates)
+        if "numMicroClusters" in updates:
+            check_int("numMicroClusters", updates["numMicroClusters"], 2)
 
 
 class SparkHierarchicalModel(SparkClusterModel, _HierarchicalParams):
     """Fitted SparkHierarchical: ``transform`` adds ``predictionCol`` (int).
 
-    Rows of the training DataFrame get their training labels; other rows the
-    nearest centroid's cluster.
+    Fitted on the driver: rows of the training DataFrame get their training labels;
+    other rows the nearest centroid's cluster. Fitted on micro-clusters (above
+    maxDriverRows): every row gets the cluster of its nearest micro-cluster, so the
+    training rows get the labels of the fit.
     """
 
 
 class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
-    """Agglomerative clustering of a Spark DataFrame of features (vector or array<double>)."""
+    """Agglomerative clustering of a Spark DataFrame of features (vector or array<double>).
+
+    Up to ``maxDriverRows`` customers: exact, any linkage, on the driver. Above it, Ward
+    only: the customers are summarised in parallel into ``numMicroClusters``
+    micro-clusters, exact Ward runs on those weighted by their customer counts, and the
+    tree is cut as on the driver (``n_clusters``, or the best silhouette in ``k_range`` on
+    a seeded sample of customers). See ``_hierarchical_spark``.
+    """
 
     _model_cls = SparkHierarchicalModel
+
+    def setNumMicroClusters(self, value: int) -> Any:
+        return self.setParams(numMicroClusters=value)
+
+    def _fit_distributed(
+        self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
+    ) -> BaseClusterer:
+        from ._hierarchical_spark import fit_distributed
+
+        assert isinstance(clusterer, Hierarchical)
+        return fit_distributed(
+            dataset, features, clusterer,
+            n_rows=n_rows, n_micro=check_int("numMicroClusters", self.getNumMicroClusters(), 2),
+            col_name=self.getFeaturesCol(), max_driver_rows=self.getMaxDriverRows(),
+        )  # fmt: skip
 
     @keyword_only
     def __init__(
@@ -228,6 +346,7 @@ class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
         featuresCol: str = "features",
         predictionCol: str = "prediction",
         maxDriverRows: int = 100_000,
+        numMicroClusters: int = DEFAULT_MICRO_CLUSTERS,
     ) -> None:
         super().__init__()
         self.setParams(**self._input_kwargs)
