@@ -153,7 +153,7 @@ def test_failed_run_ends_failed(spark, tmp_path, monkeypatch):
     assert not Lakehouse(spark, config.storage).exists("gold", "customer_segments")
 
 
-@pytest.mark.parametrize("method", ["kmeans"])
+@pytest.mark.parametrize("method", ["hierarchical"])
 def test_above_max_driver_customers_compares_on_a_sample_and_fits_everyone(spark, tmp_path, method):
     """460 customers, 200 on the driver: the methods are compared on a sample of 200, the
     recommended one is refitted on all 460 by its Spark estimator's distributed path."""
