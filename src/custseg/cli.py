@@ -25,6 +25,9 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 # Stages publish their tables together at their end (storage.Lakehouse.publishing).
 _UNPUBLISHED = "the interrupted stage's tables keep their previous versions"
+# Sessions this process started: stopped on Ctrl-C / SIGTERM before the last message. Kept
+# here because after a signal cut a Py4J call, SparkSession.getActiveSession() is None.
+_STARTED: list[Any] = []
 
 
 class Terminated(KeyboardInterrupt):
@@ -211,7 +214,9 @@ def _session(config: Config):
     from custseg.spark import create_session
 
     _log(f"starting Spark ({config.spark.remote or config.spark.master})")
-    return create_session(config.spark)
+    session = create_session(config.spark)
+    _STARTED.append(session)
+    return session
 
 
 def _print_reports(reports) -> None:
@@ -403,13 +408,9 @@ def _interruption(exc: BaseException) -> BaseException | None:
 
 def _interrupted(exc: BaseException) -> int:
     """Stop Spark first (its jobs' last log lines come before ours), then say what happened."""
-    if "pyspark" in sys.modules:
-        from pyspark.sql import SparkSession
-
-        session = SparkSession.getActiveSession()
-        if session is not None:
-            with contextlib.suppress(Exception):
-                session.stop()
+    for session in _STARTED:
+        with contextlib.suppress(Exception):
+            session.stop()
     if isinstance(exc, Terminated):
         print(f"custseg: terminated (SIGTERM); {_UNPUBLISHED}", file=sys.stderr)
         return EXIT_TERMINATED
