@@ -122,19 +122,25 @@ def test_spark_scoring_with_the_champion(stage, spark):
     assert scored.exceptAll(trained).count() == 0
 
 
-def _kmeans_only(spark, tmp_path):
-    """A throwaway lakehouse and MLflow store holding the planted features, segmented by k-means alone."""
+def _planted_lakehouse(spark, tmp_path, **segment):
+    """A throwaway lakehouse and MLflow store holding the planted features; ``segment`` overrides
+    ``segment.*`` settings (methods, max_driver_customers, ...)."""
     frame, _ = planted_features()
     config = load_config(
         overrides={
             "storage.root": str(tmp_path / "lakehouse"),
             "tracking.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
             "tracking.artifact_location": (tmp_path / "mlruns").as_uri(),
-            "segment.methods": ["kmeans"],
+            **{f"segment.{key}": value for key, value in segment.items()},
         }
     )
     Lakehouse(spark, config.storage).write(spark.createDataFrame(frame), "gold", "customer_features")
     return config
+
+
+def _kmeans_only(spark, tmp_path):
+    """The planted lakehouse, segmented by k-means alone."""
+    return _planted_lakehouse(spark, tmp_path, methods=["kmeans"])
 
 
 def test_failed_run_ends_failed(spark, tmp_path, monkeypatch):
@@ -160,18 +166,10 @@ def test_above_max_driver_customers_compares_on_a_sample_and_fits_everyone(spark
     from sklearn.metrics import adjusted_rand_score
 
     frame, truth = planted_features()
-    config = load_config(
-        overrides={
-            "storage.root": str(tmp_path / "lakehouse"),
-            "tracking.tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-            "tracking.artifact_location": (tmp_path / "mlruns").as_uri(),
-            "segment.methods": [method],
-            "segment.max_driver_customers": 200,
-            "segment.stability_bootstraps": 2,
-        }
+    config = _planted_lakehouse(
+        spark, tmp_path, methods=[method], max_driver_customers=200, stability_bootstraps=2
     )
     lake = Lakehouse(spark, config.storage)
-    lake.write(spark.createDataFrame(frame), "gold", "customer_features")
     report = pipeline.segment(spark, config, progress=lambda _m: None)
     choice = report.extra["comparison"].set_index("method").loc[method, "choice"]
     assert "chosen on a sample of 200, refitted on all 460 customers" in choice
