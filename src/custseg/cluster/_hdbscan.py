@@ -6,20 +6,34 @@ compact array form, so :meth:`HDBSCAN.to_dict` stores it **pickled** (a uint8
 array, about the size of the training data plus the condensed tree): load
 such a model only from a trusted source, with compatible hdbscan / numpy
 versions.
+
+Above ``maxDriverRows`` :class:`SparkHDBSCAN` fits a *summarised* HDBSCAN on Spark
+(``_hdbscan_spark``: exact core distances, the hierarchy over density-adaptive bubbles);
+it returns an :class:`HDBSCAN` built by :meth:`HDBSCAN.from_bubbles`, whose state is the
+bubbles' k-d split tree and their labels (no pickle, no training rows).
 """
 
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
 from pyspark.ml.param import Param, Params, TypeConverters
 
+from custseg.errors import ModelError
+
 from ._base import BaseClusterer, RowLookup
 from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
 from ._validation import check_features, check_int, check_not_above_rows, check_optional_int
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+# Kept here (not imported from _hdbscan_spark) so that importing the estimators stays light.
+DEFAULT_MAX_BUBBLES = 65_536
+MIN_BUBBLES = 4
 
 
 class HDBSCAN(BaseClusterer):
@@ -45,6 +59,10 @@ class HDBSCAN(BaseClusterer):
 
     ``predict`` gives a training row (exact same features) its training label
     and any other row ``hdbscan.approximate_predict``'s label.
+
+    A model from :meth:`from_bubbles` (the distributed fit) has no per-customer
+    ``labels_`` / ``probabilities_`` / ``clusterer_``: its ``predict`` gives every row the
+    label of the bubble it falls in, the rule that labelled the training customers.
     """
 
     method = "hdbscan"
@@ -77,7 +95,66 @@ class HDBSCAN(BaseClusterer):
         self._set_clusterer(clusterer)
         return self
 
+    @classmethod
+    def from_bubbles(
+        cls,
+        params: dict[str, Any],
+        split_dims: np.ndarray,
+        split_values: np.ndarray,
+        leaf_labels: np.ndarray,
+        leaf_counts: np.ndarray,
+        n_features: int,
+        n_inexact_core: int = 0,
+    ) -> HDBSCAN:
+        """A fitted HDBSCAN from the distributed fit's summary (see ``_hdbscan_spark``).
+
+        ``split_dims`` / ``split_values``: the bubbles' k-d split tree in heap order;
+        ``leaf_labels``: the label of each bubble (leaf), -1 = noise or an empty bubble;
+        ``leaf_counts``: the training customers in each bubble.
+        """
+        obj = cls(**params)
+        obj.validate_params()
+        obj.n_features_in_ = int(n_features)
+        obj._set_bubbles(
+            np.asarray(split_dims, dtype=np.int64), np.asarray(split_values, dtype=np.float64),
+            np.asarray(leaf_labels, dtype=np.int64), np.asarray(leaf_counts, dtype=np.int64),
+            int(n_inexact_core),
+        )  # fmt: skip
+        return obj
+
+    def _set_bubbles(
+        self,
+        dims: np.ndarray,
+        values: np.ndarray,
+        labels: np.ndarray,
+        counts: np.ndarray,
+        inexact: int,
+    ) -> None:
+        from ._hdbscan_spark import SplitTree
+
+        if (
+            dims.shape != values.shape
+            or labels.shape != (dims.size + 1,)
+            or counts.shape != labels.shape
+        ):
+            raise ModelError(
+                f"inconsistent HDBSCAN bubble state: {dims.size} splits, {values.size} values, "
+                f"{labels.size} leaf labels, {counts.size} leaf counts"
+            )
+        self.split_tree_ = SplitTree(dims, values)
+        self.leaf_labels_ = labels
+        self.leaf_counts_ = counts
+        self.n_inexact_core_ = inexact
+        self.n_clusters_ = int(labels.max()) + 1 if labels.size else 0
+
+    @property
+    def is_summarised(self) -> bool:
+        """True for a model of the distributed fit (labels by bubble)."""
+        return hasattr(self, "split_tree_")
+
     def _set_clusterer(self, clusterer: Any) -> None:
+        for name in ("split_tree_", "leaf_labels_", "leaf_counts_", "n_inexact_core_"):
+            self.__dict__.pop(name, None)  # a refit replaces a summarised state
         self.clusterer_ = clusterer
         self.labels_ = np.asarray(clusterer.labels_, dtype=np.int64)
         self.probabilities_ = np.asarray(clusterer.probabilities_, dtype=np.float64)
@@ -87,10 +164,15 @@ class HDBSCAN(BaseClusterer):
         self._lookup = RowLookup(raw, self.labels_)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Training rows: their training label; other rows: ``hdbscan.approximate_predict``."""
+        """Training rows: their training label; other rows: ``hdbscan.approximate_predict``.
+
+        A summarised model (distributed fit): every row gets its bubble's label.
+        """
+        X = self._check_predict_input(X)
+        if self.is_summarised:
+            return self.leaf_labels_[self.split_tree_.leaf_of(X)]
         import hdbscan
 
-        X = self._check_predict_input(X)
         found, labels = self._lookup.find(X)
         if not found.all():
             new_labels, _ = hdbscan.approximate_predict(self.clusterer_, X[~found])
@@ -98,6 +180,16 @@ class HDBSCAN(BaseClusterer):
         return labels
 
     def _state_to_dict(self) -> dict[str, Any]:
+        if self.is_summarised:
+            return {
+                "mode": "bubbles",
+                "split_dims": self.split_tree_.dims,
+                "split_values": self.split_tree_.values,
+                "leaf_labels": self.leaf_labels_,
+                "leaf_counts": self.leaf_counts_,
+                "n_inexact_core": self.n_inexact_core_,
+                "n_clusters": self.n_clusters_,
+            }
         blob = pickle.dumps(self.clusterer_, protocol=pickle.HIGHEST_PROTOCOL)
         return {
             "clusterer_pickle": np.frombuffer(blob, dtype=np.uint8).copy(),
@@ -105,6 +197,15 @@ class HDBSCAN(BaseClusterer):
         }
 
     def _state_from_dict(self, data: dict[str, Any]) -> None:
+        if data.get("mode") == "bubbles":
+            self._set_bubbles(
+                np.asarray(data["split_dims"], dtype=np.int64),
+                np.asarray(data["split_values"], dtype=np.float64),
+                np.asarray(data["leaf_labels"], dtype=np.int64),
+                np.asarray(data["leaf_counts"], dtype=np.int64),
+                int(data.get("n_inexact_core", 0)),
+            )
+            return
         blob = np.asarray(data["clusterer_pickle"], dtype=np.uint8).tobytes()
         self._set_clusterer(pickle.loads(blob))  # noqa: S301 - documented: trusted models only
 
@@ -112,33 +213,68 @@ class HDBSCAN(BaseClusterer):
 # -- Spark -----------------------------------------------------------------------
 class _HDBSCANParams(_SparkClusterParams):
     min_cluster_size: Param[int] = Param(
-        Params._dummy(), "min_cluster_size", "smallest cluster size (>= 2)",
+        Params._dummy(),
+        "min_cluster_size",
+        "smallest cluster size (>= 2)",
         typeConverter=TypeConverters.toInt,
     )
     min_samples: Param[int] = Param(
-        Params._dummy(), "min_samples", "neighbours defining the core distance; None = min_cluster_size",
+        Params._dummy(),
+        "min_samples",
+        "neighbours defining the core distance; None = min_cluster_size",
         typeConverter=TypeConverters.toInt,
     )
+    maxBubbles: Param[int] = Param(
+        Params._dummy(), "maxBubbles",
+        "above maxDriverRows: most bubbles (customer summaries) the hierarchy is built on",
+        typeConverter=TypeConverters.toInt,
+    )  # fmt: skip
     _algo_params = ("min_cluster_size", "min_samples")
     _clusterer_cls = HDBSCAN
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(min_cluster_size=10, min_samples=None)
+        self._setDefault(min_cluster_size=10, min_samples=None, maxBubbles=DEFAULT_MAX_BUBBLES)
+
+    def getMaxBubbles(self) -> int:
+        return self.getOrDefault(self.maxBubbles)
+
+    def _validate(self, updates: dict[str, Any]) -> None:
+        super()._validate(updates)
+        if "maxBubbles" in updates:
+            check_int("maxBubbles", updates["maxBubbles"], MIN_BUBBLES)
 
 
 class SparkHDBSCANModel(SparkClusterModel, _HDBSCANParams):
     """Fitted SparkHDBSCAN: ``transform`` adds ``predictionCol`` (int, -1 = noise).
 
-    Rows of the training DataFrame get their training labels; other rows
-    ``hdbscan.approximate_predict``'s label. ``save`` pickles the clusterer.
+    After a driver fit, rows of the training DataFrame get their training labels and
+    other rows ``hdbscan.approximate_predict``'s label; ``save`` pickles the clusterer.
+    After a distributed fit every row gets its bubble's label (the training labels);
+    ``save`` stores the split tree and the bubble labels.
     """
 
 
 class SparkHDBSCAN(SparkClusterEstimator, _HDBSCANParams):
-    """HDBSCAN of a Spark DataFrame of features (vector or array<double>)."""
+    """HDBSCAN of a Spark DataFrame of features (vector or array<double>).
+
+    Up to ``maxDriverRows`` customers: exact HDBSCAN on the driver. Above: the
+    summarised distributed fit of ``_hdbscan_spark`` (exact core distances, the
+    hierarchy over at most ``maxBubbles`` bubbles).
+    """
 
     _model_cls = SparkHDBSCANModel
+
+    def _fit_distributed(
+        self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
+    ) -> BaseClusterer:
+        from ._hdbscan_spark import fit_distributed
+
+        assert isinstance(clusterer, HDBSCAN)
+        return fit_distributed(
+            dataset, features, clusterer, n_rows,
+            max_bubbles=self.getMaxBubbles(), features_name=self.getFeaturesCol(),
+        )  # fmt: skip
 
     @keyword_only
     def __init__(
@@ -149,6 +285,7 @@ class SparkHDBSCAN(SparkClusterEstimator, _HDBSCANParams):
         featuresCol: str = "features",
         predictionCol: str = "prediction",
         maxDriverRows: int = 100_000,
+        maxBubbles: int = DEFAULT_MAX_BUBBLES,
     ) -> None:
         super().__init__()
         self.setParams(**self._input_kwargs)

@@ -4,8 +4,10 @@ A Spark estimator wraps a single-node estimator (``DBSCAN``, ...):
 
 - ``fit(df)`` validates the parameters, then dispatches on size: up to
   ``maxDriverRows`` the features column alone is collected to the driver
-  (Arrow) and the single-node kernel runs there; above it a distributed path
-  takes over (not written yet: it raises a ParameterError that says so).
+  (Arrow) and the single-node kernel runs there; above it each estimator's
+  ``_fit_distributed`` takes over (``_dbscan_spark``, ``_hierarchical_spark``,
+  ``_hdbscan_spark``, Spark ML's k-means) and returns a fitted single-node
+  estimator of bounded size.
 - ``model.transform(df)`` is distributed: a pandas UDF applies the fitted
   single-node model's ``predict`` rule to each row (the small model travels
   to the executors inside the UDF's closure). No join, no collect.
@@ -146,7 +148,7 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
     def _fit_distributed(
         self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
     ) -> BaseClusterer:
-        """The path above maxDriverRows; the distributed kernels arrive later behind it."""
+        """The path above maxDriverRows; estimators without one refuse the data with its size."""
         raise ParameterError(
             f"{type(self).__name__} collects to the driver up to maxDriverRows "
             f"({self.getMaxDriverRows()}); the data has {n_rows} rows"
