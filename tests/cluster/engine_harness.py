@@ -8,7 +8,9 @@ here, in a child interpreter. The same script also fits through a Spark Connect 
     labels = fit_on_engine(connect_server, "SparkDBSCAN", {"eps": 0.6}, X, tmp_path)
 
 The result maps each output column of ``model.transform`` (``segment``, ``is_core``, ...)
-to a numpy array in the row order of ``X``. Run as a script it is the child side.
+to a numpy array in the row order of ``X``. ``fit_all_on_engine`` runs several fits in one
+application (tests/cluster/conftest.py batches every test's engine fits that way). Run as a
+script it is the child side.
 """
 
 from __future__ import annotations
@@ -35,25 +37,59 @@ def fit_on_engine(
     timeout: float = 900,
 ) -> dict[str, np.ndarray]:
     """Fit ``custseg.cluster.<estimator>(**params)`` on ``engine`` (a master URL or sc://...)."""
+    return fit_all_on_engine(engine, {"job": (estimator, params, X)}, tmp_path, timeout=timeout)[
+        "job"
+    ]
+
+
+def fit_all_on_engine(
+    engine: str,
+    jobs: dict[str, tuple[str, dict[str, Any], np.ndarray]],
+    tmp_path: Path,
+    *,
+    timeout: float = 900,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Several fits, ``{name: (estimator, params, X)}``, in one application on ``engine``:
+    starting a local-cluster application costs far more than a small fit."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    data = tmp_path / "engine-input.parquet"
-    features = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), X.shape[1]).cast(pa.list_(pa.float64()))
-    pq.write_table(pa.table({"id": pa.array(np.arange(len(X), dtype=np.int64)), "features": features}), data)
-    out = tmp_path / "engine-output.npz"
-    request = {"engine": engine, "estimator": estimator, "params": params, "data": str(data), "out": str(out)}
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1", "TZ": "UTC"}
+    request: dict[str, Any] = {"engine": engine, "jobs": {}}
+    for name, (estimator, params, X) in jobs.items():
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        data = tmp_path / f"engine-input-{name}.parquet"
+        features = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), X.shape[1]).cast(
+            pa.list_(pa.float64())
+        )
+        ids = pa.array(np.arange(len(X), dtype=np.int64))
+        pq.write_table(pa.table({"id": ids, "features": features}), data)
+        out = tmp_path / f"engine-output-{name}.npz"
+        request["jobs"][name] = {
+            "estimator": estimator,
+            "params": params,
+            "data": str(data),
+            "out": str(out),
+        }
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "TZ": "UTC",
+    }
     env.pop("SPARK_REMOTE", None)
     result = subprocess.run(
         [sys.executable, __file__, json.dumps(request)],
         capture_output=True, text=True, env=env, timeout=timeout, cwd=str(tmp_path),
     )  # fmt: skip
     if result.returncode != 0:
-        raise AssertionError(f"fit on {engine} failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    with np.load(out) as npz:
-        return {name: npz[name] for name in npz.files}
+        raise AssertionError(
+            f"fit on {engine} failed ({result.returncode}):\n{result.stderr[-4000:]}"
+        )
+    outputs = {}
+    for name, job in request["jobs"].items():
+        with np.load(job["out"]) as npz:
+            outputs[name] = {column: npz[column] for column in npz.files}
+    return outputs
 
 
 def _child(request: dict[str, Any]) -> None:
@@ -69,12 +105,13 @@ def _child(request: dict[str, Any]) -> None:
     )
     spark = create_session(config)
     try:
-        df = spark.read.parquet(request["data"])
-        model = getattr(custseg.cluster, request["estimator"])(**request["params"]).fit(df)
-        scored = model.transform(df).drop("features").toPandas().sort_values("id")
-        # Nullable Spark ints / booleans arrive as pandas extension arrays; npz wants plain numpy.
-        columns = {c: _plain(scored[c]) for c in scored.columns if c != "id"}
-        np.savez(request["out"], **columns)
+        for job in request["jobs"].values():
+            df = spark.read.parquet(job["data"])
+            model = getattr(custseg.cluster, job["estimator"])(**job["params"]).fit(df)
+            scored = model.transform(df).drop("features").toPandas().sort_values("id")
+            # Nullable Spark ints / booleans arrive as pandas extension arrays; npz wants plain numpy.
+            columns = {c: _plain(scored[c]) for c in scored.columns if c != "id"}
+            np.savez(job["out"], **columns)
     finally:
         spark.stop()
 

@@ -10,10 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from engine_harness import (  # tests/cluster is on sys.path (rootdir-relative)
-    LOCAL_CLUSTER,
-    fit_on_engine,
-)
 from sklearn.metrics import adjusted_rand_score
 
 from custseg.cluster import HDBSCAN, SparkHDBSCAN, SparkHDBSCANModel
@@ -168,22 +164,21 @@ def test_non_finite_features_are_refused_with_their_count(spark):
         SparkHDBSCAN(**PARAMS, maxDriverRows=100).fit(frame(spark, X))
 
 
-# -- other engines -------------------------------------------------------------------
-@pytest.mark.spark
-@pytest.mark.slow
-def test_local_cluster_runs_the_distributed_path(tmp_path):
-    X = blobs(2000, seed=4)
-    out = fit_on_engine(
-        LOCAL_CLUSTER, "SparkHDBSCAN", {**PARAMS, "maxDriverRows": 300}, X, tmp_path
-    )
-    assert_agrees(HDBSCAN(**PARAMS).fit(X).labels_, out["prediction"])
+# -- other engines (fitted once per engine for all tests/cluster modules: see conftest.py) ----
+ENGINE_PARAMS = {**PARAMS, "maxDriverRows": 300}
+
+
+def engine_data() -> np.ndarray:
+    return blobs(2000, seed=4)
 
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_spark_connect_runs_the_distributed_path(connect_server, tmp_path):
-    X = blobs(2000, seed=4)
-    out = fit_on_engine(
-        connect_server, "SparkHDBSCAN", {**PARAMS, "maxDriverRows": 300}, X, tmp_path
-    )
-    assert_agrees(HDBSCAN(**PARAMS).fit(X).labels_, out["prediction"])
+def test_local_cluster_runs_the_distributed_path(local_cluster_fits):
+    assert_agrees(HDBSCAN(**PARAMS).fit(engine_data()).labels_, local_cluster_fits["hdbscan"]["prediction"])
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_connect_runs_the_distributed_path(connect_fits):
+    assert_agrees(HDBSCAN(**PARAMS).fit(engine_data()).labels_, connect_fits["hdbscan"]["prediction"])

@@ -279,21 +279,12 @@ def check_engine_labels(labels: dict[str, np.ndarray], X: np.ndarray) -> None:
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_distributed_fit_on_local_cluster(data, tmp_path) -> None:
-    from engine_harness import LOCAL_CLUSTER, fit_on_engine
-
-    X, _ = data
-    check_engine_labels(
-        fit_on_engine(LOCAL_CLUSTER, "SparkHierarchical", ENGINE_PARAMS, X, tmp_path), X
-    )
+def test_distributed_fit_on_local_cluster(data, local_cluster_fits) -> None:
+    """Fitted in the batched local-cluster application of tests/cluster/conftest.py."""
+    check_engine_labels(local_cluster_fits["hierarchical"], data[0])
 
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_distributed_fit_through_spark_connect(connect_server: str, data, tmp_path) -> None:
-    from engine_harness import fit_on_engine
-
-    X, _ = data
-    check_engine_labels(
-        fit_on_engine(connect_server, "SparkHierarchical", ENGINE_PARAMS, X, tmp_path), X
-    )
+def test_distributed_fit_through_spark_connect(data, connect_fits) -> None:
+    check_engine_labels(connect_fits["hierarchical"], data[0])
