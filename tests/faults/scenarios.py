@@ -1372,6 +1372,8 @@ def disk_full(shared: Shared) -> FaultResult:
             "cli_errors": errors,
             "java_trace_lines": java,
             "stderr_lines": len(ran.err.splitlines()),
+            # the lines that are not stack frames, to show what logged the trace
+            "stderr_messages": [ln for ln in ran.err.splitlines() if not JAVA_FRAME.match(ln)][-12:],
             "written": written,
             "failed": failed,
         },

@@ -146,7 +146,7 @@ def test_disk_full_keeps_the_previous_version(outcome):
 @pytest.mark.slow
 def test_disk_full_cli_prints_no_java_stack_trace(outcome):
     r = outcome(sc.disk_full)
-    assert r.details["java_trace_lines"] == 0
+    assert r.details["java_trace_lines"] == 0, r.details["stderr_messages"]
 
 
 @pytest.mark.slow
