@@ -14,10 +14,12 @@ from engine_harness import LOCAL_CLUSTER, fit_all_on_engine
 
 def engine_jobs() -> dict[str, tuple[str, dict[str, Any], np.ndarray]]:
     """{name: (estimator, params, X)}: each test module's engine fit (its data and params)."""
+    import test_dbscan_distributed as dbscan
     import test_hdbscan_distributed as hdb
     import test_hierarchical_distributed as ward
 
     return {
+        "dbscan": ("SparkDBSCAN", dbscan.ENGINE_PARAMS, dbscan.ENGINE_X),
         "hdbscan": ("SparkHDBSCAN", hdb.ENGINE_PARAMS, hdb.engine_data()),
         "hierarchical": ("SparkHierarchical", ward.ENGINE_PARAMS, ward.blob_data()[0]),
     }

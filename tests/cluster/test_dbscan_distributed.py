@@ -1,0 +1,361 @@
+"""The distributed SparkDBSCAN (above maxDriverRows) against scikit-learn's DBSCAN.
+
+Every fit here goes through the distributed path (maxDriverRows below the data
+size) with small ``partitionRows``, so the data is cut into many boxes and the
+halo copies, the cross-box core counts and the merge of local clusters all
+matter. The check is scikit-learn's: core points and noise identical, core
+points in the same clusters up to relabelling, each border point in a cluster
+that has a core point within eps of it.
+
+Fits are few and small: the data sets sit side by side in one space (scaled to
+eps = 1, padded with zero columns to a common dimension, shifted far apart), so
+one fit checks them all, and each fit serves many assertions.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from sklearn.cluster import DBSCAN as SkDBSCAN
+from sklearn.datasets import make_blobs, make_circles, make_moons
+from sklearn.neighbors import NearestNeighbors
+
+from custseg.cluster import DBSCAN, SparkDBSCAN, SparkDBSCANModel
+from custseg.cluster._dbscan import _connect_core_points
+from custseg.cluster._dbscan_spark import (
+    build_partitioner,
+    core_flags,
+    local_clusters,
+    nearest_core,
+    partition_keys,
+    spark_hash_int,
+)
+from custseg.errors import ParameterError
+
+
+def customer_like(n: int, dims: int, seed: int) -> np.ndarray:
+    """Scaled customer features: segments of log-normal spend / counts, plus stragglers."""
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    centres = rng.normal(0.0, 2.0, size=(3, dims))
+    spread = np.array([0.35, 0.5, 0.7])[segment][:, None]
+    X = np.exp(centres[segment] * 0.5 + rng.normal(0.0, 1.0, size=(n, dims)) * spread)
+    X[: n // 20] *= rng.uniform(3, 10, size=(n // 20, dims))  # heavy tail: outliers
+    X = np.log1p(X)
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def eps_for(X: np.ndarray, min_samples: int, quantile: float = 0.6) -> float:
+    """An eps that makes some points core and some not (a k-distance quantile)."""
+    dist = NearestNeighbors(n_neighbors=min_samples).fit(X).kneighbors(X)[0][:, -1]
+    return float(np.quantile(dist, quantile))
+
+
+def grid(n: int, dims: int = 2) -> np.ndarray:
+    axes = np.meshgrid(*[np.arange(n, dtype=float)] * dims)
+    return np.column_stack([axis.ravel() for axis in axes])
+
+
+def padded(pieces: list[tuple[np.ndarray, float]], dims: int) -> np.ndarray:
+    """Data sets side by side: each scaled to eps = 1, padded with zero columns to ``dims``
+    and shifted far from the others along the first axis.
+
+    Zero columns and shifts change no distance inside a piece, and pieces lie
+    far apart: DBSCAN of the whole is DBSCAN of each piece, so one fit checks them all.
+    """
+    blocks = []
+    for i, (X, eps) in enumerate(pieces):
+        block = np.zeros((len(X), dims))
+        block[:, : X.shape[1]] = X / eps
+        block[:, 0] += 1_000.0 * i
+        blocks.append(block)
+    return np.vstack(blocks)
+
+
+MIN_SAMPLES = 6
+
+
+def _pieces() -> dict[str, tuple[np.ndarray, float]]:
+    rng = np.random.default_rng(7)
+    customers_2d = customer_like(240, 2, 11)
+    customers_8d = customer_like(240, 8, 12)
+    customers_12d = customer_like(240, 12, 13)
+    return {
+        "blobs": (make_blobs(240, centers=4, cluster_std=0.8, random_state=1)[0], 0.5),
+        "moons": (make_moons(200, noise=0.08, random_state=1)[0], 0.1),
+        "circles": (make_circles(200, noise=0.05, factor=0.5, random_state=1)[0], 0.1),
+        # many duplicates: 80 points, each present once or four times
+        "duplicates": (
+            np.repeat(make_blobs(80, centers=3, random_state=4)[0], [1, 4] * 40, axis=0),
+            0.4,
+        ),
+        # every neighbour exactly eps away: a face point has exactly min_samples
+        # (itself and 5 neighbours at eps), an edge point one fewer
+        "grid_ties": (grid(5, 3), 1.0),
+        "customers_2d": (customers_2d, eps_for(customers_2d, MIN_SAMPLES)),
+        "customers_8d": (customers_8d, eps_for(customers_8d, MIN_SAMPLES)),
+        "customers_12d": (customers_12d, eps_for(customers_12d, MIN_SAMPLES)),
+        "single_dense_blob": (rng.normal(0.0, 0.05, size=(200, 3)), 0.1),
+        "all_noise": (rng.uniform(0.0, 100.0, size=(30, 2)), 0.5),
+    }
+
+
+PIECES = _pieces()
+ALL_X = padded(list(PIECES.values()), 12)
+PIECE_OF = np.repeat(np.arange(len(PIECES)), [len(X) for X, _ in PIECES.values()])
+ONE_D = np.array([[0.0], [0.5], [1.0], [1.5], [5.0], [5.5], [6.0], [10.0]])
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """a and b group the points identically (up to relabelling)."""
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def assert_dbscan_equivalent(
+    X: np.ndarray, eps: float, min_samples: int, labels: np.ndarray, is_core: np.ndarray
+) -> None:
+    """scikit-learn's result: core and noise identical, same core partition, valid borders."""
+    ref = SkDBSCAN(eps=eps, min_samples=min_samples).fit(X)
+    ref_core = np.zeros(len(X), dtype=bool)
+    ref_core[ref.core_sample_indices_] = True
+    np.testing.assert_array_equal(is_core, ref_core)
+    np.testing.assert_array_equal(labels == -1, ref.labels_ == -1)
+    assert same_partition(labels[ref_core], ref.labels_[ref_core])
+    border = np.flatnonzero(~ref_core & (labels != -1))
+    if border.size:
+        neighbours = NearestNeighbors(radius=eps).fit(X[ref_core]).radius_neighbors(X[border])[1]
+        core_labels = labels[ref_core]
+        for row, near in zip(border, neighbours, strict=True):
+            assert labels[row] in set(core_labels[near].tolist()), f"border row {row}"
+
+
+def dataframe(spark, X: np.ndarray):
+    rows = [(i, X[i].tolist()) for i in range(len(X))]
+    return spark.createDataFrame(rows, "id long, features array<double>")
+
+
+def labelled(out) -> tuple[np.ndarray, np.ndarray]:
+    out = out.orderBy("id").toPandas()
+    return out["segment"].to_numpy(dtype=np.int64), out["is_core"].to_numpy(dtype=bool)
+
+
+# -- numpy kernels (no Spark) ---------------------------------------------------------------
+def test_partitioner_balances_a_skewed_sample() -> None:
+    rng = np.random.default_rng(0)
+    dense = rng.normal(0.0, 0.05, size=(2_000, 8))  # half the rows in one tight blob
+    spread = rng.uniform(-6, 6, size=(2_000, 8))
+    sample = np.vstack([dense, spread])
+    partitioner = build_partitioner(sample, 16, eps=0.6)
+    counts = np.bincount(partitioner.route(sample), minlength=partitioner.n_leaves)
+    assert partitioner.n_leaves == 16
+    assert counts.max() <= 2 * counts.mean()
+    # the boxes tile the space: every row has exactly one, and its own box is "near" it
+    rows, leaves = partitioner.near_leaves(sample[:500], 0.6)
+    own = partitioner.route(sample[:500])
+    assert set(zip(range(500), own.tolist(), strict=True)) <= set(
+        zip(rows.tolist(), leaves.tolist(), strict=True)
+    )
+
+
+def test_partition_keys_give_each_box_its_own_task() -> None:
+    for n in (1, 2, 3, 7, 40):
+        keys = partition_keys(n)
+        assert np.unique(keys).size == n
+        np.testing.assert_array_equal(np.sort(np.mod(spark_hash_int(keys), n)), np.arange(n))
+
+
+def test_core_flags_use_the_halo_and_an_inclusive_eps() -> None:
+    # owned [0, 0] and [1, 0]; halo row [2, 0] is exactly eps from the second
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [5.0, 5.0]])
+    owned = np.array([True, True, False, False])
+    np.testing.assert_array_equal(core_flags(X, owned, 1.0, 3), [False, True])
+    np.testing.assert_array_equal(core_flags(X, owned, 1.0, 1), [True, True])
+
+
+def test_nearest_core_is_inclusive_and_flags_coinciding_rows() -> None:
+    cores = np.array([[0.0], [3.0]])
+    labels, is_core = nearest_core(
+        np.array([[0.0], [1.0], [1.6], [4.0]]), cores, np.array([7, 8]), 1.0
+    )
+    np.testing.assert_array_equal(labels, [7, 7, -1, 8])
+    np.testing.assert_array_equal(is_core, [True, False, False, False])
+
+
+def test_local_clusters_match_the_full_neighbour_lists() -> None:
+    """Fragments + fragment links give the components the full eps-graph gives."""
+    rng = np.random.default_rng(0)
+    dense = rng.normal(0.0, 0.1, size=(800, 3))  # large fragments
+    sparse = rng.uniform(-2.0, 2.0, size=(800, 3))  # small, pooled fragments
+    ties = np.column_stack([grid(12), np.zeros(144)]) + 10.0  # neighbours exactly eps apart
+    X = np.vstack([dense, sparse, ties])[rng.permutation(1_744)]
+    expected = _connect_core_points(X, 0.2, np.arange(len(X)))
+    np.testing.assert_array_equal(local_clusters(X, 0.2), expected)
+    np.testing.assert_array_equal(local_clusters(ties, 1.0), np.zeros(144))
+
+
+# -- Spark, local[2] ------------------------------------------------------------------------
+@pytest.mark.spark
+def test_matches_sklearn_on_every_shape(spark) -> None:
+    """One fit over all pieces (2-D shapes, duplicates, ties, customers in 2/8/12-D, a dense
+    blob, pure noise), cut into 13 boxes: many cores near a border need their halo counts."""
+    df = dataframe(spark, ALL_X)
+    model = SparkDBSCAN(
+        eps=1.0,
+        min_samples=MIN_SAMPLES,
+        predictionCol="segment",
+        maxDriverRows=100,
+        partitionRows=150,
+    ).fit(df)
+    # the fit's own labels: transform of the training DataFrame and the summary
+    labels, is_core = labelled(model.transform(df))
+    assert model.hasSummary and model.summary.numClusters == int(labels.max()) + 1
+    assert_dbscan_equivalent(ALL_X, 1.0, MIN_SAMPLES, labels, is_core)
+    for piece, (X, eps) in enumerate(PIECES.values()):  # each piece is its own DBSCAN
+        rows = np.equal(PIECE_OF, piece)
+        assert_dbscan_equivalent(X, eps, MIN_SAMPLES, labels[rows], is_core[rows])
+    assert not is_core[np.equal(PIECE_OF, list(PIECES).index("all_noise"))].any()
+    summary = model.summary.predictions
+    assert summary.columns == ["id", "features", "segment", "is_core"]
+    np.testing.assert_array_equal(labelled(summary)[0], labels)
+    # every core point kept: the model alone (what save stores) reproduces the labels,
+    # and so does transform of another DataFrame (the UDF path)
+    assert model.getCoreCover() == 0.0 and model.summary.numCorePoints == is_core.sum()
+    clusterer = model.clusterer
+    assert isinstance(clusterer, DBSCAN)
+    np.testing.assert_array_equal(clusterer.components_, ALL_X[is_core])
+    np.testing.assert_array_equal(clusterer.predict(ALL_X), labels)
+    again, again_core = labelled(model.transform(dataframe(spark, ALL_X)))
+    np.testing.assert_array_equal(again, labels)
+    np.testing.assert_array_equal(again_core, is_core)
+    # the box keys rely on Spark's own hash partitioning of int columns
+    from pyspark.sql import functions as F
+
+    hashed = spark.range(200).select(F.hash(F.col("id").cast("int")).alias("h")).toPandas()
+    np.testing.assert_array_equal(hashed["h"].to_numpy(), spark_hash_int(np.arange(200)))
+
+
+@pytest.mark.spark
+def test_thinned_model_one_d_and_vectors(spark, tmp_path) -> None:
+    """More core points than maxModelPoints (and a vector column): the fit's labels and the
+    exact transform of new rows match DBSCAN, the saved model keeps a thinned set of core
+    points and says how far it can be off. The hand-worked 1-D set rides along (padded)."""
+    from pyspark.ml.linalg import Vectors
+
+    blobs = make_blobs(300, n_features=3, centers=3, cluster_std=0.6, random_state=5)[0]
+    X = padded([(blobs, 0.6), (ONE_D, 0.5)], 3)
+    min_samples = 3
+    df = spark.createDataFrame(
+        [(i, Vectors.dense(X[i]), f"c{i}") for i in range(len(X))], ["id", "vec", "name"]
+    )
+    model = SparkDBSCAN(
+        eps=1.0,
+        min_samples=min_samples,
+        featuresCol="vec",
+        predictionCol="segment",
+        maxDriverRows=50,
+        partitionRows=60,
+        maxModelPoints=150,
+    ).fit(df)
+    scored = model.transform(df).orderBy("id").toPandas()
+    assert list(scored.columns) == ["id", "vec", "name", "segment", "is_core"]
+    assert scored["name"].tolist() == [f"c{i}" for i in range(len(X))]
+    labels = scored["segment"].to_numpy(dtype=np.int64)
+    is_core = scored["is_core"].to_numpy(dtype=bool)
+    assert_dbscan_equivalent(X, 1.0, min_samples, labels, is_core)
+    # 1-D: cores 0.5, 1.0 and 5.5 (exactly eps apart counts); 10 is noise
+    one_d = slice(len(blobs), None)
+    assert same_partition(labels[one_d], np.array([0, 0, 0, 0, 1, 1, 1, -1]))
+    np.testing.assert_array_equal(labels[one_d] == -1, [0, 0, 0, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(is_core[one_d], [0, 1, 1, 0, 0, 1, 0, 0])
+    # new rows (another DataFrame): the exact distributed assignment
+    fresh = spark.createDataFrame(
+        [(i, Vectors.dense(X[i]), "x") for i in range(len(X))], ["id", "vec", "name"]
+    )
+    fresh_labels, fresh_core = labelled(model.transform(fresh))
+    np.testing.assert_array_equal(fresh_labels, labels)
+    np.testing.assert_array_equal(fresh_core, is_core)
+
+    cover = model.getCoreCover()
+    kept = model.clusterer.components_
+    assert 0.0 < cover <= 1.0 and 0 < len(kept) <= 150
+    assert model.summary.numCorePoints == is_core.sum() > 150
+    model.save(tmp_path / "model")
+    loaded = SparkDBSCANModel.load(tmp_path / "model")
+    assert loaded.getCoreCover() == cover and not loaded.hasSummary
+    approx = loaded.clusterer.predict(X)
+    # a row the saved model clusters gets its DBSCAN cluster (kept points are true cores) ...
+    clustered = approx != -1
+    np.testing.assert_array_equal(approx[clustered], labels[clustered])
+    # ... and a row it calls noise but DBSCAN does not lies within eps + cover of the kept points
+    missed = ~clustered & (labels != -1)
+    if missed.any():
+        dist = NearestNeighbors(n_neighbors=1).fit(kept).kneighbors(X[missed])[0][:, 0]
+        assert (dist > 1.0).all() and (dist <= 1.0 + cover + 1e-12).all()
+
+
+@pytest.mark.spark
+def test_bad_rows_are_refused(spark) -> None:
+    bad = spark.createDataFrame(
+        [(i, None if i == 33 else [float(i), 0.0]) for i in range(40)], "id long, f array<double>"
+    )
+    with pytest.raises(ParameterError, match=re.escape("featuresCol 'f' is null in 1 of 40 rows")):
+        SparkDBSCAN(eps=1.0, min_samples=2, featuresCol="f", maxDriverRows=5).fit(bad)
+
+
+@pytest.mark.spark
+def test_fewer_rows_than_min_samples(spark) -> None:
+    """As on the driver path: refused with the figures, never a silent all-noise result."""
+    df = dataframe(spark, np.arange(24, dtype=float).reshape(12, 2))
+    with pytest.raises(
+        ParameterError, match=re.escape("min_samples (20) exceeds the number of customers (12)")
+    ):
+        SparkDBSCAN(eps=1.0, min_samples=20, maxDriverRows=4).fit(df)
+
+
+def test_param_validation() -> None:
+    with pytest.raises(
+        ParameterError, match=re.escape("partitionRows must be an integer >= 1, got 0")
+    ):
+        SparkDBSCAN(eps=0.5, partitionRows=0)
+    with pytest.raises(
+        ParameterError, match=re.escape("maxModelPoints must be an integer >= 1, got -3")
+    ):
+        SparkDBSCAN(eps=0.5, maxModelPoints=-3)
+
+
+# -- other engines: separate executor processes, and Spark Connect --------------------------
+# tests/cluster/conftest.py runs these fits with the other modules' in one application per engine.
+ENGINE_X = customer_like(160, 8, 21)
+ENGINE_MIN_SAMPLES = 6
+ENGINE_EPS = eps_for(ENGINE_X, ENGINE_MIN_SAMPLES)
+# fewer model points than core points: the checkpoint, the keyed partitions and the
+# fit's own labels all run on the engine
+ENGINE_PARAMS = {
+    "eps": ENGINE_EPS,
+    "min_samples": ENGINE_MIN_SAMPLES,
+    "predictionCol": "segment",
+    "maxDriverRows": 50,
+    "partitionRows": 50,
+    "maxModelPoints": 20,
+}
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_matches_sklearn_on_local_cluster(local_cluster_fits) -> None:
+    out = local_cluster_fits["dbscan"]
+    assert_dbscan_equivalent(
+        ENGINE_X, ENGINE_EPS, ENGINE_MIN_SAMPLES, out["segment"], out["is_core"]
+    )
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_matches_sklearn_through_spark_connect(connect_fits) -> None:
+    out = connect_fits["dbscan"]
+    assert_dbscan_equivalent(
+        ENGINE_X, ENGINE_EPS, ENGINE_MIN_SAMPLES, out["segment"], out["is_core"]
+    )
