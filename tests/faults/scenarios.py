@@ -1360,7 +1360,7 @@ def disk_full(shared: Shared) -> FaultResult:
         f"previous version live and readable: {'yes' if kept == 1 and rows == 50 else 'no'} ({rows} rows); "
         f"CLI: exit {ran.code}, custseg error lines {len(errors)}, tables of the failed stage published "
         f"{len(written)}/{len(live)} (all or none), Java stack-trace lines on stderr {java}",
-        in_process_ok and cli_ok,
+        in_process_ok and cli_ok and java == 0,
         {
             "in_process_ok": in_process_ok,
             "cli_ok": cli_ok,
