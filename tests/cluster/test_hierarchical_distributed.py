@@ -212,6 +212,17 @@ def test_linkage_other_than_ward_refused_on_the_large_path(df, linkage: str) -> 
 
 
 @pytest.mark.spark
+def test_complete_linkage_above_the_pairwise_limit_gets_the_large_paths_advice(spark) -> None:
+    # Above the single-node pairwise limit (20,000) too, the advice is the large path's:
+    # 'single' is not on offer there.
+    df = spark.range(20_001).selectExpr("array(cast(id AS double), cast(id % 7 AS double)) AS features")
+    estimator = SparkHierarchical(n_clusters=3, linkage="complete", maxDriverRows=100)
+    with pytest.raises(ParameterError, match=r"linkage 'complete' is not supported by the distributed path") as info:
+        estimator.fit(df)
+    assert "'single'" not in str(info.value)
+
+
+@pytest.mark.spark
 def test_null_features_refused_on_the_large_path(spark) -> None:
     # Nulls only past the rows the driver path looks at: the large path must catch them.
     rows = [(i, [float(i % 7), float(i % 5)] if i < 500 or i % 97 else None) for i in range(1000)]

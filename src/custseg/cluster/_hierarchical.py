@@ -322,6 +322,12 @@ class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
     def setNumMicroClusters(self, value: int) -> Any:
         return self.setParams(numMicroClusters=value)
 
+    def _check_distributed(self, clusterer: BaseClusterer, n_rows: int) -> None:
+        from ._hierarchical_spark import check_distributed_linkage
+
+        assert isinstance(clusterer, Hierarchical)
+        check_distributed_linkage(clusterer.linkage, n_rows, self.getMaxDriverRows())
+
     def _fit_distributed(
         self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
     ) -> BaseClusterer:

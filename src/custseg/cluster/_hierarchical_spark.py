@@ -197,12 +197,16 @@ def fit_distributed(
     max_driver_rows: int,
 ) -> Hierarchical:
     """The whole large path: summaries in parallel, Ward on them, a fitted Hierarchical back."""
-    if clusterer.linkage not in DISTRIBUTED_LINKAGES:
-        raise ParameterError(_linkage_message(clusterer.linkage, n_rows, max_driver_rows))
+    check_distributed_linkage(clusterer.linkage, n_rows, max_driver_rows)
     micro = micro_cluster_summaries(
         dataset, features, n_micro, n_rows=n_rows, seed=clusterer.random_state, col_name=col_name
     )
     return fit_on_summaries(clusterer, micro)
+
+
+def check_distributed_linkage(linkage: str, n_rows: int, max_driver_rows: int | None) -> None:
+    if linkage not in DISTRIBUTED_LINKAGES:
+        raise ParameterError(_linkage_message(linkage, n_rows, max_driver_rows))
 
 
 def _linkage_message(linkage: str, n_rows: int, max_driver_rows: int | None = None) -> str:

@@ -139,11 +139,16 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
         else:
             del X
             n_rows = dataset.count()
+            self._check_distributed(clusterer, n_rows)
             clusterer.check_data_size(n_rows)
             fitted = self._fit_distributed(dataset, features, clusterer, n_rows)
         model = self._model_cls(fitted)
         self._copyValues(model)
         return model
+
+    def _check_distributed(self, clusterer: BaseClusterer, n_rows: int) -> None:
+        """What the path above maxDriverRows cannot do, refused before the driver path's own limits
+        (whose advice would not apply there)."""
 
     def _fit_distributed(
         self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
