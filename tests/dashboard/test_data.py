@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from custseg.config import load_config
@@ -52,9 +53,61 @@ def test_missing_tables_read_empty_and_the_hint_names_a_command(tmp_path):
     assert "custseg run" in data.missing_hint(source)
 
 
-def test_delta_lakehouse_is_explained(tmp_path):
-    source = Source(lakehouse=tmp_path, storage_format="delta")
-    assert "Delta" in data.missing_hint(source)
+def test_catalog_tables_are_explained(tmp_path):
+    source = Source(lakehouse=tmp_path, catalog_schema="main.custseg")
+    hint = data.missing_hint(source)
+    assert "Unity Catalog tables (main.custseg.gold_*)" in hint and "\n" not in hint
+    assert Source.from_env(source.to_env()).catalog_schema == "main.custseg"
+    assert Source.from_env(Source(lakehouse=tmp_path).to_env()).catalog_schema is None
+    databricks = load_config(Path(__file__).parents[2] / "conf" / "databricks.yaml")
+    assert Source.from_config(databricks).catalog_schema == "main.custseg"
+
+
+def _as_delta(parquet_root, delta_root):
+    """Every live Parquet table of a lakehouse rewritten as a Delta table at the same place."""
+    from deltalake import write_deltalake
+
+    from custseg.storage import current_path
+
+    for layer_dir in sorted(p for p in parquet_root.iterdir() if p.is_dir()):
+        for table_dir in sorted(p for p in layer_dir.iterdir() if p.is_dir()):
+            live = current_path(parquet_root, layer_dir.name, table_dir.name)
+            if live is not None:
+                write_deltalake(delta_root / layer_dir.name / table_dir.name, pq.read_table(live))
+
+
+def _ordered(frame):
+    """Rows in a canonical order: a table's file order is not part of its contents."""
+    keys = [c for c in frame.columns if frame[c].map(np.isscalar).all()]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def test_delta_lakehouse_reads_like_parquet(dash_lake, tmp_path):
+    import dataclasses
+
+    from deltalake import write_deltalake
+
+    parquet = dash_lake.source
+    delta = dataclasses.replace(parquet, lakehouse=tmp_path / "delta-lakehouse")
+    _as_delta(parquet.lakehouse, delta.lakehouse)
+    assert data.missing_hint(delta) is None
+    live = data.live_table(delta, "gold", "customer_segments")
+    assert live is not None and live.delta_version == 0
+    for read in (data.segments, data.profiles, data.comparison, data.features, data.migration):
+        pd.testing.assert_frame_equal(_ordered(read(delta)), _ordered(read(parquet)), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        _ordered(data.customer_table(delta, personal=True)),
+        _ordered(data.customer_table(parquet, personal=True)),
+    )
+    np.testing.assert_array_equal(data.linkage_matrix(delta), data.linkage_matrix(parquet))
+    assert data.kpis(delta).customers == data.kpis(parquet).customers
+
+    # A new Delta version is read (and keyed) as the live one; the old one is not served from cache.
+    segments = pq.read_table(data.live_table(parquet, "gold", "customer_segments").path)
+    write_deltalake(live.path, segments.slice(0, 10), mode="overwrite")
+    newer = data.live_table(delta, "gold", "customer_segments")
+    assert newer.delta_version == 1 and newer.key != live.key
+    assert len(data.segments(delta)) == 10
 
 
 def test_missing_store_is_reported_not_created(tmp_path):

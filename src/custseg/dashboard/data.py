@@ -1,12 +1,14 @@
 """Spark-free loading of the gold tables and the MLflow store, for the dashboard and the report.
 
 Tables are read with pyarrow from the live version folder of each Parquet
-table (:func:`custseg.storage.current_path`); a missing table reads as an
-empty frame, and :func:`missing_hint` says which command would produce it.
-A version folder never changes once written (a new write makes a new
-folder), so the Arrow tables are cached by folder: a new run shows up on the
-next read without any invalidation. MLflow answers are cached for a few
-seconds only.
+table (:func:`custseg.storage.current_path`), or with the ``deltalake``
+package from a Delta table at its latest version (``storage.format: delta``
+with a lakehouse root); a missing table reads as an empty frame, and
+:func:`missing_hint` says which command would produce it. A live version
+never changes once written (a new write makes a new folder or a new Delta
+version), so the Arrow tables are cached by :class:`LiveTable`: a new run
+shows up on the next read without any invalidation. MLflow answers are
+cached for a few seconds only.
 
 Where to look comes from a :class:`Source`: built from a Config by the CLI,
 and passed to the Streamlit process in environment variables
@@ -47,7 +49,7 @@ ENV_EXPERIMENT = "CUSTSEG_EXPERIMENT"
 ENV_MODEL_NAME = "CUSTSEG_MODEL_NAME"
 ENV_ALIAS = "CUSTSEG_MODEL_ALIAS"
 ENV_LOG_FEATURES = "CUSTSEG_LOG_FEATURES"
-ENV_FORMAT = "CUSTSEG_STORAGE_FORMAT"
+ENV_CATALOG_SCHEMA = "CUSTSEG_CATALOG_SCHEMA"
 from custseg.config import DEFAULT_TRACKING_URI  # noqa: E402
 
 # Silver customer columns the dashboard may show without masking (not personal data).
@@ -84,7 +86,8 @@ class Source:
     model_name: str = "custseg-segmenter"
     alias: str = "champion"
     log_features: tuple[str, ...] = ()
-    storage_format: str = "parquet"
+    # "catalog.schema" when the pipeline writes Unity Catalog tables, which the dashboard cannot read
+    catalog_schema: str | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Source:
@@ -96,7 +99,9 @@ class Source:
             model_name=config.tracking.model_name,
             alias=config.tracking.alias,
             log_features=tuple(config.segment.log_features),
-            storage_format=config.storage.format,
+            catalog_schema=(
+                f"{config.storage.catalog}.{config.storage.schema_}" if config.storage.catalog else None
+            ),
         )
 
     @classmethod
@@ -116,7 +121,7 @@ class Source:
             model_name=env.get(ENV_MODEL_NAME) or "custseg-segmenter",
             alias=env.get(ENV_ALIAS) or "champion",
             log_features=logs,
-            storage_format=env.get(ENV_FORMAT) or "parquet",
+            catalog_schema=env.get(ENV_CATALOG_SCHEMA) or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -127,24 +132,65 @@ class Source:
             ENV_MODEL_NAME: self.model_name,
             ENV_ALIAS: self.alias,
             ENV_LOG_FEATURES: ",".join(self.log_features),
-            ENV_FORMAT: self.storage_format,
+            ENV_CATALOG_SCHEMA: self.catalog_schema or "",
         }
 
 
 # --------------------------------------------------------------------------- tables
 
 
+@dataclass(frozen=True)
+class LiveTable:
+    """A table's live version: a Parquet version folder, or a Delta table at one version."""
+
+    path: Path
+    delta_version: int | None = None  # None: a Parquet version folder
+
+    @property
+    def key(self) -> str:
+        """Changes exactly when the live version does (a cache key)."""
+        return str(self.path) if self.delta_version is None else f"{self.path}@{self.delta_version}"
+
+    def modified(self) -> datetime:
+        """When the live version was written."""
+        marker = self.path
+        if self.delta_version is not None:
+            marker = self.path / "_delta_log" / f"{self.delta_version:020d}.json"
+        return datetime.fromtimestamp(marker.stat().st_mtime, tz=timezone.utc)
+
+
+def live_table(source: Source, layer: str, table: str) -> LiveTable | None:
+    """The live version of a table (Parquet or Delta, whichever is there), or None when it has none."""
+    folder = table_dir(source.lakehouse, layer, table)
+    log = folder / "_delta_log"
+    if log.is_dir():
+        # Each commit is NNNNNNNNNNNNNNNNNNNN.json; the newest is the table's current version.
+        versions = [int(p.stem) for p in log.glob("*.json") if p.stem.isdigit()]
+        return LiveTable(folder, max(versions)) if versions else None
+    path = current_path(source.lakehouse, layer, table)
+    return None if path is None else LiveTable(path)
+
+
 @lru_cache(maxsize=64)
-def _arrow(folder: str, columns: tuple[str, ...] | None) -> pa.Table:
-    import pyarrow.parquet as pq
+def _arrow(live: LiveTable, columns: tuple[str, ...] | None) -> pa.Table:
+    wanted = list(columns) if columns is not None else None
+    if live.delta_version is None:
+        import pyarrow.parquet as pq
 
-    # pyarrow skips _SUCCESS and the hidden .crc files Spark leaves next to the parts.
-    return pq.read_table(folder, columns=list(columns) if columns is not None else None)
+        # pyarrow skips _SUCCESS and the hidden .crc files Spark leaves next to the parts.
+        return pq.read_table(str(live.path), columns=wanted)
+    return _delta_table(live).to_pyarrow_table(columns=wanted)
 
 
-def table_path(source: Source, layer: str, table: str) -> Path | None:
-    """The live version folder of a table, or None when it has none."""
-    return current_path(source.lakehouse, layer, table)
+def _delta_table(live: LiveTable) -> Any:
+    try:
+        from deltalake import DeltaTable
+    except ImportError:
+        raise ImportError(
+            f"{live.path} is a Delta table; reading it needs the deltalake package "
+            "(pip install 'custseg[dashboard]')"
+        ) from None
+    return DeltaTable(str(live.path), version=live.delta_version)
 
 
 def read_table(source: Source, layer: str, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -153,25 +199,27 @@ def read_table(source: Source, layer: str, table: str, columns: Sequence[str] | 
     ``columns`` that the table lacks are left out rather than failing, so an
     older table still loads.
     """
-    path = table_path(source, layer, table)
-    if path is None:
+    live = live_table(source, layer, table)
+    if live is None:
         return pd.DataFrame(columns=list(columns or []))
     wanted: tuple[str, ...] | None = None
     if columns is not None:
-        available = set(_schema_names(str(path)))
+        available = set(_schema_names(live))
         wanted = tuple(c for c in columns if c in available)
-    return _arrow(str(path), wanted).to_pandas()
+    return _arrow(live, wanted).to_pandas()
 
 
 @lru_cache(maxsize=64)
-def _schema_names(folder: str) -> tuple[str, ...]:
-    import pyarrow.dataset as ds
+def _schema_names(live: LiveTable) -> tuple[str, ...]:
+    if live.delta_version is None:
+        import pyarrow.dataset as ds
 
-    return tuple(ds.dataset(folder, format="parquet").schema.names)
+        return tuple(ds.dataset(str(live.path), format="parquet").schema.names)
+    return tuple(field.name for field in _delta_table(live).schema().fields)
 
 
 def table_exists(source: Source, layer: str, table: str) -> bool:
-    return table_path(source, layer, table) is not None
+    return live_table(source, layer, table) is not None
 
 
 def missing_hint(source: Source) -> str | None:
@@ -181,10 +229,11 @@ def missing_hint(source: Source) -> str | None:
         "Run `custseg demo` to try it on generated data, or `custseg run --input DIR` on your "
         "own retail-org folder, then reload this page."
     )
-    if source.storage_format == "delta" or (table_dir(root, "gold", "customer_segments") / "_delta_log").is_dir():
+    if source.catalog_schema:
         return (
-            f"The lakehouse at `{root}` holds Delta tables; the dashboard reads Parquet lakehouses "
-            "(storage.format: parquet). On Databricks, query the gold tables with SQL instead."
+            f"The pipeline writes Unity Catalog tables ({source.catalog_schema}.gold_*); the dashboard "
+            "reads lakehouse folders (Parquet or Delta) only. Query the gold tables with SQL, or run "
+            "with storage.root on a path and no catalog to use the dashboard."
         )
     if not root.is_dir():
         return f"No lakehouse at `{root}` yet. {run_it}"
@@ -543,9 +592,9 @@ def kpis(source: Source, tracking: TrackingInfo | None = None) -> Kpis:
     run_id = str(first["run_id"]) if first is not None and "run_id" in seg.columns else None
     finished = tracking.finished(run_id) if tracking is not None else None
     if finished is None:
-        path = table_path(source, "gold", "customer_segments")
-        if path is not None:
-            finished = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+        live = live_table(source, "gold", "customer_segments")
+        if live is not None:
+            finished = live.modified()
     return Kpis(
         customers=n,
         revenue=revenue,

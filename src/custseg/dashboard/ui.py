@@ -54,7 +54,11 @@ def ready(src: Source) -> bool:
 
 
 def _version_key(src: Source, tables: tuple[tuple[str, str], ...]) -> str:
-    return "|".join(str(data.table_path(src, layer, table)) for layer, table in tables)
+    keys = []
+    for layer, table in tables:
+        live = data.live_table(src, layer, table)
+        keys.append(live.key if live is not None else "-")
+    return "|".join(keys)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
