@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import Param, TypeConverters
 
 from custseg.errors import ModelError, ParameterError
 
 from ._base import BaseClusterer, even_chunks, n_threads, thread_map
-from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
+from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
 from ._validation import check_features, check_int, check_not_above_rows, check_positive
 
 if TYPE_CHECKING:
@@ -312,35 +312,26 @@ DEFAULT_MAX_MODEL_POINTS = 200_000
 
 
 class _DBSCANParams(_SparkClusterParams):
-    eps: Param[float] = Param(
-        Params._dummy(),
-        "eps",
-        "neighbourhood radius (Euclidean, inclusive), > 0",
-        typeConverter=TypeConverters.toFloat,
+    eps: Param[float] = spark_param(
+        "eps", "neighbourhood radius (Euclidean, inclusive), > 0", TypeConverters.toFloat
     )
-    min_samples: Param[int] = Param(
-        Params._dummy(),
+    min_samples: Param[int] = spark_param(
         "min_samples",
         "points within eps (itself included) that make a core point",
-        typeConverter=TypeConverters.toInt,
+        TypeConverters.toInt,
     )
-    isCoreCol: Param[str] = Param(
-        Params._dummy(),
-        "isCoreCol",
-        "output column: is the row a core point",
-        typeConverter=TypeConverters.toString,
+    isCoreCol: Param[str] = spark_param(
+        "isCoreCol", "output column: is the row a core point", TypeConverters.toString
     )
-    partitionRows: Param[int] = Param(
-        Params._dummy(),
+    partitionRows: Param[int] = spark_param(
         "partitionRows",
         "distributed fit: target rows per spatial partition (a task's memory follows it)",
-        typeConverter=TypeConverters.toInt,
+        TypeConverters.toInt,
     )
-    maxModelPoints: Param[int] = Param(
-        Params._dummy(),
+    maxModelPoints: Param[int] = spark_param(
         "maxModelPoints",
         "distributed fit: most core points the saved model keeps for scoring new rows",
-        typeConverter=TypeConverters.toInt,
+        TypeConverters.toInt,
     )
     _algo_params = ("eps", "min_samples")
     _clusterer_cls = DBSCAN
@@ -423,11 +414,10 @@ class SparkDBSCANModel(SparkClusterModel, _DBSCANParams):
     (eps, eps + coreCover].
     """
 
-    coreCover: Param[float] = Param(
-        Params._dummy(),
+    coreCover: Param[float] = spark_param(
         "coreCover",
         "largest distance of a core point to the kept core points (0: all kept, scoring exact)",
-        typeConverter=TypeConverters.toFloat,
+        TypeConverters.toFloat,
     )
 
     def __init__(self, clusterer: BaseClusterer | None = None) -> None:

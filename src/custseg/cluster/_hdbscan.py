@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import Param, TypeConverters
 
 from custseg.errors import ModelError
 
 from ._base import BaseClusterer, RowLookup
-from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
+from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
 from ._validation import check_features, check_int, check_not_above_rows, check_optional_int
 
 if TYPE_CHECKING:
@@ -212,23 +212,15 @@ class HDBSCAN(BaseClusterer):
 
 # -- Spark -----------------------------------------------------------------------
 class _HDBSCANParams(_SparkClusterParams):
-    min_cluster_size: Param[int] = Param(
-        Params._dummy(),
-        "min_cluster_size",
-        "smallest cluster size (>= 2)",
-        typeConverter=TypeConverters.toInt,
+    min_cluster_size: Param[int] = spark_param(
+        "min_cluster_size", "smallest cluster size (>= 2)", TypeConverters.toInt
     )
-    min_samples: Param[int] = Param(
-        Params._dummy(),
+    min_samples: Param[int] = spark_param(
         "min_samples",
         "neighbours defining the core distance; None = min_cluster_size",
-        typeConverter=TypeConverters.toInt,
+        TypeConverters.toInt,
     )
-    maxBubbles: Param[int] = Param(
-        Params._dummy(), "maxBubbles",
-        "above maxDriverRows: most bubbles (customer summaries) the hierarchy is built on",
-        typeConverter=TypeConverters.toInt,
-    )  # fmt: skip
+    maxBubbles: Param[int] = spark_param("maxBubbles", "above maxDriverRows: most bubbles (customer summaries) the hierarchy is built on", TypeConverters.toInt)  # fmt: skip
     _algo_params = ("min_cluster_size", "min_samples")
     _clusterer_cls = HDBSCAN
 

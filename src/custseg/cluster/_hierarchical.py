@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import Param, TypeConverters
 
 from custseg.errors import ParameterError
 
@@ -31,7 +31,7 @@ from ._base import (
     nearest_centroid,
     relabel_by_size,
 )
-from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams
+from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
 from ._validation import (
     check_choice,
     check_features,
@@ -253,31 +253,22 @@ def _linkage(X: np.ndarray, method: str) -> np.ndarray:
 
 # -- Spark -----------------------------------------------------------------------
 class _HierarchicalParams(_SparkClusterParams):
-    n_clusters: Param[int] = Param(
-        Params._dummy(), "n_clusters", "number of clusters; None chooses it by silhouette",
-        typeConverter=TypeConverters.toInt,
+    n_clusters: Param[int] = spark_param(
+        "n_clusters", "number of clusters; None chooses it by silhouette", TypeConverters.toInt
     )
-    linkage: Param[str] = Param(
-        Params._dummy(), "linkage", "ward, complete, average or single",
-        typeConverter=TypeConverters.toString,
+    linkage: Param[str] = spark_param(
+        "linkage", "ward, complete, average or single", TypeConverters.toString
     )
-    k_range: Param[list[int]] = Param(
-        Params._dummy(), "k_range", "candidate k (low, high), both included",
-        typeConverter=TypeConverters.toListInt,
+    k_range: Param[list[int]] = spark_param("k_range", "candidate k (low, high), both included", TypeConverters.toListInt)
+    silhouette_sample: Param[int] = spark_param(
+        "silhouette_sample", "silhouette sample size when choosing k", TypeConverters.toInt
     )
-    silhouette_sample: Param[int] = Param(
-        Params._dummy(), "silhouette_sample", "silhouette sample size when choosing k",
-        typeConverter=TypeConverters.toInt,
+    random_state: Param[int] = spark_param(
+        "random_state",
+        "seed of the silhouette sample (and of the micro-clusters)",
+        TypeConverters.toInt,
     )
-    random_state: Param[int] = Param(
-        Params._dummy(), "random_state", "seed of the silhouette sample (and of the micro-clusters)",
-        typeConverter=TypeConverters.toInt,
-    )
-    numMicroClusters: Param[int] = Param(
-        Params._dummy(), "numMicroClusters",
-        "micro-clusters summarising the customers above maxDriverRows (Ward runs on them)",
-        typeConverter=TypeConverters.toInt,
-    )  # fmt: skip
+    numMicroClusters: Param[int] = spark_param("numMicroClusters", "micro-clusters summarising the customers above maxDriverRows (Ward runs on them)", TypeConverters.toInt)  # fmt: skip
     _algo_params = ("n_clusters", "linkage", "k_range", "silhouette_sample", "random_state")
     _clusterer_cls = Hierarchical
 

@@ -6,10 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
-from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import Param, TypeConverters
 
 from ._base import BaseClusterer, choose_k_by_silhouette, nearest_centroid
-from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, sample_features
+from ._spark import (
+    SparkClusterEstimator,
+    SparkClusterModel,
+    _SparkClusterParams,
+    sample_features,
+    spark_param,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -142,23 +148,14 @@ class KMeans(BaseClusterer):
 
 # -- Spark -----------------------------------------------------------------------
 class _KMeansParams(_SparkClusterParams):
-    k: Param[int] = Param(
-        Params._dummy(), "k", "number of clusters; None chooses it by silhouette",
-        typeConverter=TypeConverters.toInt,
+    k: Param[int] = spark_param(
+        "k", "number of clusters; None chooses it by silhouette", TypeConverters.toInt
     )
-    k_range: Param[list[int]] = Param(
-        Params._dummy(), "k_range", "candidate k (low, high), both included",
-        typeConverter=TypeConverters.toListInt,
-    )
-    random_state: Param[int] = Param(
-        Params._dummy(), "random_state", "seed", typeConverter=TypeConverters.toInt
-    )
-    n_init: Param[int] = Param(
-        Params._dummy(), "n_init", "k-means++ restarts per k", typeConverter=TypeConverters.toInt
-    )
-    silhouette_sample: Param[int] = Param(
-        Params._dummy(), "silhouette_sample", "silhouette sample size when choosing k",
-        typeConverter=TypeConverters.toInt,
+    k_range: Param[list[int]] = spark_param("k_range", "candidate k (low, high), both included", TypeConverters.toListInt)
+    random_state: Param[int] = spark_param("random_state", "seed", TypeConverters.toInt)
+    n_init: Param[int] = spark_param("n_init", "k-means++ restarts per k", TypeConverters.toInt)
+    silhouette_sample: Param[int] = spark_param(
+        "silhouette_sample", "silhouette sample size when choosing k", TypeConverters.toInt
     )
     _algo_params = ("k", "k_range", "random_state", "n_init", "silhouette_sample")
     _clusterer_cls = KMeans

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -49,14 +50,19 @@ DEFAULT_MAX_DRIVER_ROWS = 100_000
 M = TypeVar("M", bound="SparkClusterModel")
 
 
+def spark_param(name: str, doc: str, converter: Callable[[Any], Any]) -> Param[Any]:
+    """A class-level pyspark Param, declared as pyspark's own estimators do (a dummy parent
+    that pyspark replaces with each instance)."""
+    return Param(Params._dummy(), name, doc, typeConverter=converter)
+
+
 class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
     """Params every Spark clustering estimator and model share."""
 
-    maxDriverRows: Param[int] = Param(
-        Params._dummy(),
+    maxDriverRows: Param[int] = spark_param(
         "maxDriverRows",
         "largest number of rows fitted by collecting the features to the driver",
-        typeConverter=TypeConverters.toInt,
+        TypeConverters.toInt,
     )
 
     _input_kwargs: dict[str, Any]  # set by pyspark's keyword_only
