@@ -25,7 +25,9 @@ from sklearn.neighbors import NearestNeighbors
 from custseg.cluster import DBSCAN, SparkDBSCAN, SparkDBSCANModel
 from custseg.cluster._dbscan import _connect_core_points
 from custseg.cluster._dbscan_spark import (
+    box_loads,
     build_partitioner,
+    choose_partitioner,
     core_flags,
     local_clusters,
     nearest_core,
@@ -160,6 +162,28 @@ def test_partitioner_balances_a_skewed_sample() -> None:
     )
 
 
+def test_coarser_split_where_halos_copy_most_rows(monkeypatch) -> None:
+    """A dense blob (eps wide against 16 boxes) gets fewer boxes that copy fewer rows, within
+    the growth allowed to the fullest box; well-separated data keeps the finest split."""
+    rng = np.random.default_rng(3)
+    dense = rng.normal(0.0, 0.3, size=(16_000, 8))
+    finest = build_partitioner(dense, 16, eps=0.6)
+    finest_loads = box_loads(finest, dense, 0.6)
+    chosen = choose_partitioner(dense, 16, 0.6, max_box_growth=1.5)
+    loads = box_loads(chosen, dense, 0.6)
+    assert chosen.n_leaves < 16
+    assert loads.sum() < finest_loads.sum() and loads.max() <= 1.5 * finest_loads.max()
+    assert choose_partitioner(dense, 16, 0.6, max_box_growth=1.0).n_leaves == 16
+    # the count in chunks equals the count at once
+    rows, leaves = finest.near_leaves(dense, 0.6)
+    monkeypatch.setattr("custseg.cluster._dbscan_spark.LOAD_CHUNK_CELLS", 1_000)
+    np.testing.assert_array_equal(box_loads(finest, dense, 0.6), np.bincount(leaves, minlength=16))
+
+    apart = rng.normal(0.0, 0.05, size=(16, 500, 8)) + 10.0 * np.arange(16)[:, None, None]
+    apart = apart.reshape(-1, 8)
+    assert choose_partitioner(apart, 16, 0.6, max_box_growth=1.5).n_leaves == 16
+
+
 def test_partition_keys_give_each_box_its_own_task() -> None:
     for n in (1, 2, 3, 7, 40):
         keys = partition_keys(n)
@@ -208,7 +232,9 @@ def test_matches_sklearn_on_every_shape(spark) -> None:
         predictionCol="segment",
         maxDriverRows=100,
         partitionRows=150,
+        maxBoxGrowth=1.0,  # the finest split, however much it copies
     ).fit(df)
+    assert model.summary.numBoxes == 13
     # the fit's own labels: transform of the training DataFrame and the summary
     labels, is_core = labelled(model.transform(df))
     assert model.hasSummary and model.summary.numClusters == int(labels.max()) + 1
@@ -247,6 +273,8 @@ def test_thinned_model_one_d_and_vectors(spark, tmp_path) -> None:
     blobs = make_blobs(300, n_features=3, centers=3, cluster_std=0.6, random_state=5)[0]
     X = padded([(blobs, 0.6), (ONE_D, 0.5)], 3)
     min_samples = 3
+    # partitionRows 60 asks for 6 boxes; their halos would copy 1.7x the rows, so the default
+    # maxBoxGrowth takes the 3-box split (1.1x, fullest box 119 rows against 105)
     df = spark.createDataFrame(
         [(i, Vectors.dense(X[i]), f"c{i}") for i in range(len(X))], ["id", "vec", "name"]
     )
@@ -259,6 +287,7 @@ def test_thinned_model_one_d_and_vectors(spark, tmp_path) -> None:
         partitionRows=60,
         maxModelPoints=150,
     ).fit(df)
+    assert model.summary.numBoxes == 3
     scored = model.transform(df).orderBy("id").toPandas()
     assert list(scored.columns) == ["id", "vec", "name", "segment", "is_core"]
     assert scored["name"].tolist() == [f"c{i}" for i in range(len(X))]
@@ -324,6 +353,10 @@ def test_param_validation() -> None:
         ParameterError, match=re.escape("maxModelPoints must be an integer >= 1, got -3")
     ):
         SparkDBSCAN(eps=0.5, maxModelPoints=-3)
+    with pytest.raises(
+        ParameterError, match=re.escape("maxBoxGrowth must be a number >= 1, got 0.5")
+    ):
+        SparkDBSCAN(eps=0.5, maxBoxGrowth=0.5)
 
 
 # -- other engines: separate executor processes, and Spark Connect --------------------------
@@ -339,6 +372,7 @@ ENGINE_PARAMS = {
     "predictionCol": "segment",
     "maxDriverRows": 50,
     "partitionRows": 50,
+    "maxBoxGrowth": 1.0,  # keep 4 boxes (a coarser split would take 1: every row is in every halo)
     "maxModelPoints": 20,
 }
 

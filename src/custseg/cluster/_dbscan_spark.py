@@ -12,7 +12,11 @@ How it runs (only mapInPandas / applyInPandas, joins and aggregations):
    keeps the leaf counts balanced, on the dimension where the fewest sample
    points lie within ``eps`` of the cut (the split that costs the smallest
    halo). Leaves are boxes that tile the space; each row belongs to exactly
-   one. Balanced counts keep a dense blob from piling onto one task.
+   one. Balanced counts keep a dense blob from piling onto one task. About
+   ``partitionRows`` rows per box, unless the sample shows that the eps halos
+   of boxes that small would copy most rows many times (dense data): then a
+   coarser split that copies fewer rows is used, within ``maxBoxGrowth`` of
+   the finest split's fullest box (``choose_partitioner``).
 2. Core points. Each row is sent to its own box and, as a halo copy, to every
    other box within ``eps`` of it. Per box, a k-d tree k-NN query (k =
    min_samples, bounded at eps) over owned + halo rows decides which owned
@@ -62,6 +66,8 @@ if TYPE_CHECKING:
 SAMPLE_ROWS_PER_LEAF = 1_000
 MIN_SAMPLE_ROWS = 10_000
 MAX_SAMPLE_ROWS = 200_000
+# Rows x boxes x dimensions per chunk when counting the sample's halo copies (~64 MB of doubles).
+LOAD_CHUNK_CELLS = 8_000_000
 # Relative band around eps inside which a distance is re-checked exactly.
 TIE_BAND = 1e-9
 # Query rows per k-NN call (bounds the (rows x min_samples) result arrays).
@@ -127,8 +133,9 @@ class BoxPartitioner:
 def build_partitioner(sample: np.ndarray, n_leaves: int, eps: float) -> BoxPartitioner:
     """k-d splits of ``sample`` into ``n_leaves`` boxes of balanced counts.
 
-    Each node cuts at the quantile that splits its leaves in two halves, on the
-    dimension with the fewest sample points within eps of the cut (the smallest
+    Each node cuts at the quantile that splits its leaves in two halves (halfway
+    between the two sample values there, so a gap between clusters stays free of
+    halo copies), on the dimension with the fewest sample points within eps of the cut (the smallest
     halo); ties go to the widest dimension. A node whose points are all equal
     stays one box.
     """
@@ -145,12 +152,15 @@ def build_partitioner(sample: np.ndarray, n_leaves: int, eps: float) -> BoxParti
         best: tuple[float, float, int, float] | None = None
         for dim in range(d):
             values = np.sort(sample[idx, dim])
-            cut = values[min(values.size - 1, round(values.size * left_leaves / leaves))]
+            at = min(values.size - 1, round(values.size * left_leaves / leaves))
+            cut = values[at]
             if cut <= values[0]:  # duplicates at the bottom: cut above them
                 above = values[values > values[0]]
                 if above.size == 0:
                     continue
                 cut = above[0]
+            else:  # halfway into the gap below the quantile: a gap between clusters stays empty
+                cut = 0.5 * (values[at - 1] + cut) if values[at - 1] < cut else cut
             halo = float(np.count_nonzero(np.abs(values - cut) <= eps))
             key = (halo, -float(values[-1] - values[0]), dim, float(cut))
             if best is None or key < best:
@@ -169,6 +179,46 @@ def build_partitioner(sample: np.ndarray, n_leaves: int, eps: float) -> BoxParti
 
     split(np.arange(sample.shape[0]), max(1, n_leaves), np.full(d, -np.inf), np.full(d, np.inf))
     return BoxPartitioner(np.vstack(lowers), np.vstack(uppers))
+
+
+def box_loads(partitioner: BoxPartitioner, sample: np.ndarray, eps: float) -> np.ndarray:
+    """Sample rows each box holds, its own plus its halo copies (in chunks: bounded memory)."""
+    loads = np.zeros(partitioner.n_leaves, dtype=np.int64)
+    chunk = max(1, LOAD_CHUNK_CELLS // (partitioner.n_leaves * sample.shape[1]))
+    for start in range(0, sample.shape[0], chunk):
+        _, leaves = partitioner.near_leaves(sample[start : start + chunk], eps)
+        loads += np.bincount(leaves, minlength=partitioner.n_leaves)
+    return loads
+
+
+def choose_partitioner(
+    sample: np.ndarray, n_leaves: int, eps: float, max_box_growth: float
+) -> BoxPartitioner:
+    """The split into ``n_leaves`` boxes, or a coarser one when halos make it cheaper.
+
+    Where eps is wide against the boxes (dense data: ten times the rows in the
+    same space make the boxes thinner, not eps), every row is copied into many
+    boxes, and the work grows with the copies rather than the rows. The
+    coarser splits (half, a quarter, ... the boxes) are measured on the sample:
+    the one that copies the fewest rows in all is used, provided its fullest
+    box (own rows plus halo copies: a task's memory) holds at most
+    ``max_box_growth`` times what the finest split's fullest box holds.
+    ``max_box_growth`` 1 always uses the finest split.
+    """
+    finest = build_partitioner(sample, n_leaves, eps)
+    if max_box_growth <= 1.0 or finest.n_leaves <= 1:
+        return finest
+    loads = box_loads(finest, sample, eps)
+    budget = max_box_growth * float(loads.max())
+    best, best_total = finest, int(loads.sum())
+    leaves = n_leaves // 2
+    while leaves >= 1:
+        candidate = build_partitioner(sample, leaves, eps)
+        loads = box_loads(candidate, sample, eps)
+        if float(loads.max()) <= budget and int(loads.sum()) < best_total:
+            best, best_total = candidate, int(loads.sum())
+        leaves //= 2
+    return best
 
 
 # -- exact distance tests ---------------------------------------------------------------------
@@ -517,6 +567,7 @@ def fit_distributed(
     n_rows: int,
     features_col: str,
     partition_rows: int,
+    max_box_growth: float,
     max_model_points: int,
     seed: int = 0,
 ) -> DistributedFit:
@@ -537,7 +588,8 @@ def fit_distributed(
         indexed.unpersist()
         raise
     n_leaves = max(1, math.ceil(n_rows / partition_rows))
-    partitioner = build_partitioner(_sample(points, n_rows, n_leaves, seed, d), n_leaves, eps)
+    sample = _sample(points, n_rows, n_leaves, seed, d)
+    partitioner = choose_partitioner(sample, n_leaves, eps, max_box_growth)
     n_parts = partitioner.n_leaves
     keys = partition_keys(n_parts)
     thin_rate = 0.0 if n_rows <= max_model_points else max_model_points / (2.0 * n_rows)
