@@ -46,3 +46,20 @@ def test_quarantine_keeps_the_record_and_its_file(ingested):
     assert all(r["record"] and r["source_file"] for r in rows)
     malformed = [r for r in rows if r["reason"] == "malformed_json"]
     assert malformed and all(r["source_file"].endswith(".json") for r in malformed)
+
+
+def test_gzip_orders_ingest_exactly_like_plain_ones(spark, tmp_path, ingested):
+    """`generate --compress-orders` writes .json.gz files; ingest reads them as they are, with
+    the same rows kept, the same quarantine and the compressed file named as the source."""
+    _root, summary, report, _lake = ingested
+    raw = tmp_path / "raw"
+    zipped = generate(spark, raw, customers=300, seed=3, bad_records=INJECTED, compress_orders=True)
+    files = sorted(p.name for p in (raw / "sales_orders").iterdir())
+    assert files and all(name.endswith(".json.gz") for name in files)
+    assert zipped.orders == summary.orders and zipped.order_records == summary.order_records
+    config = load_config(overrides={"input.path": str(raw), "storage.root": str(tmp_path / "lakehouse")})
+    again = pipeline.run(spark, config, ["ingest"], progress=lambda _m: None)[0]
+    assert again.quarantined == report.quarantined
+    assert again.extra["rows"] == report.extra["rows"]
+    rows = Lakehouse(spark, config.storage).read("bronze", "quarantine").collect()
+    assert all(r["source_file"].endswith(".json.gz") for r in rows if r["reason"] == "malformed_json")

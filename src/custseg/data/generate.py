@@ -288,6 +288,7 @@ def generate(
     preset: Literal["realistic", "seed"] = "realistic",
     bad_records: Mapping[str, int] | None = None,
     orders_per_customer: float = 5.0,
+    compress_orders: bool = False,
 ) -> GenerateSummary:
     """Write a retail-org dataset (plus ``truth/`` and ``_injected.json``) under ``out``.
 
@@ -296,6 +297,8 @@ def generate(
     ``out`` is a local path that the executors can write to (local mode or a
     shared file system): part files are renamed and concatenated on the driver.
     ``customers`` and ``orders_per_customer`` are ignored by the ``seed`` preset.
+    ``compress_orders`` writes the sales_orders files gzip-compressed (``.json.gz``, about
+    a tenth of the bytes; Spark reads them as they are, one task per file).
     """
     started = time.perf_counter()
     bad = validate_bad_records(bad_records)
@@ -307,7 +310,7 @@ def generate(
     stage = out_dir / f".generate-{uuid.uuid4().hex[:12]}"
     try:
         stats = _stats(spark, plan)
-        written = _write_all(spark, plan, stage)
+        written = _write_all(spark, plan, stage, compress_orders)
         _publish(stage, out_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -1182,10 +1185,16 @@ def _stats(spark: SparkSession, plan: _Plan) -> dict[str, int]:
 
 
 def _write_text(
-    spark: SparkSession, plan: _Plan, kind: str, path: Path, header: str | None
+    spark: SparkSession,
+    plan: _Plan,
+    kind: str,
+    path: Path,
+    header: str | None,
+    compression: str = "none",
 ) -> list[Path]:
     fn = functools.partial(_partition_lines, plan=plan, kind=kind, header=header)
-    _blocks(spark, plan).mapInArrow(fn, "value string").write.mode("overwrite").text(str(path))
+    lines = _blocks(spark, plan).mapInArrow(fn, "value string")
+    lines.write.mode("overwrite").option("compression", compression).text(str(path))
     # part-00000-<uuid>-c000.txt: the number is the partition, so name order is block order
     return sorted(
         p for p in path.iterdir() if p.name.startswith("part-") and not p.name.endswith(".crc")
@@ -1208,7 +1217,7 @@ def _move_parts(parts: list[Path], folder: Path, suffix: str) -> int:
     return len(parts)
 
 
-def _write_all(spark: SparkSession, plan: _Plan, stage: Path) -> int:
+def _write_all(spark: SparkSession, plan: _Plan, stage: Path, compress_orders: bool) -> int:
     """Every file of the layout under ``stage``; returns the number of data files."""
     tmp = stage / "_spark"
     customer_header = ",".join(schemas.CUSTOMER_COLUMNS)
@@ -1223,8 +1232,9 @@ def _write_all(spark: SparkSession, plan: _Plan, stage: Path) -> int:
         parts = _write_text(spark, plan, "customers", tmp / "customers", customer_header)
         files += _move_parts(parts, customers, ".csv")
 
-    parts = _write_text(spark, plan, "orders", tmp / "orders", None)
-    files += _move_parts(parts, stage / schemas.SALES_ORDERS_DIR, ".json")
+    compression, suffix = ("gzip", ".json.gz") if compress_orders else ("none", ".json")
+    parts = _write_text(spark, plan, "orders", tmp / "orders", None, compression)
+    files += _move_parts(parts, stage / schemas.SALES_ORDERS_DIR, suffix)
 
     parts = _write_text(spark, plan, "truth", tmp / "truth", None)
     _concatenate(parts, stage / "truth" / "customer_archetypes.csv", "customer_id,archetype")
