@@ -14,6 +14,7 @@ one fit checks them all, and each fit serves many assertions.
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -33,6 +34,7 @@ from custseg.cluster._dbscan_spark import (
     nearest_core,
     partition_keys,
     spark_hash_int,
+    task_slots,
 )
 from custseg.errors import ParameterError
 
@@ -163,17 +165,20 @@ def test_partitioner_balances_a_skewed_sample() -> None:
 
 
 def test_coarser_split_where_halos_copy_most_rows(monkeypatch) -> None:
-    """A dense blob (eps wide against 16 boxes) gets fewer boxes that copy fewer rows, within
-    the growth allowed to the fullest box; well-separated data keeps the finest split."""
+    """A dense blob (eps wide against 16 boxes) on 2 task slots gets fewer boxes that copy
+    fewer rows, within the growth allowed to the fullest box; with as many slots as boxes
+    (or slots unknown) the finest split is quicker and stays; well-separated data keeps it."""
     rng = np.random.default_rng(3)
     dense = rng.normal(0.0, 0.3, size=(16_000, 8))
     finest = build_partitioner(dense, 16, eps=0.6)
     finest_loads = box_loads(finest, dense, 0.6)
-    chosen = choose_partitioner(dense, 16, 0.6, max_box_growth=1.5)
+    chosen = choose_partitioner(dense, 16, 0.6, max_box_growth=1.5, slots=2)
     loads = box_loads(chosen, dense, 0.6)
     assert chosen.n_leaves < 16
     assert loads.sum() < finest_loads.sum() and loads.max() <= 1.5 * finest_loads.max()
-    assert choose_partitioner(dense, 16, 0.6, max_box_growth=1.0).n_leaves == 16
+    assert choose_partitioner(dense, 16, 0.6, max_box_growth=1.0, slots=2).n_leaves == 16
+    assert choose_partitioner(dense, 16, 0.6, max_box_growth=1.5, slots=None).n_leaves == 16
+    assert choose_partitioner(dense, 16, 0.6, max_box_growth=1.5, slots=16).n_leaves == 16
     # the count in chunks equals the count at once
     rows, leaves = finest.near_leaves(dense, 0.6)
     monkeypatch.setattr("custseg.cluster._dbscan_spark.LOAD_CHUNK_CELLS", 1_000)
@@ -181,7 +186,29 @@ def test_coarser_split_where_halos_copy_most_rows(monkeypatch) -> None:
 
     apart = rng.normal(0.0, 0.05, size=(16, 500, 8)) + 10.0 * np.arange(16)[:, None, None]
     apart = apart.reshape(-1, 8)
-    assert choose_partitioner(apart, 16, 0.6, max_box_growth=1.5).n_leaves == 16
+    assert box_loads(build_partitioner(apart, 16, 0.6), apart, 0.6).sum() == len(apart)
+    assert choose_partitioner(apart, 16, 0.6, max_box_growth=1.5, slots=2).n_leaves == 16
+
+
+def test_task_slots_from_the_master() -> None:
+    class Conf:
+        def __init__(self, values: dict[str, str]) -> None:
+            self.values = values
+
+        def get(self, key: str, default: str | None = None) -> str | None:
+            return self.values.get(key, default)
+
+    class Session:
+        def __init__(self, **values: str) -> None:
+            self.conf = Conf({k.replace("_", "."): v for k, v in values.items()})
+
+    assert task_slots(Session(spark_master="local[2]")) == 2
+    assert task_slots(Session(spark_master="local[3,2]")) == 3  # [N, maxFailures]
+    assert task_slots(Session(spark_master="local")) == 1
+    assert task_slots(Session(spark_master="local[*]")) == (os.cpu_count() or 1)
+    assert task_slots(Session(spark_master="local-cluster[2,1,1024]")) == 2
+    assert task_slots(Session(spark_master="spark://h:7077", spark_default_parallelism="48")) == 48
+    assert task_slots(Session(spark_master="yarn")) is None
 
 
 def test_partition_keys_give_each_box_its_own_task() -> None:

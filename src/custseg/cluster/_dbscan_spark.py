@@ -15,8 +15,9 @@ How it runs (only mapInPandas / applyInPandas, joins and aggregations):
    one. Balanced counts keep a dense blob from piling onto one task. About
    ``partitionRows`` rows per box, unless the sample shows that the eps halos
    of boxes that small would copy most rows many times (dense data): then a
-   coarser split that copies fewer rows is used, within ``maxBoxGrowth`` of
-   the finest split's fullest box (``choose_partitioner``).
+   coarser split that copies fewer rows is used when it is quicker for the
+   session's task slots, within ``maxBoxGrowth`` of the finest split's fullest
+   box (``choose_partitioner``).
 2. Core points. Each row is sent to its own box and, as a halo copy, to every
    other box within ``eps`` of it. Per box, a k-d tree k-NN query (k =
    min_samples, bounded at eps) over owned + halo rows decides which owned
@@ -192,33 +193,69 @@ def box_loads(partitioner: BoxPartitioner, sample: np.ndarray, eps: float) -> np
 
 
 def choose_partitioner(
-    sample: np.ndarray, n_leaves: int, eps: float, max_box_growth: float
+    sample: np.ndarray, n_leaves: int, eps: float, max_box_growth: float, slots: int | None
 ) -> BoxPartitioner:
-    """The split into ``n_leaves`` boxes, or a coarser one when halos make it cheaper.
+    """The split into ``n_leaves`` boxes, or a coarser one when halos make it faster.
 
     Where eps is wide against the boxes (dense data: ten times the rows in the
     same space make the boxes thinner, not eps), every row is copied into many
-    boxes, and the work grows with the copies rather than the rows. The
-    coarser splits (half, a quarter, ... the boxes) are measured on the sample:
-    the one that copies the fewest rows in all is used, provided its fullest
-    box (own rows plus halo copies: a task's memory) holds at most
-    ``max_box_growth`` times what the finest split's fullest box holds.
-    ``max_box_growth`` 1 always uses the finest split.
+    boxes, and the work grows with the copies rather than the rows. The finest
+    split and its halvings (half, a quarter, ... the boxes) are measured on the
+    sample: rows per box, own plus halo copies. Each box is one task, so with
+    ``slots`` tasks running at once a split takes about
+    ``max(fullest box, all rows / slots)``; the quickest split is used, provided
+    its fullest box (a task's memory) holds at most ``max_box_growth`` times
+    what the finest split's fullest box holds. ``slots`` None (not known) counts
+    as one slot per box of the finest split, which keeps the finest split unless
+    a coarser one is as quick. ``max_box_growth`` 1 always uses the finest split.
     """
     finest = build_partitioner(sample, n_leaves, eps)
     if max_box_growth <= 1.0 or finest.n_leaves <= 1:
         return finest
+    width = max(1, slots if slots is not None else finest.n_leaves)
+
+    def duration(loads: np.ndarray) -> float:
+        return max(float(loads.max()), float(loads.sum()) / width)
+
     loads = box_loads(finest, sample, eps)
     budget = max_box_growth * float(loads.max())
-    best, best_total = finest, int(loads.sum())
+    best, best_duration = finest, duration(loads)
     leaves = n_leaves // 2
     while leaves >= 1:
         candidate = build_partitioner(sample, leaves, eps)
         loads = box_loads(candidate, sample, eps)
-        if float(loads.max()) <= budget and int(loads.sum()) < best_total:
-            best, best_total = candidate, int(loads.sum())
+        if float(loads.max()) <= budget and duration(loads) < best_duration:
+            best, best_duration = candidate, duration(loads)
         leaves //= 2
     return best
+
+
+def task_slots(spark: Any) -> int | None:
+    """How many tasks the session runs at once, where its master says so.
+
+    ``local[N]`` -> N, ``local`` -> 1, ``local[*]`` -> this machine's cores (the
+    driver's: right unless a Spark Connect server runs elsewhere),
+    ``local-cluster[W,C,M]`` -> W x C; otherwise ``spark.default.parallelism`` when
+    set, else None (a cluster that does not say).
+    """
+    import os
+    import re
+
+    def conf(key: str) -> str | None:
+        try:
+            return cast("str | None", spark.conf.get(key, None))
+        except Exception:  # noqa: BLE001 - an engine that hides its configuration
+            return None
+
+    master = (conf("spark.master") or "").strip()
+    if master == "local":
+        return 1
+    if local := re.fullmatch(r"local\[(\d+|\*)(?:,\d+)?\]", master):
+        return (os.cpu_count() or 1) if local.group(1) == "*" else int(local.group(1))
+    if cluster := re.fullmatch(r"local-cluster\[(\d+),\s*(\d+),\s*\d+\]", master):
+        return int(cluster.group(1)) * int(cluster.group(2))
+    parallelism = conf("spark.default.parallelism")
+    return int(parallelism) if parallelism and parallelism.isdigit() else None
 
 
 # -- exact distance tests ---------------------------------------------------------------------
@@ -589,7 +626,8 @@ def fit_distributed(
         raise
     n_leaves = max(1, math.ceil(n_rows / partition_rows))
     sample = _sample(points, n_rows, n_leaves, seed, d)
-    partitioner = choose_partitioner(sample, n_leaves, eps, max_box_growth)
+    slots = task_slots(dataset.sparkSession)
+    partitioner = choose_partitioner(sample, n_leaves, eps, max_box_growth, slots)
     n_parts = partitioner.n_leaves
     keys = partition_keys(n_parts)
     thin_rate = 0.0 if n_rows <= max_model_points else max_model_points / (2.0 * n_rows)
