@@ -136,9 +136,9 @@ def build_partitioner(sample: np.ndarray, n_leaves: int, eps: float) -> BoxParti
 
     Each node cuts at the quantile that splits its leaves in two halves (halfway
     between the two sample values there, so a gap between clusters stays free of
-    halo copies), on the dimension with the fewest sample points within eps of the cut (the smallest
-    halo); ties go to the widest dimension. A node whose points are all equal
-    stays one box.
+    halo copies), on the dimension with the fewest sample points within eps of
+    the cut (the smallest halo); ties go to the widest dimension. A node whose
+    points are all equal stays one box.
     """
     d = sample.shape[1]
     lowers: list[np.ndarray] = []
