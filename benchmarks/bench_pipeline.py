@@ -9,8 +9,8 @@ Prints time and peak memory per stage next to the targets of issue #2
 method, the refit on all customers above ``segment.max_driver_customers``, MLflow
 tracking into a SQLite store in the working folder), reported on its own row.
 Working files go to a temporary folder that is removed afterwards. ``--compress-orders``
-writes the raw sales orders gzip-compressed (10^7 customers make about 35 GB of plain JSON
-lines, 3.5 GB compressed); ingest then also pays for the decompression.
+writes the raw sales orders gzip-compressed (10^7 customers make about 33 GB of plain JSON
+lines, about 5 GB compressed); ingest then also pays for the decompression.
 """
 
 from __future__ import annotations

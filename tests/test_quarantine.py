@@ -62,4 +62,5 @@ def test_gzip_orders_ingest_exactly_like_plain_ones(spark, tmp_path, ingested):
     assert again.quarantined == report.quarantined
     assert again.extra["rows"] == report.extra["rows"]
     rows = Lakehouse(spark, config.storage).read("bronze", "quarantine").collect()
-    assert all(r["source_file"].endswith(".json.gz") for r in rows if r["reason"] == "malformed_json")
+    malformed = [r for r in rows if r["reason"] == "malformed_json"]
+    assert malformed and all(r["source_file"].endswith(".json.gz") for r in malformed)

@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     gen.add_argument(
         "--compress-orders", action="store_true",
-        help="write the sales_orders files gzip-compressed (.json.gz, about a tenth of the bytes)",
+        help="write the sales_orders files gzip-compressed (.json.gz, about a seventh of the bytes)",
     )  # fmt: skip
     _engine_flags(gen)
 

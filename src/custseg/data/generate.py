@@ -298,7 +298,7 @@ def generate(
     shared file system): part files are renamed and concatenated on the driver.
     ``customers`` and ``orders_per_customer`` are ignored by the ``seed`` preset.
     ``compress_orders`` writes the sales_orders files gzip-compressed (``.json.gz``, about
-    a tenth of the bytes; Spark reads them as they are, one task per file).
+    a seventh of the bytes; Spark reads them as they are, one task per file).
     """
     started = time.perf_counter()
     bad = validate_bad_records(bad_records)
