@@ -1,4 +1,5 @@
-"""Timing and peak memory of this process tree (the Python driver, the Spark JVM, Python workers)."""
+"""Timing and peak memory of this process tree (the Python driver, the Spark JVM, Python workers),
+and optionally the peak growth of Spark's local scratch space (shuffle files, blocks cached on disk)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -16,6 +18,32 @@ class Measurement:
     seconds: float = 0.0
     peak_tree_bytes: int = 0  # sum of RSS over this process and all its children, sampled
     peak_jvm_bytes: int = 0  # the largest single java child (the Spark driver JVM in local mode)
+    peak_scratch_bytes: int = 0  # growth of the Spark application's blockmgr-* folders during the block
+
+
+def spark_scratch_dirs(local_dir: Path, before: set[Path]) -> list[Path]:
+    """The block-manager folders of the Spark application started since ``before`` was listed."""
+    return sorted(p for p in local_dir.glob("blockmgr-*") if p.is_dir() and p not in before)
+
+
+def _scratch_bytes(dirs: list[Path]) -> int:
+    """Bytes under ``dirs`` (files come and go while we walk)."""
+    total = 0
+    stack = list(dirs)
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total
 
 
 def _tree_rss() -> tuple[int, int]:
@@ -33,16 +61,26 @@ def _tree_rss() -> tuple[int, int]:
 
 
 @contextmanager
-def measure(interval: float = 0.2):
-    """``with measure() as m: ...`` fills ``m`` with wall time and sampled peak RSS."""
+def measure(interval: float = 0.2, scratch_dirs: list[Path] | None = None, scratch_interval: float = 3.0):
+    """``with measure() as m: ...`` fills ``m`` with wall time and sampled peak RSS.
+
+    With ``scratch_dirs`` (from :func:`spark_scratch_dirs`) it also samples, every
+    ``scratch_interval`` seconds, how far Spark's scratch files grew during the block.
+    """
     result = Measurement()
     stop = threading.Event()
+    scratch_start = _scratch_bytes(scratch_dirs) if scratch_dirs else 0
 
     def sample() -> None:
+        next_scratch = 0.0
         while not stop.is_set():
             total, jvm = _tree_rss()
             result.peak_tree_bytes = max(result.peak_tree_bytes, total)
             result.peak_jvm_bytes = max(result.peak_jvm_bytes, jvm)
+            if scratch_dirs and time.monotonic() >= next_scratch:
+                grown = _scratch_bytes(scratch_dirs) - scratch_start
+                result.peak_scratch_bytes = max(result.peak_scratch_bytes, grown)
+                next_scratch = time.monotonic() + scratch_interval
             stop.wait(interval)
 
     thread = threading.Thread(target=sample, daemon=True)
