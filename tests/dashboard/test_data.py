@@ -53,14 +53,73 @@ def test_missing_tables_read_empty_and_the_hint_names_a_command(tmp_path):
     assert "custseg run" in data.missing_hint(source)
 
 
-def test_catalog_tables_are_explained(tmp_path):
-    source = Source(lakehouse=tmp_path, catalog_schema="main.custseg")
+def test_catalog_tables_without_a_warehouse_are_explained(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.ENV_WAREHOUSE_ID, raising=False)
+    source = Source(lakehouse=tmp_path, tracking_uri="sqlite:////m.db", catalog_schema="main.custseg")
     hint = data.missing_hint(source)
     assert "Unity Catalog tables (main.custseg.gold_*)" in hint and "\n" not in hint
-    assert Source.from_env(source.to_env()).catalog_schema == "main.custseg"
+    assert data.ENV_WAREHOUSE_ID in hint
+    assert Source.from_env(source.to_env()) == source
     assert Source.from_env(Source(lakehouse=tmp_path).to_env()).catalog_schema is None
     databricks = load_config(Path(__file__).parents[2] / "conf" / "databricks.yaml")
     assert Source.from_config(databricks).catalog_schema == "main.custseg"
+    monkeypatch.setenv(data.ENV_WAREHOUSE_ID, "abc123")
+    assert Source.from_config(databricks).warehouse_id == "abc123"
+    assert Source.from_env(Source.from_config(databricks).to_env()).warehouse_id == "abc123"
+
+
+def test_catalog_tables_read_through_a_sql_warehouse_like_the_lakehouse(dash_lake, spark, monkeypatch):
+    """With storage.catalog set, the dashboard reads `catalog.schema.<layer>_<table>` with SQL.
+
+    In a Databricks App the SQL goes to a Databricks SQL warehouse; here it goes to the
+    test's Spark session, whose catalog holds the dashboard lakehouse's live tables.
+    """
+    import dataclasses
+
+    from custseg.storage import current_path
+
+    parquet = dash_lake.source
+    spark.sql("CREATE DATABASE IF NOT EXISTS dash_uc")
+    try:
+        for layer_dir in sorted(p for p in parquet.lakehouse.iterdir() if p.is_dir()):
+            for table_dir in sorted(p for p in layer_dir.iterdir() if p.is_dir()):
+                live = current_path(parquet.lakehouse, layer_dir.name, table_dir.name)
+                if live is not None:
+                    spark.sql(
+                        f"CREATE TABLE spark_catalog.dash_uc.{layer_dir.name}_{table_dir.name} "
+                        f"USING parquet LOCATION '{live}'"
+                    )
+        statements = []
+
+        def warehouse(statement):
+            statements.append(statement)
+            return spark.sql(statement).toArrow()
+
+        monkeypatch.setitem(data.SQL_RUNNERS, "local-spark", warehouse)
+        data.clear_caches()
+        uc = dataclasses.replace(parquet, catalog_schema="spark_catalog.dash_uc", warehouse_id="local-spark")
+        assert data.missing_hint(uc) is None
+        live = data.live_table(uc, "gold", "customer_segments")
+        assert live.catalog_table == "spark_catalog.dash_uc.gold_customer_segments" and live.modified() is None
+        assert data.live_table(uc, "gold", "hierarchy_linkage_missing") is None
+        for read in (data.segments, data.profiles, data.comparison, data.features, data.migration, data.k_distance):
+            pd.testing.assert_frame_equal(_ordered(read(uc)), _ordered(read(parquet)), check_dtype=False)
+        pd.testing.assert_frame_equal(
+            _ordered(data.customer_table(uc, personal=True)),
+            _ordered(data.customer_table(parquet, personal=True)),
+        )
+        np.testing.assert_array_equal(data.linkage_matrix(uc), data.linkage_matrix(parquet))
+        assert data.kpis(uc).customers == data.kpis(parquet).customers
+        assert statements[0] == "SHOW TABLES IN `spark_catalog`.`dash_uc`"
+        assert "SELECT * FROM `spark_catalog`.`dash_uc`.`gold_customer_segments`" in statements
+        # Within a time slot every table is read once; a name with a backtick is quoted, not injected.
+        reads = len(statements)
+        data.segments(uc)
+        assert len(statements) == reads
+        assert data._quoted_name("a.b`c") == "`a`.`b``c`"
+    finally:
+        data.clear_caches()
+        spark.sql("DROP DATABASE IF EXISTS dash_uc CASCADE")
 
 
 def _as_delta(parquet_root, delta_root):

@@ -86,10 +86,22 @@ def test_the_app_runs_the_real_dashboard_with_the_variables_it_reads():
     names = {item["name"] for item in app["env"]}
     read = set(data.Source(lakehouse=Path("x")).to_env()) | {"MLFLOW_REGISTRY_URI"}
     assert names <= read, f"app.yaml sets variables the dashboard does not read: {names - read}"
-    env = {item["name"]: item["value"] for item in app["env"]}
+    env = {item["name"]: item["value"] for item in app["env"] if "value" in item}
     source = data.Source.from_env(env)
-    assert source.model_name == load_config(ROOT / "conf" / "databricks.yaml").tracking.model_name
+    databricks = load_config(ROOT / "conf" / "databricks.yaml")
+    assert source.model_name == databricks.tracking.model_name
     assert source.tracking_uri == "databricks"
+    # The job's catalog tables, read through the SQL warehouse the App is given as a resource.
+    assert source.catalog_schema == data.Source.from_config(databricks).catalog_schema
+    from_resource = {item["name"]: item["valueFrom"] for item in app["env"] if "valueFrom" in item}
+    assert from_resource == {data.ENV_WAREHOUSE_ID: "sql-warehouse"}
+
+
+def test_the_bundle_gives_the_app_its_sql_warehouse(bundle):
+    app = bundle["resources"]["apps"]["custseg_dashboard"]
+    resources = {r["name"]: r for r in app["resources"]}
+    assert resources["sql-warehouse"]["sql_warehouse"] == {"id": "${var.warehouse_id}", "permission": "CAN_USE"}
+    assert "warehouse_id" in bundle["variables"]
 
 
 def test_the_bundle_deploys_the_app_from_the_repository(bundle):

@@ -10,6 +10,12 @@ version), so the Arrow tables are cached by :class:`LiveTable`: a new run
 shows up on the next read without any invalidation. MLflow answers are
 cached for a few seconds only.
 
+Unity Catalog tables (``storage.catalog`` set) are read with SQL through a
+Databricks SQL warehouse (``DATABRICKS_WAREHOUSE_ID``; a Databricks App gets it
+from its sql-warehouse resource), the way Databricks Apps read tables. A
+warehouse does not say cheaply when a table last changed, so those reads are
+cached for ``SQL_TTL_SECONDS``.
+
 Where to look comes from a :class:`Source`: built from a Config by the CLI,
 and passed to the Streamlit process in environment variables
 (``CUSTSEG_LAKEHOUSE``, ``MLFLOW_TRACKING_URI``, ...).
@@ -50,11 +56,13 @@ ENV_MODEL_NAME = "CUSTSEG_MODEL_NAME"
 ENV_ALIAS = "CUSTSEG_MODEL_ALIAS"
 ENV_LOG_FEATURES = "CUSTSEG_LOG_FEATURES"
 ENV_CATALOG_SCHEMA = "CUSTSEG_CATALOG_SCHEMA"
+ENV_WAREHOUSE_ID = "DATABRICKS_WAREHOUSE_ID"
 from custseg.config import DEFAULT_TRACKING_URI  # noqa: E402
 
 # Silver customer columns the dashboard may show without masking (not personal data).
 PUBLIC_CUSTOMER_COLUMNS = ("state", "city", "region", "district")
 MLFLOW_TTL_SECONDS = 15.0
+SQL_TTL_SECONDS = 60.0
 
 T = TypeVar("T")
 
@@ -86,8 +94,9 @@ class Source:
     model_name: str = "custseg-segmenter"
     alias: str = "champion"
     log_features: tuple[str, ...] = ()
-    # "catalog.schema" when the pipeline writes Unity Catalog tables, which the dashboard cannot read
+    # "catalog.schema" when the pipeline writes Unity Catalog tables, read through the SQL warehouse
     catalog_schema: str | None = None
+    warehouse_id: str | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Source:
@@ -102,6 +111,7 @@ class Source:
             catalog_schema=(
                 f"{config.storage.catalog}.{config.storage.schema_}" if config.storage.catalog else None
             ),
+            warehouse_id=os.environ.get(ENV_WAREHOUSE_ID) or None,
         )
 
     @classmethod
@@ -122,6 +132,7 @@ class Source:
             alias=env.get(ENV_ALIAS) or "champion",
             log_features=logs,
             catalog_schema=env.get(ENV_CATALOG_SCHEMA) or None,
+            warehouse_id=env.get(ENV_WAREHOUSE_ID) or None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -133,7 +144,14 @@ class Source:
             ENV_ALIAS: self.alias,
             ENV_LOG_FEATURES: ",".join(self.log_features),
             ENV_CATALOG_SCHEMA: self.catalog_schema or "",
+            ENV_WAREHOUSE_ID: self.warehouse_id or "",
         }
+
+    def describe(self) -> str:
+        """Where the tables come from, in one line (the sidebar, the server's start line)."""
+        if self.catalog_schema:
+            return f"{self.catalog_schema} (SQL warehouse {self.warehouse_id or 'not set'})"
+        return str(self.lakehouse)
 
 
 # --------------------------------------------------------------------------- tables
@@ -141,18 +159,26 @@ class Source:
 
 @dataclass(frozen=True)
 class LiveTable:
-    """A table's live version: a Parquet version folder, or a Delta table at one version."""
+    """A table's live version: a Parquet version folder, a Delta table at one version, or a
+    catalog table read through a SQL warehouse during one ``SQL_TTL_SECONDS`` slot."""
 
-    path: Path
+    path: Path | None
     delta_version: int | None = None  # None: a Parquet version folder
+    catalog_table: str | None = None  # catalog.schema.layer_table, read with SQL
+    warehouse_id: str | None = None
+    slot: int = 0  # the time slot of a catalog table's read
 
     @property
     def key(self) -> str:
-        """Changes exactly when the live version does (a cache key)."""
+        """Changes exactly when the live version does (a cache key); every slot for catalog tables."""
+        if self.catalog_table is not None:
+            return f"{self.catalog_table}@{self.warehouse_id}#{self.slot}"
         return str(self.path) if self.delta_version is None else f"{self.path}@{self.delta_version}"
 
-    def modified(self) -> datetime:
-        """When the live version was written."""
+    def modified(self) -> datetime | None:
+        """When the live version was written (None for catalog tables: the warehouse does not say)."""
+        if self.path is None:
+            return None
         marker = self.path
         if self.delta_version is not None:
             marker = self.path / "_delta_log" / f"{self.delta_version:020d}.json"
@@ -160,7 +186,15 @@ class LiveTable:
 
 
 def live_table(source: Source, layer: str, table: str) -> LiveTable | None:
-    """The live version of a table (Parquet or Delta, whichever is there), or None when it has none."""
+    """The live version of a table (Parquet, Delta or catalog, whichever is there), or None when it has none."""
+    if source.catalog_schema:
+        if not source.warehouse_id:
+            return None
+        slot = int(time.time() // SQL_TTL_SECONDS)
+        name = f"{layer}_{table}"  # as the pipeline names catalog tables (StorageConfig.table_name)
+        if name not in _catalog_tables(source.catalog_schema, source.warehouse_id, slot):
+            return None
+        return LiveTable(None, catalog_table=f"{source.catalog_schema}.{name}", warehouse_id=source.warehouse_id, slot=slot)
     folder = table_dir(source.lakehouse, layer, table)
     log = folder / "_delta_log"
     if log.is_dir():
@@ -171,9 +205,75 @@ def live_table(source: Source, layer: str, table: str) -> LiveTable | None:
     return None if path is None else LiveTable(path)
 
 
+# --------------------------------------------------------------------------- SQL warehouse
+
+# warehouse id -> a function running one SQL statement and returning its rows as Arrow.
+# Filled on first use with a Databricks SQL connection; tests register a local Spark session.
+SQL_RUNNERS: dict[str, Callable[[str], pa.Table]] = {}
+
+
+def run_sql(warehouse_id: str, statement: str) -> pa.Table:
+    runner = SQL_RUNNERS.get(warehouse_id)
+    if runner is None:
+        runner = SQL_RUNNERS.setdefault(warehouse_id, _databricks_sql(warehouse_id))
+    return runner(statement)
+
+
+def _databricks_sql(warehouse_id: str) -> Callable[[str], pa.Table]:
+    """Statements on a Databricks SQL warehouse, authenticated as the environment says.
+
+    In a Databricks App that is the App's service principal (``DATABRICKS_HOST``,
+    ``DATABRICKS_CLIENT_ID`` / ``_SECRET``, set by the platform); elsewhere any
+    Databricks SDK authentication (a profile, a token).
+    """
+    try:
+        from databricks import sql
+        from databricks.sdk.core import Config as DatabricksConfig
+    except ImportError:
+        raise ImportError(
+            "reading Unity Catalog tables needs databricks-sql-connector and databricks-sdk "
+            "(pip install 'custseg[databricks]')"
+        ) from None
+    config = DatabricksConfig()
+    host = str(config.host).removeprefix("https://").rstrip("/")
+
+    def run(statement: str) -> pa.Table:
+        with sql.connect(
+            server_hostname=host,
+            http_path=f"/sql/1.0/warehouses/{warehouse_id}",
+            credentials_provider=lambda: config.authenticate,
+        ) as connection, connection.cursor() as cursor:
+            cursor.execute(statement)
+            return cursor.fetchall_arrow()
+
+    return run
+
+
+@lru_cache(maxsize=8)
+def _catalog_tables(catalog_schema: str, warehouse_id: str, slot: int) -> frozenset[str]:  # slot: cache key
+    listed = run_sql(warehouse_id, f"SHOW TABLES IN {_quoted_name(catalog_schema)}")
+    return frozenset(str(name) for name in listed.column("tableName").to_pylist())
+
+
+def _quoted_name(dotted: str) -> str:
+    return ".".join(_quoted(part) for part in dotted.split("."))
+
+
+def _quoted(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+# --------------------------------------------------------------------------- reading
+
+
 @lru_cache(maxsize=64)
 def _arrow(live: LiveTable, columns: tuple[str, ...] | None) -> pa.Table:
     wanted = list(columns) if columns is not None else None
+    if live.catalog_table is not None:
+        assert live.warehouse_id is not None
+        selected = ", ".join(_quoted(c) for c in columns) if columns is not None else "*"
+        return run_sql(live.warehouse_id, f"SELECT {selected} FROM {_quoted_name(live.catalog_table)}")
+    assert live.path is not None
     if live.delta_version is None:
         import pyarrow.parquet as pq
 
@@ -211,6 +311,9 @@ def read_table(source: Source, layer: str, table: str, columns: Sequence[str] | 
 
 @lru_cache(maxsize=64)
 def _schema_names(live: LiveTable) -> tuple[str, ...]:
+    if live.catalog_table is not None:
+        assert live.warehouse_id is not None
+        return tuple(run_sql(live.warehouse_id, f"SELECT * FROM {_quoted_name(live.catalog_table)} LIMIT 0").schema.names)
     if live.delta_version is None:
         import pyarrow.dataset as ds
 
@@ -229,19 +332,20 @@ def missing_hint(source: Source) -> str | None:
         "Run `custseg demo` to try it on generated data, or `custseg run --input DIR` on your "
         "own retail-org folder, then reload this page."
     )
-    if source.catalog_schema:
+    if source.catalog_schema and not source.warehouse_id:
         return (
-            f"The pipeline writes Unity Catalog tables ({source.catalog_schema}.gold_*); the dashboard "
-            "reads lakehouse folders (Parquet or Delta) only. Query the gold tables with SQL, or run "
-            "with storage.root on a path and no catalog to use the dashboard."
+            f"The pipeline writes Unity Catalog tables ({source.catalog_schema}.gold_*), which the "
+            f"dashboard reads through a SQL warehouse: set {ENV_WAREHOUSE_ID} (a Databricks App gets "
+            "it from its sql-warehouse resource) and reload this page."
         )
-    if not root.is_dir():
+    where = f"The catalog schema `{source.catalog_schema}`" if source.catalog_schema else f"The lakehouse at `{root}`"
+    if not source.catalog_schema and not root.is_dir():
         return f"No lakehouse at `{root}` yet. {run_it}"
     if not table_exists(source, "gold", "customer_features"):
-        return f"The lakehouse at `{root}` has no customer features yet. {run_it}"
+        return f"{where} has no customer features yet. {run_it}"
     if not table_exists(source, "gold", "customer_segments") or not table_exists(source, "gold", "segment_profiles"):
         return (
-            f"The lakehouse at `{root}` has customer features but no segmentation yet: "
+            f"{where} has customer features but no segmentation yet: "
             "run `custseg segment` (or `custseg run`), then reload this page."
         )
     return None
@@ -251,6 +355,7 @@ def clear_caches() -> None:
     """Forget cached tables and MLflow answers (the dashboard's Reload button)."""
     _arrow.cache_clear()
     _schema_names.cache_clear()
+    _catalog_tables.cache_clear()
     with _ttl_lock:
         _ttl_cache.clear()
 

@@ -78,7 +78,7 @@ def serve(config: Config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, he
     """Run the dashboard until it stops or Ctrl-C; returns Streamlit's exit code (0 after Ctrl-C)."""
     argv, env = command(config, host, port, headless)
     source = Source.from_config(config)
-    print(f"custseg dashboard: http://{host}:{port}  (lakehouse {source.lakehouse}, MLflow {source.tracking_uri})", flush=True)
+    print(f"custseg dashboard: http://{host}:{port}  (tables {source.describe()}, MLflow {source.tracking_uri})", flush=True)
     if not is_loopback(host):
         print(
             f"custseg dashboard: warning: listening on {host}, reachable from other machines; "

@@ -9,7 +9,6 @@ as text; Markdown is used for custseg's own sentences only, escaped with
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,7 +36,7 @@ def source() -> Source:
 def sidebar(src: Source) -> None:
     with st.sidebar:
         st.caption("Data source")
-        st.text(f"lakehouse: {src.lakehouse}\nMLflow: {src.tracking_uri}")
+        st.text(f"tables: {src.describe()}\nMLflow: {src.tracking_uri}")
         if st.button("Reload data", help="Read the tables and the MLflow store again", key="reload"):
             data.clear_caches()
             st.cache_data.clear()
@@ -62,14 +61,14 @@ def _version_key(src: Source, tables: tuple[tuple[str, str], ...]) -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _customers(lakehouse: str, personal: bool, version: str) -> pd.DataFrame:  # version: cache key only
-    return data.customer_table(Source(lakehouse=Path(lakehouse)), personal=personal)
+def _customers(src: Source, personal: bool, version: str) -> pd.DataFrame:  # version: cache key only
+    return data.customer_table(src, personal=personal)
 
 
 def customers(src: Source, personal: bool = False) -> pd.DataFrame:
     """data.customer_table, cached per table versions (a new run is picked up automatically)."""
     version = _version_key(src, (("gold", "customer_segments"), ("gold", "customer_features"), ("silver", "customers")))
-    return _customers(str(src.lakehouse), personal, version)
+    return _customers(src, personal, version)
 
 
 def labels(src: Source) -> dict[int, str]:
