@@ -68,6 +68,58 @@ def test_catalog_tables_without_a_warehouse_are_explained(tmp_path, monkeypatch)
     assert Source.from_env(Source.from_config(databricks).to_env()).warehouse_id == "abc123"
 
 
+def _as_delta(parquet_root, delta_root):
+    """Every live Parquet table of a lakehouse rewritten as a Delta table at the same place."""
+    from deltalake import write_deltalake
+
+    from custseg.storage import current_path
+
+    for layer_dir in sorted(p for p in parquet_root.iterdir() if p.is_dir()):
+        for table_dir in sorted(p for p in layer_dir.iterdir() if p.is_dir()):
+            live = current_path(parquet_root, layer_dir.name, table_dir.name)
+            if live is not None:
+                write_deltalake(delta_root / layer_dir.name / table_dir.name, pq.read_table(live))
+
+
+def _ordered(frame):
+    """Rows in a canonical order: a table's file order is not part of its contents."""
+    keys = [c for c in frame.columns if frame[c].map(np.isscalar).all()]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _assert_reads_alike(source, parquet):
+    """Every view the dashboard and the report show reads the same from ``source`` as from ``parquet``."""
+    for read in (data.segments, data.profiles, data.comparison, data.features, data.migration, data.k_distance):
+        pd.testing.assert_frame_equal(_ordered(read(source)), _ordered(read(parquet)), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        _ordered(data.customer_table(source, personal=True)),
+        _ordered(data.customer_table(parquet, personal=True)),
+    )
+    np.testing.assert_array_equal(data.linkage_matrix(source), data.linkage_matrix(parquet))
+    assert data.kpis(source).customers == data.kpis(parquet).customers
+
+
+def test_delta_lakehouse_reads_like_parquet(dash_lake, tmp_path):
+    import dataclasses
+
+    from deltalake import write_deltalake
+
+    parquet = dash_lake.source
+    delta = dataclasses.replace(parquet, lakehouse=tmp_path / "delta-lakehouse")
+    _as_delta(parquet.lakehouse, delta.lakehouse)
+    assert data.missing_hint(delta) is None
+    live = data.live_table(delta, "gold", "customer_segments")
+    assert live is not None and live.delta_version == 0
+    _assert_reads_alike(delta, parquet)
+
+    # A new Delta version is read (and keyed) as the live one; the old one is not served from cache.
+    segments = pq.read_table(data.live_table(parquet, "gold", "customer_segments").path)
+    write_deltalake(live.path, segments.slice(0, 10), mode="overwrite")
+    newer = data.live_table(delta, "gold", "customer_segments")
+    assert newer.delta_version == 1 and newer.key != live.key
+    assert len(data.segments(delta)) == 10
+
+
 def test_catalog_tables_read_through_a_sql_warehouse_like_the_lakehouse(dash_lake, spark, monkeypatch):
     """With storage.catalog set, the dashboard reads `catalog.schema.<layer>_<table>` with SQL.
 
@@ -102,14 +154,7 @@ def test_catalog_tables_read_through_a_sql_warehouse_like_the_lakehouse(dash_lak
         live = data.live_table(uc, "gold", "customer_segments")
         assert live.catalog_table == "spark_catalog.dash_uc.gold_customer_segments" and live.modified() is None
         assert data.live_table(uc, "gold", "hierarchy_linkage_missing") is None
-        for read in (data.segments, data.profiles, data.comparison, data.features, data.migration, data.k_distance):
-            pd.testing.assert_frame_equal(_ordered(read(uc)), _ordered(read(parquet)), check_dtype=False)
-        pd.testing.assert_frame_equal(
-            _ordered(data.customer_table(uc, personal=True)),
-            _ordered(data.customer_table(parquet, personal=True)),
-        )
-        np.testing.assert_array_equal(data.linkage_matrix(uc), data.linkage_matrix(parquet))
-        assert data.kpis(uc).customers == data.kpis(parquet).customers
+        _assert_reads_alike(uc, parquet)
         assert statements[0] == "SHOW TABLES IN `spark_catalog`.`dash_uc`"
         assert "SELECT * FROM `spark_catalog`.`dash_uc`.`gold_customer_segments`" in statements
         # Within a time slot every table is read once; a name with a backtick is quoted, not injected.
@@ -120,53 +165,6 @@ def test_catalog_tables_read_through_a_sql_warehouse_like_the_lakehouse(dash_lak
     finally:
         data.clear_caches()
         spark.sql("DROP DATABASE IF EXISTS dash_uc CASCADE")
-
-
-def _as_delta(parquet_root, delta_root):
-    """Every live Parquet table of a lakehouse rewritten as a Delta table at the same place."""
-    from deltalake import write_deltalake
-
-    from custseg.storage import current_path
-
-    for layer_dir in sorted(p for p in parquet_root.iterdir() if p.is_dir()):
-        for table_dir in sorted(p for p in layer_dir.iterdir() if p.is_dir()):
-            live = current_path(parquet_root, layer_dir.name, table_dir.name)
-            if live is not None:
-                write_deltalake(delta_root / layer_dir.name / table_dir.name, pq.read_table(live))
-
-
-def _ordered(frame):
-    """Rows in a canonical order: a table's file order is not part of its contents."""
-    keys = [c for c in frame.columns if frame[c].map(np.isscalar).all()]
-    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
-def test_delta_lakehouse_reads_like_parquet(dash_lake, tmp_path):
-    import dataclasses
-
-    from deltalake import write_deltalake
-
-    parquet = dash_lake.source
-    delta = dataclasses.replace(parquet, lakehouse=tmp_path / "delta-lakehouse")
-    _as_delta(parquet.lakehouse, delta.lakehouse)
-    assert data.missing_hint(delta) is None
-    live = data.live_table(delta, "gold", "customer_segments")
-    assert live is not None and live.delta_version == 0
-    for read in (data.segments, data.profiles, data.comparison, data.features, data.migration):
-        pd.testing.assert_frame_equal(_ordered(read(delta)), _ordered(read(parquet)), check_dtype=False)
-    pd.testing.assert_frame_equal(
-        _ordered(data.customer_table(delta, personal=True)),
-        _ordered(data.customer_table(parquet, personal=True)),
-    )
-    np.testing.assert_array_equal(data.linkage_matrix(delta), data.linkage_matrix(parquet))
-    assert data.kpis(delta).customers == data.kpis(parquet).customers
-
-    # A new Delta version is read (and keyed) as the live one; the old one is not served from cache.
-    segments = pq.read_table(data.live_table(parquet, "gold", "customer_segments").path)
-    write_deltalake(live.path, segments.slice(0, 10), mode="overwrite")
-    newer = data.live_table(delta, "gold", "customer_segments")
-    assert newer.delta_version == 1 and newer.key != live.key
-    assert len(data.segments(delta)) == 10
 
 
 def test_missing_store_is_reported_not_created(tmp_path):
