@@ -1,5 +1,5 @@
 """Timing and peak memory of this process tree (the Python driver, the Spark JVM, Python workers),
-and optionally the peak growth of Spark's local scratch space (shuffle files, blocks cached on disk)."""
+and optionally the peak of Spark's local scratch space (shuffle files, blocks cached on disk)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class Measurement:
     seconds: float = 0.0
     peak_tree_bytes: int = 0  # sum of RSS over this process and all its children, sampled
     peak_jvm_bytes: int = 0  # the largest single java child (the Spark driver JVM in local mode)
-    peak_scratch_bytes: int = 0  # growth of the Spark application's blockmgr-* folders during the block
+    peak_scratch_bytes: int = 0  # the Spark application's blockmgr-* folders at their fullest during the block
 
 
 def spark_scratch_dirs(local_dir: Path, before: set[Path]) -> list[Path]:
@@ -65,11 +65,11 @@ def measure(interval: float = 0.2, scratch_dirs: list[Path] | None = None, scrat
     """``with measure() as m: ...`` fills ``m`` with wall time and sampled peak RSS.
 
     With ``scratch_dirs`` (from :func:`spark_scratch_dirs`) it also samples, every
-    ``scratch_interval`` seconds, how far Spark's scratch files grew during the block.
+    ``scratch_interval`` seconds, how much Spark's scratch files hold. That includes
+    files an earlier block left until Spark cleans them up: the disk needs room for both.
     """
     result = Measurement()
     stop = threading.Event()
-    scratch_start = _scratch_bytes(scratch_dirs) if scratch_dirs else 0
 
     def sample() -> None:
         next_scratch = 0.0
@@ -78,8 +78,7 @@ def measure(interval: float = 0.2, scratch_dirs: list[Path] | None = None, scrat
             result.peak_tree_bytes = max(result.peak_tree_bytes, total)
             result.peak_jvm_bytes = max(result.peak_jvm_bytes, jvm)
             if scratch_dirs and time.monotonic() >= next_scratch:
-                grown = _scratch_bytes(scratch_dirs) - scratch_start
-                result.peak_scratch_bytes = max(result.peak_scratch_bytes, grown)
+                result.peak_scratch_bytes = max(result.peak_scratch_bytes, _scratch_bytes(scratch_dirs))
                 next_scratch = time.monotonic() + scratch_interval
             stop.wait(interval)
 

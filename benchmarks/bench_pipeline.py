@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_pipeline.py --customers 1000000 [--stages ingest,features,segment]
         [--compress-orders] [--methods hierarchical,kmeans]
 
-Prints time, peak memory and peak Spark scratch space (the growth of its local
-directory: shuffle files and blocks cached on disk) per stage next to the targets of issue #2
+Prints time, peak memory and peak Spark scratch space (this application's files in
+its local directory: shuffle files and blocks cached on disk, including those an earlier
+stage left until Spark cleans them up) per stage next to the targets of issue #2
 (raw -> gold within 5 minutes on 2 cores, driver memory under 4 GiB); with
 ``segment`` in ``--stages`` also the segment stage (tuning and comparing every
 method, the refit on all customers above ``segment.max_driver_customers``, MLflow
