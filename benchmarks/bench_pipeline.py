@@ -12,7 +12,8 @@ method, the refit on all customers above ``segment.max_driver_customers``, MLflo
 tracking into a SQLite store in the working folder), reported on its own row.
 Working files go to a temporary folder that is removed afterwards. ``--compress-orders``
 writes the raw sales orders gzip-compressed (10^7 customers make about 33 GB of plain JSON
-lines, about 5 GB compressed); ingest then also pays for the decompression.
+lines, 7.3 GiB of raw files with the orders compressed); ingest then also pays for the
+decompression.
 """
 
 from __future__ import annotations

@@ -87,7 +87,12 @@ class StorageConfig(_Strict):
         """``catalog.schema.<layer>_<table>`` when catalog tables are configured, else None (paths)."""
         if self.catalog is None or self.schema_ is None:
             return None
-        return f"{self.catalog}.{self.schema_}.{layer}_{table}"
+        return catalog_table_name(f"{self.catalog}.{self.schema_}", layer, table)
+
+
+def catalog_table_name(catalog_schema: str, layer: str, table: str) -> str:
+    """How the pipeline names a table in a catalog schema: ``catalog.schema.<layer>_<table>``."""
+    return f"{catalog_schema}.{layer}_{table}"
 
 
 class TransactionColumns(_Strict):

@@ -57,7 +57,7 @@ ENV_ALIAS = "CUSTSEG_MODEL_ALIAS"
 ENV_LOG_FEATURES = "CUSTSEG_LOG_FEATURES"
 ENV_CATALOG_SCHEMA = "CUSTSEG_CATALOG_SCHEMA"
 ENV_WAREHOUSE_ID = "DATABRICKS_WAREHOUSE_ID"
-from custseg.config import DEFAULT_TRACKING_URI  # noqa: E402
+from custseg.config import DEFAULT_TRACKING_URI, catalog_table_name  # noqa: E402
 
 # Silver customer columns the dashboard may show without masking (not personal data).
 PUBLIC_CUSTOMER_COLUMNS = ("state", "city", "region", "district")
@@ -191,10 +191,10 @@ def live_table(source: Source, layer: str, table: str) -> LiveTable | None:
         if not source.warehouse_id:
             return None
         slot = int(time.time() // SQL_TTL_SECONDS)
-        name = f"{layer}_{table}"  # as the pipeline names catalog tables (StorageConfig.table_name)
-        if name not in _catalog_tables(source.catalog_schema, source.warehouse_id, slot):
+        name = catalog_table_name(source.catalog_schema, layer, table)
+        if name.rsplit(".", 1)[1] not in _catalog_tables(source.catalog_schema, source.warehouse_id, slot):
             return None
-        return LiveTable(None, catalog_table=f"{source.catalog_schema}.{name}", warehouse_id=source.warehouse_id, slot=slot)
+        return LiveTable(None, catalog_table=name, warehouse_id=source.warehouse_id, slot=slot)
     folder = table_dir(source.lakehouse, layer, table)
     log = folder / "_delta_log"
     if log.is_dir():
