@@ -235,6 +235,28 @@ def test_nearest_core_is_inclusive_and_flags_coinciding_rows() -> None:
     np.testing.assert_array_equal(is_core, [True, False, False, False])
 
 
+def test_kernels_answer_each_row_in_its_own_order() -> None:
+    """The kernels query in spatial order; every answer must come back to its own row."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(0.0, 0.3, size=(1_500, 4)), rng.uniform(-2, 2, size=(1_500, 4))])
+    X = X[rng.permutation(len(X))]
+    owned = rng.random(len(X)) < 0.7
+    eps, min_samples = 0.4, 5
+    expected = (cdist(X[owned], X) <= eps).sum(axis=1) >= min_samples
+    assert 0 < expected.sum() < expected.size
+    np.testing.assert_array_equal(core_flags(X, owned, eps, min_samples), expected)
+
+    cores, core_labels, rows = X[:600], np.arange(600) % 7, X[600:]
+    dist = cdist(rows, cores)
+    nearest = dist.argmin(axis=1)
+    within = dist[np.arange(len(rows)), nearest] <= eps
+    labels, is_core = nearest_core(rows, cores, core_labels, eps)
+    np.testing.assert_array_equal(labels, np.where(within, core_labels[nearest], -1))
+    assert not is_core.any()
+
+
 def test_local_clusters_match_the_full_neighbour_lists() -> None:
     """Fragments + fragment links give the components the full eps-graph gives."""
     rng = np.random.default_rng(0)

@@ -60,6 +60,8 @@ import pandas as pd
 
 from custseg.errors import ParameterError
 
+from ._neighbours import inverse, spatial_order
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
@@ -281,15 +283,18 @@ def core_flags(X: np.ndarray, owned: np.ndarray, eps: float, min_samples: int) -
     distance falls in the tie band are counted exactly. An approximate query
     (``APPROX``: it may skip nearer rows, but the distances it returns are true
     ones) settles most core points several times faster; only the rows it
-    leaves undecided get the exact query.
+    leaves undecided get the exact query. Queries run in spatial order
+    (``_neighbours``); the flags come back in row order.
     """
     from scipy.spatial import cKDTree
 
-    queries = X[owned]
+    owned_rows = np.flatnonzero(owned)
     if min_samples <= 1:
-        return np.ones(queries.shape[0], dtype=bool)
+        return np.ones(owned_rows.size, dtype=bool)
     if X.shape[0] < min_samples:
-        return np.zeros(queries.shape[0], dtype=bool)
+        return np.zeros(owned_rows.size, dtype=bool)
+    order = spatial_order(X[owned_rows])
+    queries = X[owned_rows[order]]
     tree = cKDTree(X, leafsize=LEAF_SIZE)
     reach = eps * (1.0 + 4 * TIE_BAND)
     kth = _kth_distance(tree, queries, min_samples, reach, APPROX)
@@ -302,7 +307,7 @@ def core_flags(X: np.ndarray, owned: np.ndarray, eps: float, min_samples: int) -
         candidates = tree.query_ball_point(queries[i], reach)
         within = sq_distances(queries[i], X[candidates]) <= eps_sq
         is_core[i] = int(np.count_nonzero(within)) >= min_samples
-    return is_core
+    return is_core[inverse(order)]
 
 
 def _kth_distance(
@@ -328,12 +333,17 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
        within eps: a row asks each large fragment near it for its nearest member
        (one bounded k-NN query), and the pooled small fragments for all members
        within eps (few: small fragments live where points are sparse).
+
+    The rows are worked on in spatial order (``_neighbours``) and numbered in
+    their given order.
     """
     from scipy.spatial import cKDTree
 
     n = cores.shape[0]
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
+    order = spatial_order(cores)
+    cores = cores[order]
     reach = eps * (1.0 + 4 * TIE_BAND)
     tree = cKDTree(cores, leafsize=LEAF_SIZE)
     k = min(FRAGMENT_NEIGHBOURS, n)
@@ -393,7 +403,7 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
     n_fragments = int(fragment.max()) + 1
     a = np.concatenate(a_parts) if a_parts else np.empty(0, dtype=np.int64)
     b = np.concatenate(b_parts) if b_parts else np.empty(0, dtype=np.int64)
-    merged = _components(n_fragments, a, b)[fragment]
+    merged = _components(n_fragments, a, b)[fragment][inverse(order)]
     # Number clusters by their first row (rows arrive sorted by id).
     _, first = np.unique(merged, return_index=True)
     mapping = np.empty(int(merged.max()) + 1, dtype=np.int64)
@@ -435,6 +445,7 @@ def nearest_core(
     """(label, is_core) per row: the cluster of the nearest core point within eps, else -1.
 
     is_core: the row coincides with a core point (a training row is then core).
+    The rows are queried in spatial order (``_neighbours``) and answered in theirs.
     """
     from scipy.spatial import cKDTree
 
@@ -443,6 +454,8 @@ def nearest_core(
     is_core = np.zeros(n, dtype=bool)
     if n == 0 or cores.shape[0] == 0:
         return labels, is_core
+    order = spatial_order(X)
+    X = X[order]
     tree = cKDTree(cores, leafsize=32)
     reach = eps * (1.0 + 4 * TIE_BAND)
     dist = np.empty(n)
@@ -461,7 +474,8 @@ def nearest_core(
     hit = np.flatnonzero(found)
     labels[hit] = core_labels[nearest[hit]]
     is_core[hit] = np.all(X[hit] == cores[nearest[hit]], axis=1)
-    return labels, is_core
+    undo = inverse(order)
+    return labels[undo], is_core[undo]
 
 
 @dataclass(frozen=True)

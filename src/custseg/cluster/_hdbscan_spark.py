@@ -58,13 +58,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from custseg.errors import ParameterError
 
+from ._neighbours import inverse, spatial_order
 from ._spark import collect_features
 
 if TYPE_CHECKING:
@@ -277,15 +278,18 @@ def summarise_cell(
     k = min(plan.n_neighbours, X.shape[0])
     # One core per Spark task (workers=1); scipy's tree is the fastest exact k-NN here.
     tree = cKDTree(X)
-    dist, ind = tree.query(X[home_rows], k=np.arange(1, k + 1), workers=1)  # home rows only
+    dist, ind = _knn(tree, X[home_rows], np.arange(1, k + 1))  # home rows only
     ms = min(plan.min_samples, k)
-    core = np.zeros(X.shape[0])
+    core = np.full(X.shape[0], np.nan)
     core_home = core[home_rows] = dist[:, ms - 1]
-    # Halo customers: their distance to the min_samples-th neighbour here is an upper bound
-    # of their core distance (exact in their own cell), used on edges to them.
-    halo_rows = np.flatnonzero(~home)
+    # Halo customers that are some home customer's neighbour (about a third of the halo):
+    # their distance to the min_samples-th neighbour here is an upper bound of their core
+    # distance (exact in their own cell), used on the edges to them. No other halo
+    # customer's core distance is read.
+    used = np.unique(ind)
+    halo_rows = used[~home[used]]
     if halo_rows.size:
-        core[halo_rows] = tree.query(X[halo_rows], k=[ms], workers=1)[0][:, -1]
+        core[halo_rows] = _knn(tree, X[halo_rows], [ms])[0][:, -1]
     # A customer outside the halo is more than (halo radius + the home customer's distance to
     # its cell's boundary) away (the segment between them crosses the boundary), so a core
     # distance within that reach is exact; the others are upper bounds.
@@ -346,6 +350,14 @@ def summarise_cell(
     for j in range(n_features):
         out[f"s{j}"] = np.concatenate([sums[:, j], np.zeros(n_edges)])
     return out
+
+
+def _knn(tree: Any, queries: np.ndarray, k: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``tree.query(queries, k)`` on one core, run in spatial order (``_neighbours``)."""
+    order = spatial_order(queries)
+    dist, ind = tree.query(queries[order], k=k, workers=1)
+    undo = inverse(order)
+    return dist[undo], ind[undo]
 
 
 def _internal_levels(
