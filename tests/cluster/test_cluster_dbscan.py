@@ -9,7 +9,7 @@ import pytest
 from sklearn.cluster import DBSCAN as SkDBSCAN
 from sklearn.datasets import make_blobs, make_circles, make_moons
 
-from custseg.cluster import DBSCAN, _base, _dbscan, k_distance_curve, knee_point
+from custseg.cluster import DBSCAN, _base, _dbscan, _dbscan_kernels, k_distance_curve, knee_point
 from custseg.errors import ModelError
 
 
@@ -92,12 +92,13 @@ def test_all_noise() -> None:
     np.testing.assert_array_equal(restored.predict(X), model.labels_)
 
 
-def test_chunked_connectivity_matches_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A tiny neighbour budget forces many chunks (and threads); the result must not change."""
+def test_chunked_queries_match_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny query chunks (and threads) and tiny large fragments: the result must not change."""
     X = make_moons(500, noise=0.06, random_state=7)[0]
     whole = DBSCAN(eps=0.12, min_samples=5).fit(X)
     curve = k_distance_curve(X, 5)
-    monkeypatch.setattr(_dbscan, "_NEIGHBOUR_BUDGET", 50)
+    monkeypatch.setattr(_dbscan_kernels, "QUERY_CHUNK", 7)
+    monkeypatch.setattr(_dbscan_kernels, "LARGE_FRAGMENT", 3)  # many fragments get own trees
     monkeypatch.setattr(_dbscan, "_QUERY_CHUNK", 7)
     monkeypatch.setattr(_base, "_MIN_THREADED_ROWS", 0)  # thread even this small input
     chunked = DBSCAN(eps=0.12, min_samples=5).fit(X)

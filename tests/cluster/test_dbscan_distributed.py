@@ -24,14 +24,11 @@ from sklearn.datasets import make_blobs, make_circles, make_moons
 from sklearn.neighbors import NearestNeighbors
 
 from custseg.cluster import DBSCAN, SparkDBSCAN, SparkDBSCANModel
-from custseg.cluster._dbscan import _connect_core_points
+from custseg.cluster._dbscan_kernels import core_flags, local_clusters, nearest_core
 from custseg.cluster._dbscan_spark import (
     box_loads,
     build_partitioner,
     choose_partitioner,
-    core_flags,
-    local_clusters,
-    nearest_core,
     partition_keys,
     spark_hash_int,
     task_slots,
@@ -55,6 +52,18 @@ def eps_for(X: np.ndarray, min_samples: int, quantile: float = 0.6) -> float:
     """An eps that makes some points core and some not (a k-distance quantile)."""
     dist = NearestNeighbors(n_neighbors=min_samples).fit(X).kneighbors(X)[0][:, -1]
     return float(np.quantile(dist, quantile))
+
+
+def full_graph_components(X: np.ndarray, eps: float) -> np.ndarray:
+    """Components of the whole eps-graph (every neighbour list), numbered by first row."""
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import radius_neighbors_graph
+
+    components = connected_components(radius_neighbors_graph(X, eps), directed=False)[1]
+    _, first = np.unique(components, return_index=True)
+    mapping = np.empty(first.size, dtype=np.int64)
+    mapping[components[np.sort(first)]] = np.arange(first.size)
+    return mapping[components]
 
 
 def grid(n: int, dims: int = 2) -> np.ndarray:
@@ -264,7 +273,7 @@ def test_local_clusters_match_the_full_neighbour_lists() -> None:
     sparse = rng.uniform(-2.0, 2.0, size=(800, 3))  # small, pooled fragments
     ties = np.column_stack([grid(12), np.zeros(144)]) + 10.0  # neighbours exactly eps apart
     X = np.vstack([dense, sparse, ties])[rng.permutation(1_744)]
-    expected = _connect_core_points(X, 0.2, np.arange(len(X)))
+    expected = full_graph_components(X, 0.2)
     np.testing.assert_array_equal(local_clusters(X, 0.2), expected)
     np.testing.assert_array_equal(local_clusters(ties, 1.0), np.zeros(144))
 

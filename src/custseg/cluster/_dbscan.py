@@ -1,13 +1,14 @@
 """DBSCAN: a memory-light exact kernel, its eps diagnostics, and the Spark estimator.
 
-The kernel gives scikit-learn's ``DBSCAN`` result (Euclidean, ``eps``
-inclusive, ``min_samples`` counting the point itself) without materialising
-every neighbour list at once:
+The single-node ``DBSCAN`` gives scikit-learn's result (Euclidean, ``eps``
+inclusive, ``min_samples`` counting the point itself) with the kernels each box
+of the distributed fit runs (``_dbscan_kernels``), on all rows at once; memory
+and time follow the rows, never the full neighbour lists:
 
-1. core detection: a KD-tree k-NN query with k = min_samples (a point is
-   core when its min_samples-th neighbour is within eps; memory ~ points);
-2. core connectivity: core-core neighbour lists a few chunks at a time, sized
-   to a neighbour budget, merged into connected components as they come;
+1. core detection: a k-NN query with k = min_samples, bounded at eps (a point
+   is core when its min_samples-th neighbour is within eps);
+2. core connectivity: each core point's few nearest cores give fragments,
+   and bounded queries join the fragments within eps of each other;
 3. border points: the cluster of the nearest core point within ``eps`` --
    the same rule ``predict`` applies to new customers, so predicting the
    training data reproduces ``labels_`` exactly.
@@ -19,7 +20,6 @@ scikit-learn's (whose choice depends on the visiting order).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +28,8 @@ from pyspark.ml.param import Param, TypeConverters
 
 from custseg.errors import ModelError, ParameterError
 
-from ._base import BaseClusterer, even_chunks, n_threads, thread_map
+from ._base import BaseClusterer, even_chunks, thread_map
+from ._dbscan_kernels import core_flags, local_clusters
 from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
 from ._validation import (
     check_at_least,
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
     from ._dbscan_spark import DistributedFit
 
-# Neighbour pairs materialised per chunk while connecting core points (~16 bytes each).
-_NEIGHBOUR_BUDGET = 4_000_000
 # Rows per tree query handed to one thread.
 _QUERY_CHUNK = 4_096
 
@@ -99,11 +98,10 @@ class DBSCAN(BaseClusterer):
         self.check_data_size(n)
 
         eps = float(self.eps)
-        is_core, kth = _core_points(X, eps, self.min_samples)
+        is_core = core_flags(X, np.ones(n, dtype=bool), eps, self.min_samples)
         core_idx = np.flatnonzero(is_core)
         self.n_features_in_ = X.shape[1]
-        densest_first = np.argsort(kth[core_idx], kind="stable")
-        self._set_core(X[core_idx], _connect_core_points(X[core_idx], eps, densest_first))
+        self._set_core(X[core_idx], local_clusters(X[core_idx], eps))
         labels = np.full(n, -1, dtype=np.int64)
         labels[core_idx] = self.core_labels_
         other = np.flatnonzero(~is_core)
@@ -183,85 +181,6 @@ def _kth_distances(X: np.ndarray, k: int, tree: Any) -> np.ndarray:
         lambda a, b: tree.query(X[a:b], k=k)[0][:, -1], even_chunks(X.shape[0], step)
     )
     return np.concatenate(list(parts))
-
-
-def _core_points(X: np.ndarray, eps: float, min_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """(is_core, k-th neighbour distance) with k = min_samples.
-
-    A k-NN query is much cheaper than counting whole neighbourhoods. The k-th
-    distance is sqrt of the squared distance the radius test compares, so rows
-    within a relative 1e-9 of eps are settled by the radius test itself: the
-    result is exactly scikit-learn's "at least min_samples points within eps".
-    """
-    from sklearn.neighbors import KDTree
-
-    if min_samples == 1:
-        return np.ones(X.shape[0], dtype=bool), np.zeros(X.shape[0])
-    tree = KDTree(X)
-    kth = _kth_distances(X, min_samples, tree)
-    is_core = kth <= eps
-    edge = np.flatnonzero(np.isclose(kth, eps, rtol=1e-9, atol=0.0))
-    if edge.size:
-        is_core[edge] = tree.query_radius(X[edge], r=eps, count_only=True) >= min_samples
-    return is_core, kth
-
-
-def _connect_core_points(core: np.ndarray, eps: float, density_order: np.ndarray) -> np.ndarray:
-    """Connected components of the core points' eps-graph, numbered by first appearance.
-
-    Neighbour lists are built for a few chunks at a time (one per thread) and
-    merged into the components before the next round, so memory follows the
-    neighbour budget, not the total number of neighbour pairs. Points are taken
-    densest first (``density_order``) and each round's chunk size is set from
-    the previous round's neighbours per point, so chunks grow as density falls.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from sklearn.neighbors import KDTree
-
-    n_core = core.shape[0]
-    if n_core == 0:
-        return np.empty(0, dtype=np.int64)
-    tree = KDTree(core)
-    comp = np.arange(n_core)
-    n_comp = n_core
-    workers = n_threads()
-    budget = max(1, _NEIGHBOUR_BUDGET // workers)
-
-    def neighbour_pairs(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        neighbours = tree.query_radius(core[chunk], r=eps)
-        lengths = np.fromiter((a.size for a in neighbours), dtype=np.int64, count=chunk.size)
-        return np.repeat(chunk, lengths), np.concatenate(neighbours)
-
-    size = max(1, min(_QUERY_CHUNK, 64))
-    start = 0
-    with ThreadPoolExecutor(workers) as pool:
-        while start < n_core:
-            chunks = []
-            for _ in range(workers):
-                if start < n_core:
-                    chunks.append(density_order[start : start + size])
-                    start += size
-            n_pairs = 0
-            for first_idx, second_idx in pool.map(neighbour_pairs, chunks):
-                n_pairs += first_idx.size
-                rows, cols = comp[first_idx], comp[second_idx]
-                del first_idx, second_idx
-                keep = rows != cols
-                if keep.any():
-                    edges = coo_matrix(
-                        (np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])),
-                        shape=(n_comp, n_comp),
-                    ).tocsr()
-                    n_comp, merged = connected_components(edges, directed=False)
-                    comp = merged[comp]
-            per_point = n_pairs / sum(c.size for c in chunks)
-            size = int(min(_QUERY_CHUNK, max(1, budget // max(per_point, 1.0))))
-    # Number clusters by their first core point, as scikit-learn's visiting order does.
-    _, first = np.unique(comp, return_index=True)
-    mapping = np.empty(n_comp, dtype=np.int64)
-    mapping[comp[np.sort(first)]] = np.arange(n_comp)
-    return mapping[comp]
 
 
 def k_distance_curve(X: Any, k: int) -> np.ndarray:
