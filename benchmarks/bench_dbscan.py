@@ -1,4 +1,4 @@
-"""custseg's distributed SparkDBSCAN against scikit-learn's DBSCAN (n_jobs=2) on the issue #5 data.
+"""custseg's DBSCAN (distributed SparkDBSCAN, and single-process) against scikit-learn's (issue #5).
 
     .venv/bin/python benchmarks/bench_dbscan.py --sizes 100000,300000 [--skewed] [--skip-reference-above N]
         [--driver-memory 2g] [--partition-rows N] [--max-box-growth X] [--transform-new] [--workdir DIR]
@@ -8,7 +8,10 @@ min_samples = 10. Each engine runs in its own child process, so each peak memory
 (custseg: the driver, the Spark JVM and the Python workers; scikit-learn: one process).
 custseg's time covers the fit and the labels of every training row (the fit's own labels,
 ``model.transform`` of the training DataFrame, written to Parquet), scikit-learn's its ``fit``
-(which yields ``labels_``). ``--transform-new`` also times ``transform`` of the same rows read
+(which yields ``labels_``). Where scikit-learn runs, custseg's single-process ``DBSCAN`` runs
+too (no Spark: the kernels each distributed box runs, on all rows in one process; what
+SparkDBSCAN does under ``maxDriverRows`` and a data team calls on a numpy array), timed
+and compared the same way. ``--transform-new`` also times ``transform`` of the same rows read
 as a new DataFrame (the scoring path for new customers), reported separately. Results are compared row by row: core points and noise
 identical, adjusted Rand index of the core points' labels = 1. Targets of issue #5 are
 printed next to the figures.
@@ -97,19 +100,24 @@ def run_custseg(
         spark.stop()
 
 
-def run_reference(n: int, skewed: bool, out: Path) -> dict:
-    """Child side: scikit-learn's DBSCAN(n_jobs=2) on the same rows."""
+def run_in_memory(engine: str, n: int, skewed: bool, out: Path) -> dict:
+    """Child side: scikit-learn's DBSCAN(n_jobs=2), or custseg's single-process DBSCAN, on the same rows."""
     import numpy as np
     from _data import blob_mixture
     from _measure import measure
-    from sklearn.cluster import DBSCAN
+    from sklearn.cluster import DBSCAN as SkDBSCAN
+
+    from custseg.cluster import DBSCAN
 
     X, _ = blob_mixture(n, seed=0, skewed=skewed)
     with measure() as m:
-        ref = DBSCAN(eps=EPS, min_samples=MIN_SAMPLES, n_jobs=2).fit(X)
+        if engine == "sklearn":
+            fitted = SkDBSCAN(eps=EPS, min_samples=MIN_SAMPLES, n_jobs=2).fit(X)
+        else:
+            fitted = DBSCAN(eps=EPS, min_samples=MIN_SAMPLES).fit(X)
     core = np.zeros(n, dtype=bool)
-    core[ref.core_sample_indices_] = True
-    np.savez(out, labels=ref.labels_, core=core)
+    core[fitted.core_sample_indices_] = True
+    np.savez(out, labels=fitted.labels_, core=core)
     return {"seconds": m.seconds, "peak_bytes": m.peak_tree_bytes}
 
 
@@ -125,7 +133,9 @@ def child(args: list[str]) -> None:
             request["transform_new"],
         )
     else:
-        result = run_reference(request["n"], request["skewed"], Path(request["out"]))
+        result = run_in_memory(
+            request["engine"], request["n"], request["skewed"], Path(request["out"])
+        )
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -151,9 +161,13 @@ def compare(ours_path: Path, ref_path: Path, n: int) -> str:
     import pyarrow.parquet as pq
     from sklearn.metrics import adjusted_rand_score
 
-    table = pq.read_table(ours_path).to_pandas().sort_values("id")
-    labels = table["segment"].to_numpy(dtype=np.int64)
-    core = table["is_core"].to_numpy(dtype=bool)
+    if ours_path.suffix == ".npz":
+        with np.load(ours_path) as ours:
+            labels, core = ours["labels"], ours["core"]
+    else:
+        table = pq.read_table(ours_path).to_pandas().sort_values("id")
+        labels = table["segment"].to_numpy(dtype=np.int64)
+        core = table["is_core"].to_numpy(dtype=bool)
     with np.load(ref_path) as ref:
         ref_labels, ref_core = ref["labels"], ref["core"]
     if len(labels) != n:
@@ -209,18 +223,28 @@ def main() -> None:
                  "max_box_growth": args.max_box_growth, "transform_new": args.transform_new},
                 args.timeout,
             )  # fmt: skip
-            ref = None
+            ref = single = None
             if n <= args.skip_reference_above:
-                ref_out = work / f"reference-{n}.npz"
+                ref_out, single_out = work / f"reference-{n}.npz", work / f"single-{n}.npz"
                 print(f"n={n:,}: scikit-learn starts, load {os.getloadavg()}", flush=True)
                 ref = spawn(
                     {"engine": "sklearn", "n": n, "skewed": args.skewed, "out": str(ref_out)},
                     args.timeout,
                 )
+                print(f"n={n:,}: custseg single-process starts, load {os.getloadavg()}", flush=True)
+                single = spawn(
+                    {"engine": "single", "n": n, "skewed": args.skewed, "out": str(single_out)},
+                    args.timeout,
+                )
             agreement = compare(ours_out, ref_out, n) if ours and ref else "n/a"
-            row = (n, ours, ref, agreement, os.getloadavg()[0])
+            row = (n, "SparkDBSCAN", ours, ref, agreement, os.getloadavg()[0])
             rows.append(row)
             print_row(*row)
+            if ref:
+                agreement = compare(single_out, ref_out, n) if single else "n/a"
+                row = (n, "DBSCAN, one process", single, ref, agreement, os.getloadavg()[0])
+                rows.append(row)
+                print_row(*row)
             shutil.rmtree(data, ignore_errors=True)
     finally:
         if not args.workdir:
@@ -228,9 +252,11 @@ def main() -> None:
     print_table(rows, args.skewed)
 
 
-def print_row(n: int, ours: dict | None, ref: dict | None, agreement: str, load: float) -> None:
+def print_row(
+    n: int, engine: str, ours: dict | None, ref: dict | None, agreement: str, load: float
+) -> None:
     print(
-        f"n={n:,}: custseg {json.dumps(ours)} | sklearn {json.dumps(ref)} | {agreement} | load {load:.2f}",
+        f"n={n:,}: custseg {engine} {json.dumps(ours)} | sklearn {json.dumps(ref)} | {agreement} | load {load:.2f}",
         flush=True,
     )
 
@@ -238,10 +264,11 @@ def print_row(n: int, ours: dict | None, ref: dict | None, agreement: str, load:
 def print_table(rows: list, skewed: bool) -> None:
     title = "skewed" if skewed else "balanced"
     print(
-        f"\nSparkDBSCAN vs scikit-learn DBSCAN(n_jobs=2), {title} blob mixture, eps={EPS}, min_samples={MIN_SAMPLES}"
+        f"\ncustseg DBSCAN vs scikit-learn DBSCAN(n_jobs=2), {title} blob mixture, eps={EPS}, min_samples={MIN_SAMPLES}"
     )
     header = (
         "n",
+        "custseg",
         "custseg time",
         "custseg peak",
         "sklearn time",
@@ -252,7 +279,7 @@ def print_table(rows: list, skewed: bool) -> None:
         "load",
     )
     print(" | ".join(header))
-    for n, ours, ref, agreement, load in rows:
+    for n, engine, ours, ref, agreement, load in rows:
         our_t = f"{ours['seconds']:.0f} s" if ours else "failed"
         our_m = gb(ours["peak_bytes"]) if ours else "-"
         if ref:
@@ -263,7 +290,18 @@ def print_table(rows: list, skewed: bool) -> None:
             ref_t = ref_m = t_ratio = m_ratio = "skipped"
         print(
             " | ".join(
-                [f"{n:,}", our_t, our_m, ref_t, ref_m, t_ratio, m_ratio, agreement, f"{load:.2f}"]
+                [
+                    f"{n:,}",
+                    engine,
+                    our_t,
+                    our_m,
+                    ref_t,
+                    ref_m,
+                    t_ratio,
+                    m_ratio,
+                    agreement,
+                    f"{load:.2f}",
+                ]
             )
         )
     print(
