@@ -29,6 +29,7 @@ from custseg.cluster._dbscan_spark import (
     box_loads,
     build_partitioner,
     choose_partitioner,
+    distance_to_sampled,
     partition_keys,
     spark_hash_int,
     task_slots,
@@ -264,6 +265,15 @@ def test_kernels_answer_each_row_in_its_own_order() -> None:
     labels, is_core = nearest_core(rows, cores, core_labels, eps)
     np.testing.assert_array_equal(labels, np.where(within, core_labels[nearest], -1))
     assert not is_core.any()
+
+    # an approximate nearest sampled row: a true distance, at most 3x the nearest (APPROX 2)
+    sampled, query = np.arange(len(X)) % 5 == 0, np.arange(len(X)) % 5 != 0
+    nearest_sampled = cdist(X[query], X[sampled]).min(axis=1)
+    got = distance_to_sampled(X, sampled, query, eps)
+    found = np.isfinite(got)
+    assert found.mean() > 0.5
+    assert (got[found] >= nearest_sampled[found] - 1e-12).all()
+    assert (got[found] <= 3 * nearest_sampled[found] + 1e-12).all()
 
 
 def test_local_clusters_match_the_full_neighbour_lists() -> None:

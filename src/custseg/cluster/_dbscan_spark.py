@@ -69,6 +69,7 @@ from ._dbscan_kernels import (
     local_clusters,
     nearest_core,
 )
+from ._neighbours import inverse, spatial_order
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -286,7 +287,7 @@ def thinning_hash(ids: np.ndarray) -> np.ndarray:
 def distance_to_sampled(
     X: np.ndarray, sampled: np.ndarray, query: np.ndarray, eps: float
 ) -> np.ndarray:
-    """For each ``query`` row of X, the distance to some near ``sampled`` row (inf: none within eps).
+    """For each ``query`` row of X, the distance to some near ``sampled`` row (inf: none found within eps).
 
     An approximate nearest-neighbour query: the distance it returns is a true
     distance to a sampled row, so it bounds the distance to the nearest one,
@@ -299,11 +300,13 @@ def distance_to_sampled(
         return out
     tree = cKDTree(X[sampled], leafsize=LEAF_SIZE)
     rows = X[query]
+    order = spatial_order(rows)  # see _neighbours
+    rows = rows[order]
     for start in range(0, rows.shape[0], QUERY_CHUNK):
         out[start : start + QUERY_CHUNK] = tree.query(
             rows[start : start + QUERY_CHUNK], k=1, eps=APPROX, distance_upper_bound=eps
         )[0]
-    return out
+    return out[inverse(order)]
 
 
 def cover_bins(eps: float) -> np.ndarray:
