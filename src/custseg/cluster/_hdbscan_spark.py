@@ -27,8 +27,9 @@ The path ``SparkHDBSCAN`` takes when the customers do not fit the driver. It is 
 4. **Tree (driver).** The bubble graph's edges weigh ``max(edge, level_a, level_b)``;
    bubbles the k-nearest-neighbour edges leave in separate components are joined
    Borůvka-style by their nearest centroids. Its minimum spanning tree goes through
-   fast_hdbscan's weighted condensed tree and excess-of-mass selection (bubble sizes
-   are the weights), which labels every bubble. A noise bubble then joins a cluster when
+   HDBSCAN's condensed tree and excess-of-mass selection with the bubble sizes as
+   weights (``_condensed_tree``: every customer counts in a cluster's stability, and a
+   single bubble is never a cluster of its own), which labels every bubble. A noise bubble then joins a cluster when
    at least half of its customers would (median core distance and its edge to the
    cluster within the cluster's birth distance): the exact noise rule, by majority.
 5. **Labels.** A customer gets its bubble's label (``-1`` = noise). The fitted
@@ -65,6 +66,7 @@ import pandas as pd
 
 from custseg.errors import ParameterError
 
+from ._condensed_tree import weighted_hdbscan
 from ._neighbours import inverse, spatial_order
 from ._spark import collect_features
 
@@ -515,29 +517,14 @@ def _connect_components(
 
 
 def label_bubbles(summary: BubbleSummary, min_cluster_size: int) -> np.ndarray:
-    """fast_hdbscan's weighted condensed tree and excess-of-mass selection over the bubbles,
-    then :func:`rescue_noise`."""
-    from fast_hdbscan.cluster_trees import cluster_tree_from_condensed_tree, extract_eom_clusters
-    from fast_hdbscan.hdbscan import clusters_from_spanning_tree
-
+    """HDBSCAN's condensed tree and excess-of-mass selection over the weighted bubbles
+    (``_condensed_tree``), then :func:`rescue_noise`."""
     if summary.leaves.size < 2:
         return np.full(summary.leaves.size, -1, dtype=np.int64)
     mst = bubble_spanning_tree(summary)
-    labels, _, _, condensed, _ = clusters_from_spanning_tree(
-        mst, min_cluster_size=min_cluster_size, sample_weights=summary.counts.astype(np.float32)
-    )
-    labels = np.asarray(labels, dtype=np.int64)
+    labels, epsilon = weighted_hdbscan(mst, summary.counts, min_cluster_size)
     if labels.max() < 0:
         return labels
-    # The same selection again, for each cluster's birth: fast_hdbscan numbers the labels
-    # in the order of the selected condensed-tree nodes.
-    selected = np.sort(extract_eom_clusters(condensed, cluster_tree_from_condensed_tree(condensed)))
-    if selected.size != labels.max() + 1:  # pragma: no cover - fast_hdbscan changed its numbering
-        log.warning("HDBSCAN distributed: cluster births unavailable; noise bubbles kept as noise")
-        return labels
-    birth = np.array([condensed.lambda_val[condensed.child == node][0] for node in selected])
-    with np.errstate(divide="ignore"):
-        epsilon = np.where(birth > 0, 1.0 / birth, np.inf)
     return rescue_noise(summary, labels, epsilon)
 
 
