@@ -13,7 +13,14 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from custseg.cluster import HDBSCAN, SparkHDBSCAN, SparkHDBSCANModel
-from custseg.cluster._hdbscan_spark import SplitTree, box_distance, build_split_tree
+from custseg.cluster import _hdbscan_spark as hdbscan_spark
+from custseg.cluster._hdbscan_spark import (
+    HALO_BUDGET,
+    SplitTree,
+    box_distance,
+    build_split_tree,
+    make_plan,
+)
 from custseg.errors import ModelError, ParameterError
 
 PARAMS = {"min_cluster_size": 30, "min_samples": 10}
@@ -85,6 +92,26 @@ def test_split_tree_survives_constant_features():
     X = np.zeros((64, 3))
     tree = build_split_tree(X, depth=3)
     assert np.all(tree.leaf_of(X) == tree.leaf_of(X)[0])
+
+
+def test_halos_of_sparse_cells_are_capped_by_the_budget(monkeypatch):
+    """Planned for 10^7 customers (64 cells), a cell of sparse noise would get a halo radius
+    that reaches most of the space; capped, no halo holds more than HALO_BUDGET times its
+    cell's own rows (on the sample), and dense cells keep their core-distance radius."""
+    X = blobs(20_000, seed=4)
+    plan = make_plan(X, n_rows=10_000_000, min_samples=10, max_bubbles=1024)
+    cell = plan.cell_of_leaf(plan.tree.leaf_of(X))
+    assert plan.n_cells == 64
+    own = np.bincount(cell, minlength=plan.n_cells)
+    halo = np.array([
+        ((box_distance(X, plan.cell_lo[c], plan.cell_hi[c]) <= plan.halo[c]) & (cell != c)).sum()
+        for c in range(plan.n_cells)
+    ])  # fmt: skip
+    assert (halo <= HALO_BUDGET * own + 1).all(), (halo / own).max()
+    monkeypatch.setattr(hdbscan_spark, "HALO_BUDGET", 1e9)
+    uncapped = make_plan(X, n_rows=10_000_000, min_samples=10, max_bubbles=1024)
+    assert (plan.halo > 0).all() and (plan.halo <= uncapped.halo).all()
+    assert (plan.halo < uncapped.halo).any()  # the cap bites on this data
 
 
 def test_summarised_hdbscan_round_trips_and_refuses_inconsistent_state():
