@@ -29,7 +29,7 @@ from pyspark.ml.param import Param, TypeConverters
 from custseg.errors import ModelError, ParameterError
 
 from ._base import BaseClusterer, even_chunks, thread_map
-from ._dbscan_kernels import core_flags, local_clusters
+from ._dbscan_kernels import core_flags, core_tree, local_clusters, nearest_core
 from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
 from ._validation import (
     check_at_least,
@@ -112,45 +112,23 @@ class DBSCAN(BaseClusterer):
         return self
 
     def _set_core(self, components: np.ndarray, core_labels: np.ndarray) -> None:
-        from sklearn.neighbors import KDTree
-
         self.components_ = np.ascontiguousarray(components, dtype=np.float64).reshape(
             -1, self.n_features_in_
         )
         self.core_labels_ = np.asarray(core_labels, dtype=np.int64)
         self.n_clusters_ = int(self.core_labels_.max()) + 1 if self.core_labels_.size else 0
-        self._core_tree = KDTree(self.components_) if self.components_.shape[0] else None
+        self._core_tree = core_tree(self.components_) if self.components_.shape[0] else None
 
     def _assign(self, X: np.ndarray, threaded: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(label, is_core) for each row: the nearest core point's cluster if within eps.
 
-        The radius test is the one fit used (so noise means exactly "no core point
-        within eps"), and it bounds the nearest-core search to rows that have one.
+        The distributed fit's rule (``nearest_core``), so noise means exactly "no core
+        point within eps", ties at eps included.
         """
-        n = X.shape[0]
-        labels = np.full(n, -1, dtype=np.int64)
-        is_core = np.zeros(n, dtype=bool)
-        tree = self._core_tree
-        if tree is None:
-            return labels, is_core
-        eps = float(self.eps)
-
-        def assign(start: int, stop: int) -> None:
-            block = X[start:stop]
-            within = np.flatnonzero(tree.query_radius(block, r=eps, count_only=True) > 0)
-            if within.size:
-                dist, ind = tree.query(block[within], k=1)
-                labels[start + within] = self.core_labels_[ind[:, 0]]
-                is_core[start + within] = dist[:, 0] == 0.0
-
-        bounds = even_chunks(n, _QUERY_CHUNK)
-        if threaded:
-            for _ in thread_map(assign, bounds):
-                pass
-        else:
-            for start, stop in bounds:
-                assign(start, stop)
-        return labels, is_core
+        return nearest_core(
+            X, self.components_, self.core_labels_, float(self.eps),
+            tree=self._core_tree, workers=-1 if threaded else 1,
+        )  # fmt: skip
 
     def predict(self, X: Any) -> np.ndarray:
         """Label of the nearest core point if it is within eps, else -1 (noise)."""

@@ -213,16 +213,29 @@ def sq_distances_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return total
 
 
+def core_tree(cores: np.ndarray) -> Any:
+    """The k-d tree :func:`nearest_core` searches (build it once for many calls)."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(cores, leafsize=32)
+
+
 def nearest_core(
-    X: np.ndarray, cores: np.ndarray, core_labels: np.ndarray, eps: float
+    X: np.ndarray,
+    cores: np.ndarray,
+    core_labels: np.ndarray,
+    eps: float,
+    *,
+    tree: Any = None,
+    workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(label, is_core) per row: the cluster of the nearest core point within eps, else -1.
 
     is_core: the row coincides with a core point (a training row is then core).
     The rows are queried in spatial order (``_neighbours``) and answered in theirs.
+    ``tree`` is ``core_tree(cores)`` if already built; ``workers`` threads per query
+    (1 inside Spark tasks, which have one core each).
     """
-    from scipy.spatial import cKDTree
-
     n = X.shape[0]
     labels = np.full(n, -1, dtype=np.int64)
     is_core = np.zeros(n, dtype=bool)
@@ -230,12 +243,14 @@ def nearest_core(
         return labels, is_core
     order = spatial_order(X)
     X = X[order]
-    tree = cKDTree(cores, leafsize=32)
+    tree = core_tree(cores) if tree is None else tree
     reach = eps * (1.0 + 4 * TIE_BAND)
     dist = np.empty(n)
     nearest = np.empty(n, dtype=np.int64)
     for start in range(0, n, QUERY_CHUNK):
-        d, i = tree.query(X[start : start + QUERY_CHUNK], k=1, distance_upper_bound=reach)
+        d, i = tree.query(
+            X[start : start + QUERY_CHUNK], k=1, distance_upper_bound=reach, workers=workers
+        )
         dist[start : start + d.shape[0]], nearest[start : start + d.shape[0]] = d, i
     found = dist <= eps
     eps_sq = eps * eps
