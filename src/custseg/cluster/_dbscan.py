@@ -394,16 +394,15 @@ class SparkDBSCANModel(SparkClusterModel, _DBSCANParams):
         """The fit's own labels for its training DataFrame; the exact distributed
         assignment after a thinned fit; else a pandas UDF.
 
-        The UDF applies the model's rule (nearest kept core point within eps)
-        with scipy's cKDTree, one bounded nearest-neighbour query per row, which
-        is several times faster in 8+ dimensions than ``DBSCAN.predict``'s
-        radius count followed by a nearest query; the results are the same.
+        The UDF applies the model's rule (``DBSCAN.predict_outputs``: the nearest
+        kept core point within eps), one bounded nearest-neighbour query per row on
+        the k-d tree the model keeps.
         """
         import uuid
 
         from pyspark.sql import functions as F
 
-        from ._dbscan_spark import CoreScorer, assign_exact
+        from ._dbscan_spark import assign_exact
         from ._spark import features_as_array, make_predict_udf
 
         outputs = self._output_columns()
@@ -419,7 +418,7 @@ class SparkDBSCANModel(SparkClusterModel, _DBSCANParams):
             )
         clusterer = self.clusterer
         assert isinstance(clusterer, DBSCAN)
-        udf = make_predict_udf(CoreScorer.of(clusterer), outputs)  # type: ignore[arg-type]
+        udf = make_predict_udf(clusterer, outputs)
         tmp = f"__custseg_{uuid.uuid4().hex}"
         out = dataset.withColumn(tmp, udf(features))
         out = out.withColumns({name: F.col(tmp)[f"c{i}"] for i, name in enumerate(names)})

@@ -256,25 +256,6 @@ def task_slots(spark: Any) -> int | None:
     return int(parallelism) if parallelism and parallelism.isdigit() else None
 
 
-@dataclass(frozen=True)
-class CoreScorer:
-    """The scoring rule of a fitted DBSCAN (nearest core point within eps), for Spark UDFs."""
-
-    components: np.ndarray
-    core_labels: np.ndarray
-    eps: float
-
-    @classmethod
-    def of(cls, clusterer: Any) -> CoreScorer:
-        return cls(clusterer.components_, clusterer.core_labels_, float(clusterer.eps))
-
-    def predict_outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from ._validation import check_n_features
-
-        check_n_features(X, self.components.shape[1])
-        return nearest_core(X, self.components, self.core_labels, self.eps)
-
-
 def thinning_hash(ids: np.ndarray) -> np.ndarray:
     """A deterministic uniform value in [0, 1) per row id (the same in every box)."""
     mixed = (ids.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
