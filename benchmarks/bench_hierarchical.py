@@ -53,6 +53,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _agreement import truth_ari_in_spark  # noqa: E402
 from _data import blob_mixture, write_blob_mixture  # noqa: E402
 from _measure import gib, measure  # noqa: E402
 
@@ -239,29 +240,6 @@ def run_custseg(
         if clusterer.micro_centers_ is not None
         else 0,
     }
-
-
-def ari_from_contingency(counts: np.ndarray) -> float:
-    """Adjusted Rand index from a contingency table (rows: one labelling, columns: the other)."""
-
-    def pairs(x: np.ndarray) -> float:
-        return float((x * (x - 1) / 2).sum())
-
-    n = counts.sum()
-    index = pairs(counts)
-    rows, cols = pairs(counts.sum(axis=1)), pairs(counts.sum(axis=0))
-    expected = rows * cols / (n * (n - 1) / 2)
-    maximum = (rows + cols) / 2
-    return 1.0 if maximum == expected else (index - expected) / (maximum - expected)
-
-
-def truth_ari_in_spark(spark: Any, scored: Path) -> float:
-    """ARI of the written labels against truth, from a groupBy count (k x blobs cells)."""
-    table = spark.read.parquet(str(scored)).groupBy("truth", "segment").count().toPandas()
-    counts = table.pivot_table(
-        index="truth", columns="segment", values="count", fill_value=0
-    ).to_numpy()
-    return ari_from_contingency(counts.astype(np.float64))
 
 
 # -- references (child processes) -----------------------------------------------------------
