@@ -30,34 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def linkage_tree(mst: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Single-linkage merges ``(m - 1, 4)``: left, right, distance, weight of the merged node.
-
-    Rows in increasing distance (ties by vertex numbers, as fast_hdbscan sorts them);
-    row ``i`` creates node ``m + i``, vertices are nodes ``0 .. m - 1``.
-    """
-    m = weights.size
-    edges = mst[np.lexsort((mst[:, 1], mst[:, 0], mst[:, 2]))]
-    parent = np.arange(2 * m - 1)  # union-find over nodes; a component is named by its top node
-    size = np.concatenate([weights.astype(np.float64), np.zeros(m - 1)])
-    out = np.empty((m - 1, 4))
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:  # path compression
-            parent[x], x = root, parent[x]
-        return root
-
-    for i, (a, b, d) in enumerate(edges):
-        left, right = find(int(a)), find(int(b))
-        node = m + i
-        parent[left] = parent[right] = node
-        size[node] = size[left] + size[right]
-        out[i] = (max(left, right), min(left, right), d, size[node])
-    return out
+from ._linkage import linkage_matrix
 
 
 def weighted_hdbscan(
@@ -74,7 +47,10 @@ def weighted_hdbscan(
     m = weights.size
     if m < 2:
         return np.full(m, -1, dtype=np.int64), np.zeros(0)
-    merges = linkage_tree(np.asarray(mst, dtype=np.float64), weights)
+    # Single linkage: the tree's edges by increasing distance (ties by vertex numbers, as
+    # fast_hdbscan sorts them); row i creates node m + i, vertices are nodes 0 .. m - 1.
+    mst = np.asarray(mst, dtype=np.float64)
+    merges = linkage_matrix(mst[np.lexsort((mst[:, 1], mst[:, 0], mst[:, 2]))], weights)
     with np.errstate(divide="ignore"):
         lambdas = np.where(merges[:, 2] > 0, 1.0 / merges[:, 2], np.inf)
 

@@ -35,6 +35,7 @@ from custseg.errors import ParameterError
 
 from ._base import choose_k_by_silhouette
 from ._hierarchical import Hierarchical
+from ._linkage import linkage_matrix
 from ._summaries import MicroClusters, micro_cluster_summaries
 from ._validation import check_k_range
 
@@ -91,34 +92,8 @@ def weighted_ward_linkage(points: np.ndarray, weights: np.ndarray) -> np.ndarray
         active[x] = False
         # cost is half the squared Ward distance: scipy's height is sqrt(2 * cost).
         merges[step] = (x, y, np.sqrt(2.0 * best))
-    return _to_scipy_linkage(merges, m)
-
-
-def _to_scipy_linkage(merges: np.ndarray, m: int) -> np.ndarray:
-    """Merges of point slots -> scipy's format: sorted by height, node m + i made by row i.
-
-    The stable sort and union-find relabelling are those of scipy's ``_hierarchy.label``.
-    """
-    merges = merges[np.argsort(merges[:, 2], kind="mergesort")]
-    parent = np.arange(2 * m - 1)
-    n_points = np.ones(2 * m - 1)
-    Z = np.empty((m - 1, 4))
-
-    def root(i: int) -> int:
-        top = i
-        while parent[top] != top:
-            top = parent[top]
-        while parent[i] != top:  # path compression
-            parent[i], i = top, parent[i]
-        return top
-
-    for i, (a, b, height) in enumerate(merges):
-        first, second = sorted((root(int(a)), root(int(b))))
-        node = m + i
-        parent[first] = parent[second] = node
-        n_points[node] = n_points[first] + n_points[second]
-        Z[i] = (first, second, height, n_points[node])
-    return Z
+    # A stable sort by height: ties keep their merge order, as in scipy.
+    return linkage_matrix(merges[np.argsort(merges[:, 2], kind="mergesort")], np.ones(m))
 
 
 def cut_weighted(Z: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
