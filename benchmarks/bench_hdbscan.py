@@ -140,7 +140,7 @@ def main() -> None:
             got = got_frame["segment"].to_numpy(np.int64) if got_frame is not None else None
             c = model.clusterer
             detail = (f"{c.n_clusters_} clusters, {int((c.leaf_counts_ > 0).sum())} bubbles, "
-                      f"{c.n_inexact_core_} inexact core distances")  # fmt: skip
+                      f"{c.n_inexact_core_} core distances not proven exact")  # fmt: skip
             if args.data == "blobs":
                 detail += f"; ARI vs planted truth {truth_ari_in_spark(spark, out):.4f}"
             custseg_row = {"n": n, "method": "custseg SparkHDBSCAN (distributed)",

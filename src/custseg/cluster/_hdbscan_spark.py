@@ -20,7 +20,9 @@ The path ``SparkHDBSCAN`` takes when the customers do not fit the driver. It is 
    customer's distance to its cell's boundary, since then every closer customer is in
    the halo; the others (isolated customers in sparse regions, where the sample
    under-estimated the radius or the cap cut it) keep an upper bound, and how many they
-   are is logged and stored (``n_inexact_core``). There is no second pass for them.
+   are is logged and stored (``n_inexact_core``). There is no second pass for them. The
+   proof is conservative: in 8 dimensions most customers lie near some cell boundary, so
+   at 10^7 customers 39% were not proven exact while about 3.7% were actually too large.
 3. **Summaries (distributed).** Per bubble: the number of customers, the feature sum
    (centroid) and its *level*, when it joins the density hierarchy: the largest core
    distance of its customers, or the mutual reachability at which they connect to each
@@ -707,8 +709,8 @@ def fit_summary(
     summary = read_summary(table, n_features)
     labels = label_bubbles(summary, min_cluster_size)
     log.info(
-        "HDBSCAN distributed: %d non-empty bubbles, %d edges, %d clusters, %d inexact core "
-        "distances; Spark pass done at %.1f s, tree on the driver %.1f s",
+        "HDBSCAN distributed: %d non-empty bubbles, %d edges, %d clusters, %d core distances "
+        "not proven exact; Spark pass done at %.1f s, tree on the driver %.1f s",
         summary.leaves.size, summary.edges.shape[0], int(labels.max()) + 1 if labels.size else 0,
         summary.n_inexact_core, summarised - started, time.perf_counter() - summarised,
     )  # fmt: skip
