@@ -97,7 +97,7 @@ def test_split_tree_survives_constant_features():
 def test_halos_of_sparse_cells_are_capped_by_the_budget(monkeypatch):
     """Planned for 10^7 customers (64 cells), a cell of sparse noise would get a halo radius
     that reaches most of the space; capped, no halo holds more than HALO_BUDGET times its
-    cell's own rows (on the sample), and dense cells keep their core-distance radius."""
+    cell's own rows (on the sample), and no radius is larger than without the cap."""
     X = blobs(20_000, seed=4)
     plan = make_plan(X, n_rows=10_000_000, min_samples=10, max_bubbles=1024)
     cell = plan.cell_of_leaf(plan.tree.leaf_of(X))
