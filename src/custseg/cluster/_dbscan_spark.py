@@ -88,11 +88,44 @@ ROW_ID = "__custseg_row_id"
 FEATURES = "__custseg_features"
 NODE_SHIFT = 2**31
 
-ROUTED_SCHEMA = f"id long, {PART} int, halo boolean, f array<double>"
-ROUTED_CORE_SCHEMA = f"id long, {PART} int, halo boolean, f array<double>, is_core boolean"
-CLUSTERED_SCHEMA = (
-    f"id long, {PART} int, halo boolean, is_core boolean, local int, f array<double>, dist double"
-)
+
+# Inside the plan the features travel as one double column each (x0, x1, ...): Arrow and
+# pandas move flat doubles several times faster, and in less memory, than array<double>,
+# which pandas holds as one numpy array object per row.
+def feature_names(d: int) -> list[str]:
+    return [f"x{j}" for j in range(d)]
+
+
+def _feature_fields(d: int) -> str:
+    return ", ".join(f"{name} double" for name in feature_names(d))
+
+
+def routed_schema(d: int) -> str:
+    return f"id long, {PART} int, halo boolean, {_feature_fields(d)}"
+
+
+def routed_core_schema(d: int) -> str:
+    return f"{routed_schema(d)}, is_core boolean"
+
+
+def clustered_schema(d: int) -> str:
+    return (
+        f"id long, {PART} int, halo boolean, is_core boolean, local int, {_feature_fields(d)}, "
+        "dist double"
+    )
+
+
+def flat_features(df: DataFrame, d: int) -> DataFrame:
+    """``df`` with its array column ``f`` replaced by the columns x0..x{d-1}."""
+    from pyspark.sql import functions as F
+
+    others = [F.col(c) for c in df.columns if c != "f"]
+    return df.select(*others, *[F.col("f")[j].alias(x) for j, x in enumerate(feature_names(d))])
+
+
+def _features(frame: pd.DataFrame, d: int) -> np.ndarray:
+    """The (rows, d) float64 matrix of a frame's x0..x{d-1} columns."""
+    return frame[feature_names(d)].to_numpy(dtype=np.float64)
 
 
 # -- partitioning (driver side, numpy) ---------------------------------------------------------
@@ -354,7 +387,7 @@ class DistributedFit:
     keys: np.ndarray  # the PART value of each box
     labels: DataFrame  # (ROW_ID, prediction int, is_core boolean): every training row
     indexed: DataFrame  # the training rows with ROW_ID (persisted)
-    labelled_cores: DataFrame | None  # (part, f, label) owned + halo core points, when not all kept
+    labelled_cores: DataFrame | None  # (part, x0.., label) owned + halo cores, when not all kept
 
     def predictions(self, columns: list[str], prediction_col: str, is_core_col: str) -> DataFrame:
         """The training rows (``columns``) with their DBSCAN labels: no recomputation."""
@@ -408,17 +441,19 @@ def fit_distributed(
     thin_rate = 0.0 if n_rows <= max_model_points else max_model_points / (2.0 * n_rows)
 
     # 1. core points: every row with its halo copies, one bounded k-NN pass per box.
-    routed = points.mapInPandas(_router(partitioner, keys, eps, d), ROUTED_SCHEMA)
+    routed = flat_features(points, d).mapInPandas(
+        _router(partitioner, keys, eps, d), routed_schema(d)
+    )
     # 2. local clusters: core points again with their halo copies, non-core rows in their box only.
     routed_cores = (
         routed.repartition(n_parts, PART)
         .groupBy(PART)
-        .applyInPandas(_core_kernel(partitioner, keys, eps, min_samples, d), ROUTED_CORE_SCHEMA)
+        .applyInPandas(_core_kernel(partitioner, keys, eps, min_samples, d), routed_core_schema(d))
     )
     clustered = _materialise(
         routed_cores.repartition(n_parts, PART)
         .groupBy(PART)
-        .applyInPandas(_cluster_kernel(eps, d, thin_rate), CLUSTERED_SCHEMA)
+        .applyInPandas(_cluster_kernel(eps, d, thin_rate), clustered_schema(d))
     )
 
     # 3. merge: local clusters (small) and the links between them, joined on the driver.
@@ -437,18 +472,20 @@ def fit_distributed(
     )
     labels = labels.withColumnRenamed("id", ROW_ID)
 
-    labelled = cores.select("id", PART, "local", "halo", "f", "dist").mapInPandas(
-        labeller, f"id long, {PART} int, halo boolean, f array<double>, dist double, label int"
+    names = feature_names(d)
+    labelled = cores.select("id", PART, "local", "halo", *names, "dist").mapInPandas(
+        labeller,
+        f"id long, {PART} int, halo boolean, {_feature_fields(d)}, dist double, label int",
     )
     kept_cover, kept = 0.0, labelled.filter(~F.col("halo"))
     if n_core > max_model_points:
         kept_cover, keep = _thin(cores.filter(~F.col("halo")), eps, max_model_points)
         kept = kept.filter(keep)
     # Bounded by max_model_points; sorted here, not by a Spark sort (one job less).
-    rows = _to_pandas(kept.select("id", "f", "label").limit(max_model_points))
+    rows = _to_pandas(kept.select("id", *names, "label").limit(max_model_points))
     rows = rows.sort_values("id", kind="stable").reset_index(drop=True)
     return DistributedFit(
-        components=_matrix(rows["f"], d),
+        components=_features(rows, d),
         core_labels=rows["label"].to_numpy(dtype=np.int64),
         n_clusters=n_clusters,
         n_core=n_core,
@@ -457,7 +494,9 @@ def fit_distributed(
         keys=keys,
         labels=labels,
         indexed=indexed,
-        labelled_cores=(labelled.select(PART, "f", "label") if n_core > max_model_points else None),
+        labelled_cores=(
+            labelled.select(PART, *names, "label") if n_core > max_model_points else None
+        ),
     )
 
 
@@ -485,20 +524,20 @@ def assign_exact(
     distinct = keyed.select(F.col(key).alias("f")).distinct()
     finite = F.forall("f", lambda x: ~F.isnan(x) & (F.abs(x) != float("inf")))
     usable = distinct.filter(F.col("f").isNotNull() & (F.size("f") == d) & finite)
-    routed = (
-        usable.withColumn("id", F.lit(0).cast("long"))
-        .select("id", "f")
-        .mapInPandas(_router(fit.partitioner, fit.keys, eps, d, halo="none"), ROUTED_SCHEMA)
-    )
-    schema = "f array<double>, prediction int, is_core boolean"
+    names = feature_names(d)
+    routed = flat_features(
+        usable.withColumn("id", F.lit(0).cast("long")).select("id", "f"), d
+    ).mapInPandas(_router(fit.partitioner, fit.keys, eps, d, halo="none"), routed_schema(d))
+    schema = f"{_feature_fields(d)}, prediction int, is_core boolean"
     scored = (
-        routed.select(PART, "f")
+        routed.select(PART, *names)
         .groupBy(PART)
         .cogroup(fit.labelled_cores.groupBy(PART))
         .applyInPandas(_assign_kernel(eps, d), schema)
     )
+    # the same doubles as the row's own vector: the join finds it again
     scored = scored.select(
-        F.col("f").alias(key),
+        F.array(*names).alias(key),
         F.col("prediction").alias(prediction_col),
         F.col("is_core").alias(is_core_col),
     )
@@ -671,17 +710,13 @@ def _router(
         for batch in batches:
             if len(batch) == 0:
                 continue
-            X = _matrix(batch["f"], d)
+            X = _features(batch, d)
             own = partitioner.route(X)
             if halo == "none":
-                yield pd.DataFrame(
-                    {
-                        "id": batch["id"].to_numpy(),
-                        PART: keys[own].astype(np.int32),
-                        "halo": False,
-                        "f": batch["f"],
-                    }
-                )
+                out = {"id": batch["id"].to_numpy(), PART: keys[own].astype(np.int32)}
+                out["halo"] = np.zeros(len(batch), dtype=bool)
+                out.update({name: X[:, j] for j, name in enumerate(feature_names(d))})
+                yield pd.DataFrame(out)
                 continue
             rows, leaves = partitioner.near_leaves(X, eps)
             copy = leaves != own[rows]
@@ -693,8 +728,8 @@ def _router(
                 "id": batch["id"].to_numpy()[rows],
                 PART: keys[leaves].astype(np.int32),
                 "halo": copy,
-                "f": batch["f"].to_numpy()[rows],
             }
+            out.update({name: X[rows, j] for j, name in enumerate(feature_names(d))})
             if halo == "cores":
                 out["is_core"] = core[rows]
             yield pd.DataFrame(out)
@@ -713,12 +748,12 @@ def _core_kernel(
 
     def kernel(group: pd.DataFrame) -> pd.DataFrame:
         owned = ~group["halo"].to_numpy(dtype=bool)
-        flags = core_flags(_matrix(group["f"], d), owned, eps, min_samples)
-        out = group.loc[owned, ["id", "f"]].reset_index(drop=True)
+        flags = core_flags(_features(group, d), owned, eps, min_samples)
+        out = group.loc[owned, ["id", *feature_names(d)]].reset_index(drop=True)
         out["is_core"] = flags
         routed = list(router(iter([out])))
         if not routed:  # only halo rows here
-            return pd.DataFrame(columns=["id", PART, "halo", "f", "is_core"])
+            return pd.DataFrame(columns=["id", PART, "halo", *feature_names(d), "is_core"])
         return routed[0]
 
     return kernel
@@ -731,7 +766,7 @@ def _cluster_kernel(eps: float, d: int, thin_rate: float) -> Any:
     def kernel(group: pd.DataFrame) -> pd.DataFrame:
         # Sorted by id: the local numbering must not depend on the rows' arrival order.
         group = group.sort_values("id", kind="stable").reset_index(drop=True)
-        X = _matrix(group["f"], d)
+        X = _features(group, d)
         core = group["is_core"].to_numpy(dtype=bool)
         local = np.full(len(group), -1, dtype=np.int64)
         local[core] = local_clusters(X[core], eps)
@@ -747,7 +782,8 @@ def _cluster_kernel(eps: float, d: int, thin_rate: float) -> Any:
             dist[sampled] = 0.0
         out = group[["id", PART, "halo", "is_core"]].copy()
         out["local"] = local.astype(np.int32)
-        out["f"] = group["f"].where(core, None)
+        for j, name in enumerate(feature_names(d)):  # only core points' features are read later
+            out[name] = X[:, j]
         out["dist"] = dist
         return out
 
@@ -767,8 +803,8 @@ def _labeller(keys: np.ndarray, labels: np.ndarray) -> Any:
             hit = local >= 0
             if hit.any() and sorted_keys.size:
                 found[hit] = sorted_labels[np.searchsorted(sorted_keys, node[hit])]
-            if "f" in batch.columns:  # labelled core points
-                out = batch[["id", PART, "halo", "f", "dist"]].copy()
+            if "dist" in batch.columns:  # labelled core points, their features passed through
+                out = batch.drop(columns=["local"])
                 out["label"] = found.astype(np.int32)
             else:  # every owned row: its prediction
                 out = pd.DataFrame(
@@ -785,12 +821,13 @@ def _labeller(keys: np.ndarray, labels: np.ndarray) -> Any:
 
 def _assign_kernel(eps: float, d: int) -> Any:
     def kernel(rows: pd.DataFrame, cores: pd.DataFrame) -> pd.DataFrame:
-        X = _matrix(rows["f"], d)
+        X = _features(rows, d)
         labels, is_core = nearest_core(
-            X, _matrix(cores["f"], d), cores["label"].to_numpy(dtype=np.int64), eps
+            X, _features(cores, d), cores["label"].to_numpy(dtype=np.int64), eps
         )
-        return pd.DataFrame(
-            {"f": rows["f"], "prediction": labels.astype(np.int32), "is_core": is_core}
-        )
+        out = rows[feature_names(d)].reset_index(drop=True)
+        out["prediction"] = labels.astype(np.int32)
+        out["is_core"] = is_core
+        return out
 
     return kernel
