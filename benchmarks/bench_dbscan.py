@@ -15,12 +15,18 @@ and compared the same way. ``--transform-new`` also times ``transform`` of the s
 as a new DataFrame (the scoring path for new customers), reported separately. Results are compared row by row: core points and noise
 identical, adjusted Rand index of the core points' labels = 1. Targets of issue #5 are
 printed next to the figures.
+
+The run also measures the *Spark floor*: the peak memory of a local[2] application with the
+same settings that only runs one trivial Python job on both task slots (the JVM, the driver
+with custseg imported, two Python workers with the kernels imported). It is the part of
+SparkDBSCAN's peak that does not depend on the data, printed beside the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -100,6 +106,42 @@ def run_custseg(
         spark.stop()
 
 
+def run_spark_floor(driver_memory: str) -> dict:
+    """Child side: the peak of a local[2] application that does no clustering at all.
+
+    The same session settings as :func:`run_custseg`; one tiny job whose two tasks import
+    the DBSCAN kernels in their Python workers, as the real fit's tasks do.
+    """
+    from _measure import measure
+
+    from custseg.config import SparkConfig
+    from custseg.spark import create_session
+
+    def touch_kernels(batches):  # noqa: ANN001, ANN202 - runs in a Python worker
+        from custseg.cluster import _dbscan_kernels  # noqa: F401 - the import is the point
+
+        yield from batches
+
+    with measure() as m:
+        spark = create_session(
+            SparkConfig(
+                master="local[2]", driver_memory=driver_memory, shuffle_partitions=8,
+                log_level="ERROR",
+            )
+        )  # fmt: skip
+        try:
+            spark.range(0, 100_000, numPartitions=2).mapInPandas(
+                touch_kernels, "id long"
+            ).groupBy().count().collect()
+        finally:
+            spark.stop()
+    return {
+        "seconds": m.seconds,
+        "peak_bytes": m.peak_tree_bytes,
+        "peak_jvm_bytes": m.peak_jvm_bytes,
+    }
+
+
 def run_in_memory(engine: str, n: int, skewed: bool, out: Path) -> dict:
     """Child side: scikit-learn's DBSCAN(n_jobs=2), or custseg's single-process DBSCAN, on the same rows."""
     import numpy as np
@@ -123,7 +165,9 @@ def run_in_memory(engine: str, n: int, skewed: bool, out: Path) -> dict:
 
 def child(args: list[str]) -> None:
     request = json.loads(args[0])
-    if request["engine"] == "custseg":
+    if request["engine"] == "spark-floor":
+        result = run_spark_floor(request["driver_memory"])
+    elif request["engine"] == "custseg":
         result = run_custseg(
             Path(request["data"]),
             Path(request["out"]),
@@ -211,6 +255,8 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="custseg-bench-dbscan-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"load before: {os.getloadavg()}", flush=True)
+    floor = spawn({"engine": "spark-floor", "driver_memory": args.driver_memory}, args.timeout)
+    print(f"Spark floor: {json.dumps(floor)}", flush=True)
     rows = []
     try:
         for n in [int(s) for s in args.sizes.split(",")]:
@@ -249,7 +295,7 @@ def main() -> None:
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
-    print_table(rows, args.skewed)
+    print_table(rows, args.skewed, floor)
 
 
 def print_row(
@@ -261,7 +307,7 @@ def print_row(
     )
 
 
-def print_table(rows: list, skewed: bool) -> None:
+def print_table(rows: list, skewed: bool, floor: dict | None) -> None:
     title = "skewed" if skewed else "balanced"
     print(
         f"\ncustseg DBSCAN vs scikit-learn DBSCAN(n_jobs=2), {title} blob mixture, eps={EPS}, min_samples={MIN_SAMPLES}"
@@ -310,6 +356,29 @@ def print_table(rows: list, skewed: bool) -> None:
     print(
         "         1e7 completes, time per point grows no faster than n log n; skewed within 2x balanced"
     )
+    spark_seconds = {n: ours["seconds"] for n, engine, ours, *_ in rows
+                     if engine == "SparkDBSCAN" and ours}  # fmt: skip
+    small, large = 1_000_000, 10_000_000
+    if small in spark_seconds and large in spark_seconds:
+        growth = (spark_seconds[large] / large) / (spark_seconds[small] / small)
+        allowed = math.log(large) / math.log(small)
+        print(
+            f"time per point, 1e7 against 1e6: {growth:.2f}x (n log n allows {allowed:.3f}x): "
+            f"{'met' if growth <= allowed else 'NOT met'}"
+        )
+    if floor:
+        print(
+            f"Spark floor (local[2], same settings, one trivial Python job, no data): "
+            f"{gb(floor['peak_bytes'])} (JVM {gb(floor['peak_jvm_bytes'])}); any SparkDBSCAN peak "
+            "includes it"
+        )
+        for n, engine, ours, ref, _, _ in rows:
+            if ref and engine == "SparkDBSCAN":
+                print(
+                    f"  n={n:,}: the floor alone is {floor['peak_bytes'] / ref['peak_bytes']:.2f} "
+                    f"x scikit-learn's peak; SparkDBSCAN above the floor "
+                    f"{gb(ours['peak_bytes'] - floor['peak_bytes']) if ours else '-'}"
+                )
 
 
 if __name__ == "__main__":
