@@ -1,7 +1,7 @@
 """Ward at scale: custseg's distributed SparkHierarchical against exact Ward (fastcluster, scikit-learn).
 
     .venv/bin/python benchmarks/bench_hierarchical.py --sizes 50000,100000,1000000
-    .venv/bin/python benchmarks/bench_hierarchical.py --data customers --sizes 50000
+    .venv/bin/python benchmarks/bench_hierarchical.py --data customers --sizes 50000 [--k auto]
     .venv/bin/python benchmarks/bench_hierarchical.py --compare-summarisers --sizes 1000000
 
 Data (``--data``): ``blobs`` is the 8-dimensional mixture of 5 Gaussian blobs with 2%
@@ -12,7 +12,8 @@ as the segment stage does, and takes the planted archetypes as truth (slow: use 
 For each size it prints, side by side:
 
 - custseg: ``SparkHierarchical(n_clusters=k, maxDriverRows=10000)`` on local[2], so the
-  distributed path always runs; the time covers the fit *and* labelling every customer
+  distributed path always runs (with ``--k auto``, ``n_clusters=None``: custseg chooses k by
+  silhouette as the segment stage does, and the references are cut at its k); the time covers the fit *and* labelling every customer
   (``transform`` written to Parquet). The Spark session is started, and warmed up on a small
   fit, before the clock starts; peak memory is the whole process tree (driver Python,
   Spark JVM, Python workers);
@@ -90,7 +91,9 @@ def main() -> None:
     parser.add_argument("--child-input", help=argparse.SUPPRESS)
     parser.add_argument("--child-k", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--k", type=int, help="cut at this k (default: 5 for blobs, the planted archetypes for customers)"
+        "--k",
+        help="cut at this k (default: 5 for blobs, the planted archetypes for customers); 'auto': "
+        "custseg chooses k by silhouette as the segment stage does, and exact Ward is cut there",
     )  # fmt: skip
     args = parser.parse_args()
     if args.reference:
@@ -213,9 +216,21 @@ def warm_up(spark: Any) -> None:
     model.transform(df).count()
 
 
-def run_custseg(
-    spark: Any, data: Path, n: int, k: int, out: Path, micro: int | None
+def run_and_score_custseg(
+    spark: Any, data: Path, n: int, k: int | None, out: Path, micro: int | None
 ) -> dict[str, Any]:
+    """custseg on a warmed-up session, then its ARI against the planted truth (in Spark)."""
+    warm_up(spark)
+    ours = run_custseg(spark, data, n, k, out, micro)
+    ours["load"] = load_average()
+    ours["ari_truth"] = truth_ari_in_spark(spark, out)
+    return ours
+
+
+def run_custseg(
+    spark: Any, data: Path, n: int, k: int | None, out: Path, micro: int | None
+) -> dict[str, Any]:
+    """SparkHierarchical cut at k, or at the k it chooses by silhouette (k None)."""
     from custseg.cluster import SparkHierarchical
 
     params: dict[str, Any] = {
@@ -236,6 +251,7 @@ def run_custseg(
         "seconds": m.seconds,
         "peak": m.peak_tree_bytes,
         "jvm": m.peak_jvm_bytes,
+        "k": int(clusterer.n_clusters_),
         "micro": int(clusterer.micro_centers_.shape[0])
         if clusterer.micro_centers_ is not None
         else 0,
@@ -313,13 +329,19 @@ def reference_skip_reason(kind: str, n: int, skip_above: int) -> str | None:
 def run_size(spark: Any, work: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
     from sklearn.metrics import adjusted_rand_score
 
-    data, n, k = prepare_data(spark, work, n, args.data)
-    k = args.k or k
-    print(f"\n== n = {n:,} ({args.data}, k = {k}); load {load_average()}", flush=True)
-    row: dict[str, Any] = {"n": n, "k": k, "refs": {}}
+    data, n, planted_k = prepare_data(spark, work, n, args.data)
+    auto_k = args.k == "auto"
+    k = None if auto_k else int(args.k or planted_k)
+    print(f"\n== n = {n:,} ({args.data}, k = {k or 'chosen by custseg'}); load {load_average()}",
+          flush=True)  # fmt: skip
     X = truth = None
     if n <= args.skip_reference_above:
         X, truth = load_numpy(spark, data)
+    scored = work / f"scored-{n}"
+    if auto_k:  # custseg first: its k is the one exact Ward is cut at
+        ours = run_and_score_custseg(spark, data, n, None, scored, args.micro_clusters)
+        k = ours["k"]
+    row: dict[str, Any] = {"n": n, "k": k, "refs": {}}
     for kind in ("fastcluster", "sklearn"):
         reason = reference_skip_reason(kind, n, args.skip_reference_above)
         if reason or X is None:
@@ -337,11 +359,8 @@ def run_size(spark: Any, work: Path, n: int, args: argparse.Namespace) -> dict[s
         row["exact_stability"] = exact_stability(X, k, exact_labels, args.exact_stability)
         print(f"  exact Ward on 99% subsamples vs on all: ARI {row['exact_stability']}", flush=True)
 
-    warm_up(spark)
-    scored = work / f"scored-{n}"
-    ours = run_custseg(spark, data, n, k, scored, args.micro_clusters)
-    ours["load"] = load_average()
-    ours["ari_truth"] = truth_ari_in_spark(spark, scored)
+    if not auto_k:
+        ours = run_and_score_custseg(spark, data, n, k, scored, args.micro_clusters)
     exact = row["refs"].get("fastcluster", {}).get("labels")
     if exact is not None:
         import pyarrow.parquet as pq
@@ -350,7 +369,7 @@ def run_size(spark: Any, work: Path, n: int, args: argparse.Namespace) -> dict[s
         ours["ari_exact"] = adjusted_rand_score(exact, labels)
     row["ours"] = ours
     print(f"  custseg: {ours['seconds']:.1f} s, peak {gib(ours['peak'])} (JVM {gib(ours['jvm'])}), "
-          f"{ours['micro']} micro-clusters, ARI vs exact {ours.get('ari_exact', float('nan')):.4f}, "
+          f"k = {ours['k']}, {ours['micro']} micro-clusters, ARI vs exact {ours.get('ari_exact', float('nan')):.4f}, "
           f"vs truth {ours['ari_truth']:.4f}; load {ours['load']}", flush=True)  # fmt: skip
     shutil.rmtree(scored, ignore_errors=True)
     return row
@@ -361,7 +380,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"\nWard, {args.data} data, custseg on local[2] (maxDriverRows={MAX_DRIVER_ROWS}: distributed path)"
     )
     header = (
-        f"{'n':>10} {'custseg s':>10} {'peak':>10} {'fastcluster s':>14} {'peak':>10} {'sklearn s':>10} {'peak':>10} "
+        f"{'n':>10} {'k':>3} {'custseg s':>10} {'peak':>10} {'fastcluster s':>14} {'peak':>10} {'sklearn s':>10} {'peak':>10} "
         f"{'ratio fc/ours':>13} {'ratio sk/ours':>13} {'ARI exact':>9} {'ARI truth':>9} {'exact truth':>11}"
     )
     print(header)
@@ -377,7 +396,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         ari_exact = f"{ours['ari_exact']:.4f}" if "ari_exact" in ours else "-"
         exact_truth = f"{fc['ari_truth']:.4f}" if "ari_truth" in fc else "-"
         print(
-            f"{row['n']:>10,} {ours['seconds']:>10.1f} {gib(ours['peak']):>10} {fc_s:>14} {fc_peak:>10} "
+            f"{row['n']:>10,} {row['k']:>3} {ours['seconds']:>10.1f} {gib(ours['peak']):>10} {fc_s:>14} {fc_peak:>10} "
             f"{sk_s:>10} {sk_peak:>10} {ratio:>13} {sk_ratio:>13} {ari_exact:>9} {ours['ari_truth']:>9.4f} {exact_truth:>11}"
         )
         for kind, ref in (("fastcluster", fc), ("scikit-learn", sk)):
