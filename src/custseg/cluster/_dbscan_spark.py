@@ -782,7 +782,7 @@ def _cluster_kernel(eps: float, d: int, thin_rate: float) -> Any:
             dist[sampled] = 0.0
         out = group[["id", PART, "halo", "is_core"]].copy()
         out["local"] = local.astype(np.int32)
-        for j, name in enumerate(feature_names(d)):  # only core points' features are read later
+        for j, name in enumerate(feature_names(d)):  # every row keeps them; only cores are read
             out[name] = X[:, j]
         out["dist"] = dist
         return out
