@@ -13,10 +13,11 @@ For each size it prints, side by side:
 
 - custseg: ``SparkHierarchical(n_clusters=k, maxDriverRows=10000)`` on local[2], so the
   distributed path always runs (with ``--k auto``, ``n_clusters=None``: custseg chooses k by
-  silhouette as the segment stage does, and the references are cut at its k); the time covers the fit *and* labelling every customer
-  (``transform`` written to Parquet). The Spark session is started, and warmed up on a small
-  fit, before the clock starts; peak memory is the whole process tree (driver Python,
-  Spark JVM, Python workers);
+  silhouette as the segment stage does, that search is timed too, and the references are
+  cut at its k); the time covers the fit *and* labelling every customer (``transform``
+  written to Parquet). The Spark session is started, and warmed up on a small fit, before
+  the clock starts; peak memory is the whole process tree (driver Python, Spark JVM,
+  Python workers);
 - exact Ward references, each in a child process (its own time and peak memory, data
   loading excluded): fastcluster ``linkage_vector(method="ward")`` and scikit-learn
   ``AgglomerativeClustering(linkage="ward")``, both cut at the same k. A reference is
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--child-k", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--k",
+        type=k_argument,
         help="cut at this k (default: 5 for blobs, the planted archetypes for customers); 'auto': "
         "custseg chooses k by silhouette as the segment stage does, and exact Ward is cut there",
     )  # fmt: skip
@@ -116,6 +118,13 @@ def main() -> None:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     print(f"load after: {load_average()}")
+
+
+def k_argument(value: str) -> str:
+    """``--k``: a whole number of at least 2, or ``auto``."""
+    if value != "auto" and not (value.isdigit() and int(value) >= 2):
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 2 or 'auto', got {value!r}")
+    return value
 
 
 # -- data -------------------------------------------------------------------------------

@@ -35,8 +35,9 @@ The path ``SparkHDBSCAN`` takes when the customers do not fit the driver. It is 
    HDBSCAN's condensed tree and excess-of-mass selection with the bubble sizes as
    weights (``_condensed_tree``: every customer counts in a cluster's stability, and a
    single bubble is never a cluster of its own), which labels every bubble. A noise
-   bubble then joins a cluster when at least half of its customers would (median core distance and its edge to the
-   cluster within the cluster's birth distance): the exact noise rule, by majority.
+   bubble then joins a cluster when at least half of its customers would (median core
+   distance and its edge to the cluster within the cluster's birth distance): the exact
+   noise rule, by majority.
 5. **Labels.** A customer gets its bubble's label (``-1`` = noise). The fitted
    :class:`~custseg.cluster.HDBSCAN` keeps only the split tree and the bubble labels,
    so ``model.transform`` on the training data gives exactly the labels measured here,
