@@ -18,6 +18,7 @@ class Measurement:
     seconds: float = 0.0
     peak_tree_bytes: int = 0  # sum of RSS over this process and all its children, sampled
     peak_jvm_bytes: int = 0  # the largest single java child (the Spark driver JVM in local mode)
+    peak_worker_bytes: int = 0  # the largest single Python child (a Spark Python worker: one task)
     peak_scratch_bytes: int = 0  # the Spark application's blockmgr-* folders at their fullest during the block
 
 
@@ -46,18 +47,22 @@ def _scratch_bytes(dirs: list[Path]) -> int:
     return total
 
 
-def _tree_rss() -> tuple[int, int]:
+def _tree_rss() -> tuple[int, int, int]:
+    """(sum of RSS over the process tree, largest java child, largest Python child)."""
     me = psutil.Process(os.getpid())
-    total, jvm = 0, 0
+    total, jvm, worker = 0, 0, 0
     for proc in [me, *me.children(recursive=True)]:
         try:
             rss = proc.memory_info().rss
             total += rss
-            if "java" in proc.name():
+            name = proc.name()
+            if "java" in name:
                 jvm = max(jvm, rss)
+            elif "python" in name and proc.pid != me.pid:
+                worker = max(worker, rss)
         except psutil.Error:
             continue
-    return total, jvm
+    return total, jvm, worker
 
 
 @contextmanager
@@ -74,9 +79,10 @@ def measure(interval: float = 0.2, scratch_dirs: list[Path] | None = None, scrat
     def sample() -> None:
         next_scratch = 0.0
         while not stop.is_set():
-            total, jvm = _tree_rss()
+            total, jvm, worker = _tree_rss()
             result.peak_tree_bytes = max(result.peak_tree_bytes, total)
             result.peak_jvm_bytes = max(result.peak_jvm_bytes, jvm)
+            result.peak_worker_bytes = max(result.peak_worker_bytes, worker)
             if scratch_dirs and time.monotonic() >= next_scratch:
                 result.peak_scratch_bytes = max(result.peak_scratch_bytes, _scratch_bytes(scratch_dirs))
                 next_scratch = time.monotonic() + scratch_interval

@@ -1,7 +1,7 @@
 """custseg's DBSCAN (distributed SparkDBSCAN, and single-process) against scikit-learn's (issue #5).
 
     .venv/bin/python benchmarks/bench_dbscan.py --sizes 100000,300000 [--skewed] [--skip-reference-above N]
-        [--driver-memory 2g] [--partition-rows N] [--max-box-growth X] [--transform-new] [--workdir DIR]
+        [--driver-memory 2g] [--partition-rows N] [--transform-new] [--workdir DIR]
 
 Data: ``_data.blob_mixture`` (8 dimensions, 5 Gaussian blobs + 2% uniform noise), eps = 0.6,
 min_samples = 10. Each engine runs in its own child process, so each peak memory is its own
@@ -46,7 +46,6 @@ def run_custseg(
     out: Path,
     driver_memory: str,
     partition_rows: int | None,
-    max_box_growth: float | None,
     transform_new: bool,
 ) -> dict:
     """Child side: fit + the training rows' labels on local[2], to Parquet; returns the measurement."""
@@ -71,8 +70,6 @@ def run_custseg(
         )
         if partition_rows is not None:
             estimator.setParams(partitionRows=partition_rows)
-        if max_box_growth is not None:
-            estimator.setParams(maxBoxGrowth=max_box_growth)
         started = time.perf_counter()
         with measure() as m:
             model = estimator.fit(df)
@@ -86,6 +83,7 @@ def run_custseg(
             "fit_seconds": fit_seconds,
             "peak_bytes": m.peak_tree_bytes,
             "peak_jvm_bytes": m.peak_jvm_bytes,
+            "peak_worker_bytes": m.peak_worker_bytes,
             "kept_core_points": int(model.clusterer.components_.shape[0]),
             "core_points": int(model.summary.numCorePoints),
             "clusters": int(model.summary.numClusters),
@@ -173,7 +171,6 @@ def child(args: list[str]) -> None:
             Path(request["out"]),
             request["driver_memory"],
             request["partition_rows"],
-            request["max_box_growth"],
             request["transform_new"],
         )
     else:
@@ -242,10 +239,6 @@ def main() -> None:
         "--partition-rows", type=int, default=None, help="rows per box (default: the library's)"
     )
     parser.add_argument(
-        "--max-box-growth", type=float, default=None,
-        help="coarser boxes allowed to cut halo copies (default: the library's; 1 = finest split)",
-    )  # fmt: skip
-    parser.add_argument(
         "--transform-new", action="store_true", help="also time transform of a new DataFrame"
     )
     parser.add_argument("--timeout", type=float, default=4 * 3600)
@@ -266,7 +259,7 @@ def main() -> None:
             ours = spawn(
                 {"engine": "custseg", "data": str(data), "out": str(ours_out),
                  "driver_memory": args.driver_memory, "partition_rows": args.partition_rows,
-                 "max_box_growth": args.max_box_growth, "transform_new": args.transform_new},
+                 "transform_new": args.transform_new},
                 args.timeout,
             )  # fmt: skip
             ref = single = None

@@ -24,10 +24,19 @@ from sklearn.datasets import make_blobs, make_circles, make_moons
 from sklearn.neighbors import NearestNeighbors
 
 from custseg.cluster import DBSCAN, SparkDBSCAN, SparkDBSCANModel
-from custseg.cluster._dbscan_kernels import core_flags, local_clusters, nearest_core
+from custseg.cluster._dbscan_kernels import (
+    CoreLinker,
+    core_counts,
+    count_own,
+    count_within,
+    local_clusters,
+    nearest_core,
+    nearest_listed_core,
+)
 from custseg.cluster._dbscan_spark import (
     box_loads,
     build_partitioner,
+    candidate_leaves,
     choose_partitioner,
     distance_to_sampled,
     partition_keys,
@@ -174,30 +183,31 @@ def test_partitioner_balances_a_skewed_sample() -> None:
     )
 
 
-def test_coarser_split_where_halos_copy_most_rows(monkeypatch) -> None:
-    """A dense blob (eps wide against 16 boxes) on 2 task slots gets fewer boxes that copy
-    fewer rows, within the growth allowed to the fullest box; with as many slots as boxes
-    (or slots unknown) the finest split is quicker and stays; well-separated data keeps it."""
+def test_more_boxes_only_where_quicker() -> None:
+    """Never fewer boxes than partitionRows asks for (a task's memory); more where the sample
+    shows they are quicker on the task slots: well-separated data splits to keep both slots
+    busy, a dense blob whose halos would copy most rows keeps the fewest boxes."""
     rng = np.random.default_rng(3)
-    dense = rng.normal(0.0, 0.3, size=(16_000, 8))
-    finest = build_partitioner(dense, 16, eps=0.6)
-    finest_loads = box_loads(finest, dense, 0.6)
-    chosen = choose_partitioner(dense, 16, 0.6, max_box_growth=1.5, slots=2)
-    loads = box_loads(chosen, dense, 0.6)
-    assert chosen.n_leaves < 16
-    assert loads.sum() < finest_loads.sum() and loads.max() <= 1.5 * finest_loads.max()
-    assert choose_partitioner(dense, 16, 0.6, max_box_growth=1.0, slots=2).n_leaves == 16
-    assert choose_partitioner(dense, 16, 0.6, max_box_growth=1.5, slots=None).n_leaves == 16
-    assert choose_partitioner(dense, 16, 0.6, max_box_growth=1.5, slots=16).n_leaves == 16
-    # the count in chunks equals the count at once
-    rows, leaves = finest.near_leaves(dense, 0.6)
-    monkeypatch.setattr("custseg.cluster._dbscan_spark.LOAD_CHUNK_CELLS", 1_000)
-    np.testing.assert_array_equal(box_loads(finest, dense, 0.6), np.bincount(leaves, minlength=16))
-
+    dense = rng.normal(0.0, 0.1, size=(16_000, 8))  # every row within eps of any cut
+    assert choose_partitioner(dense, 1, 0.6, slots=2).n_leaves == 1
+    assert choose_partitioner(dense, 16, 0.6, slots=2).n_leaves == 16
     apart = rng.normal(0.0, 0.05, size=(16, 500, 8)) + 10.0 * np.arange(16)[:, None, None]
     apart = apart.reshape(-1, 8)
     assert box_loads(build_partitioner(apart, 16, 0.6), apart, 0.6).sum() == len(apart)
-    assert choose_partitioner(apart, 16, 0.6, max_box_growth=1.5, slots=2).n_leaves == 16
+    assert choose_partitioner(apart, 1, 0.6, slots=2).n_leaves == 2
+    assert choose_partitioner(apart, 1, 0.6, slots=None).n_leaves == 1  # slots unknown
+    assert candidate_leaves(1, 2) == [1, 2, 4, 8]
+    assert candidate_leaves(13, 2) == [13]
+    assert candidate_leaves(3, None) == [3]
+    # rows near boxes, in chunks, with one radius per row
+    finest = build_partitioner(dense, 16, eps=0.6)
+    rows, leaves = finest.near_leaves(dense[:300], 0.6)
+    radius = np.where(np.arange(300) % 2 == 0, 0.6, 0.0)
+    rows_r, leaves_r = finest.near_leaves(dense[:300], radius)
+    pairs = set(zip(rows.tolist(), leaves.tolist(), strict=True))
+    pairs_r = set(zip(rows_r.tolist(), leaves_r.tolist(), strict=True))
+    own = set(zip(range(300), finest.route(dense[:300]).tolist(), strict=True))
+    assert pairs_r == {(r, leaf) for r, leaf in pairs if r % 2 == 0} | own
 
 
 def test_task_slots_from_the_master() -> None:
@@ -228,12 +238,42 @@ def test_partition_keys_give_each_box_its_own_task() -> None:
         np.testing.assert_array_equal(np.sort(np.mod(spark_hash_int(keys), n)), np.arange(n))
 
 
-def test_core_flags_use_the_halo_and_an_inclusive_eps() -> None:
-    # owned [0, 0] and [1, 0]; halo row [2, 0] is exactly eps from the second
-    X = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [5.0, 5.0]])
-    owned = np.array([True, True, False, False])
-    np.testing.assert_array_equal(core_flags(X, owned, 1.0, 3), [False, True])
-    np.testing.assert_array_equal(core_flags(X, owned, 1.0, 1), [True, True])
+def test_core_counts_add_up_with_the_halo_and_eps_is_inclusive() -> None:
+    from scipy.spatial import cKDTree
+
+    # own [0, 0] and [1, 0]; the halo row [2, 0] is exactly eps from the second
+    own = np.array([[0.0, 0.0], [1.0, 0.0]])
+    halo = np.array([[2.0, 0.0], [5.0, 5.0]])
+    counts = core_counts(own, 1.0, 3)
+    np.testing.assert_array_equal(counts, [2, 2])  # exact below min_samples
+    counts += count_within(cKDTree(halo), halo, own, 3, 1.0)
+    np.testing.assert_array_equal(counts >= 3, [False, True])
+    np.testing.assert_array_equal(core_counts(own, 1.0, 1), [1, 1])
+    np.testing.assert_array_equal(core_counts(np.vstack([own] * 3), 1.0, 3), [3] * 6)  # capped
+
+
+def test_nearest_core_of_non_core_rows_from_their_neighbour_lists() -> None:
+    """count_own keeps the exact neighbour lists of rows short of min_samples; their nearest
+    core within eps comes from them (a grid of ties leaves some lists to the fallback query)."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(8)
+    X = np.vstack([rng.normal(0.0, 0.3, size=(1_500, 3)), rng.uniform(-3, 3, size=(1_500, 3))])
+    ties = np.column_stack([grid(6), np.zeros(36)]) + 20.0  # every neighbour exactly eps away
+    for points, eps, min_samples in ((X, 0.35, 6), (ties, 1.0, 5)):
+        own = count_own(points, eps, min_samples)
+        full = cdist(points, points, "sqeuclidean") <= eps * eps
+        np.testing.assert_array_equal(own.counts, np.minimum(full.sum(axis=1), min_samples))
+        core = own.counts >= min_samples
+        rows = np.flatnonzero(~core)
+        assert 0 < rows.size < len(points)
+        nearest, dist = nearest_listed_core(points, own, core, rows, eps)
+        sq = np.where(full[rows][:, core], cdist(points[rows], points[core], "sqeuclidean"), np.inf)
+        expected = np.where(np.isfinite(sq.min(axis=1)), np.sqrt(sq.min(axis=1)), np.inf)
+        np.testing.assert_allclose(dist, expected, rtol=1e-12)
+        hit = nearest >= 0
+        np.testing.assert_array_equal(hit, np.isfinite(expected))
+        assert core[nearest[hit]].all()
 
 
 def test_nearest_core_is_inclusive_and_flags_coinciding_rows() -> None:
@@ -247,6 +287,7 @@ def test_nearest_core_is_inclusive_and_flags_coinciding_rows() -> None:
 
 def test_kernels_answer_each_row_in_its_own_order() -> None:
     """The kernels query in spatial order; every answer must come back to its own row."""
+    from scipy.spatial import cKDTree
     from scipy.spatial.distance import cdist
 
     rng = np.random.default_rng(3)
@@ -254,9 +295,12 @@ def test_kernels_answer_each_row_in_its_own_order() -> None:
     X = X[rng.permutation(len(X))]
     owned = rng.random(len(X)) < 0.7
     eps, min_samples = 0.4, 5
-    expected = (cdist(X[owned], X) <= eps).sum(axis=1) >= min_samples
-    assert 0 < expected.sum() < expected.size
-    np.testing.assert_array_equal(core_flags(X, owned, eps, min_samples), expected)
+    expected = np.minimum((cdist(X[owned], X) <= eps).sum(axis=1), min_samples)
+    assert 0 < (expected >= min_samples).sum() < expected.size
+    halo = X[~owned]
+    counts = core_counts(X[owned], eps, min_samples)
+    counts += count_within(cKDTree(halo), halo, X[owned], min_samples, eps)
+    np.testing.assert_array_equal(np.minimum(counts, min_samples), expected)
 
     cores, core_labels, rows = X[:600], np.arange(600) % 7, X[600:]
     dist = cdist(rows, cores)
@@ -288,6 +332,78 @@ def test_local_clusters_match_the_full_neighbour_lists() -> None:
     np.testing.assert_array_equal(local_clusters(ties, 1.0), np.zeros(144))
 
 
+def test_linker_finds_every_cluster_each_halo_core_reaches() -> None:
+    """Against all pairs: halo cores of many small home clusters (ball queries) and of a few
+    large ones (pair counts), own clusters large and small, points exactly eps apart."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(1)
+    for trial, eps in enumerate([0.2, 0.3, 0.15, 0.25]):
+        own = np.vstack(
+            [
+                rng.normal(0.0, 0.3, size=(1_500, 3)),
+                rng.uniform(-3.0, 3.0, size=(1_000, 3)),
+                rng.normal(1.5, 0.1, size=(200, 3)),
+            ]
+        )
+        nodes = 1_000 + 7 * local_clusters(own, eps)
+        halo = np.vstack([rng.normal(0.2, 0.3, size=(1_000, 3)), rng.uniform(-3, 3, (600, 3))])
+        halo[:40] = own[:40] + np.array([eps, 0.0, 0.0])  # ties at eps
+        if trial % 2:
+            home = rng.choice(4, size=len(halo), p=[0.6, 0.3, 0.05, 0.05])
+        else:
+            home = rng.integers(0, 300, size=len(halo))
+        a, b = CoreLinker(own, nodes, eps).links(halo, home)
+        rows, cols = np.nonzero(cdist(halo, own, "sqeuclidean") <= eps * eps)
+        expected = set(zip(home[rows].tolist(), nodes[cols].tolist(), strict=True))
+        assert set(zip(a.tolist(), b.tolist(), strict=True)) == expected
+        assert len(a) == len(expected)  # distinct
+
+
+def test_box_passes_stream_in_chunks_and_boxes_share_a_partition() -> None:
+    """The first pass over a partition holding two boxes, fed in small Arrow-like batches with a
+    tiny halo chunk, gives what it gives with one chunk; own rows after a box's halo are refused."""
+    import pandas as pd
+
+    from custseg.cluster import _dbscan_spark as ds
+
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(0.0, 0.4, size=(400, 2)), rng.uniform(-3, 3, size=(200, 2))])
+    eps, min_samples = 0.3, 5
+    partitioner = build_partitioner(X, 4, eps)
+    keys = partition_keys(4)
+    rows, leaves = partitioner.near_leaves(X, eps)
+    own = partitioner.route(X)
+    frame = pd.DataFrame(
+        {
+            "id": rows.astype(np.int64),
+            ds.PART: keys[leaves].astype(np.int32),
+            "kind": np.where(leaves == own[rows], ds.OWN, ds.HALO).astype(np.int32),
+            "x0": X[rows, 0],
+            "x1": X[rows, 1],
+        }
+    )
+    two_boxes = frame[frame[ds.PART].isin(keys[:2])].sort_values([ds.PART, "kind"], kind="stable")
+
+    def run(chunk_rows: int, batch_rows: int) -> pd.DataFrame:
+        kernel = ds._box_pass(partitioner, keys, eps, min_samples, 2, 0.0, chunk_rows)
+        batches = [two_boxes.iloc[i : i + batch_rows] for i in range(0, len(two_boxes), batch_rows)]
+        return pd.concat(list(kernel(iter(batches))), ignore_index=True)
+
+    whole, streamed = run(10**9, 10**9), run(5, 7)
+    pd.testing.assert_frame_equal(streamed, whole)
+    assert set(whole[ds.PART]) == set(keys[:2].tolist())
+    # the core flags are the full data's
+    counts = (np.linalg.norm(X[whole["id"]][:, None] - X[None], axis=2) <= eps).sum(axis=1)
+    np.testing.assert_array_equal(whole["is_core"].to_numpy(), counts >= min_samples)
+    kernel = ds._box_pass(partitioner, keys, eps, min_samples, 2, 0.0, 100)
+    one_box = two_boxes[two_boxes[ds.PART] == keys[0]]
+    with pytest.raises(RuntimeError, match="own rows arrived after its other rows"):
+        list(kernel(iter([one_box.sort_values("kind", ascending=False)])))
+    with pytest.raises(RuntimeError, match="rows arrived in two runs"):
+        list(kernel(iter([two_boxes.sort_values("kind", kind="stable")])))
+
+
 # -- Spark, local[2] ------------------------------------------------------------------------
 @pytest.mark.spark
 def test_matches_sklearn_on_every_shape(spark) -> None:
@@ -300,7 +416,6 @@ def test_matches_sklearn_on_every_shape(spark) -> None:
         predictionCol="segment",
         maxDriverRows=100,
         partitionRows=150,
-        maxBoxGrowth=1.0,  # the finest split, however much it copies
     ).fit(df)
     assert model.summary.numBoxes == 13
     # the fit's own labels: transform of the training DataFrame and the summary
@@ -341,8 +456,7 @@ def test_thinned_model_one_d_and_vectors(spark, tmp_path) -> None:
     blobs = make_blobs(300, n_features=3, centers=3, cluster_std=0.6, random_state=5)[0]
     X = padded([(blobs, 0.6), (ONE_D, 0.5)], 3)
     min_samples = 3
-    # partitionRows 60 asks for 6 boxes; their halos would copy 1.7x the rows, so the default
-    # maxBoxGrowth takes the 3-box split (1.1x, fullest box 119 rows against 105)
+    # partitionRows 60: 6 boxes (on 2 task slots, 12 would copy more halo rows)
     df = spark.createDataFrame(
         [(i, Vectors.dense(X[i]), f"c{i}") for i in range(len(X))], ["id", "vec", "name"]
     )
@@ -355,7 +469,7 @@ def test_thinned_model_one_d_and_vectors(spark, tmp_path) -> None:
         partitionRows=60,
         maxModelPoints=150,
     ).fit(df)
-    assert model.summary.numBoxes == 3
+    assert model.summary.numBoxes == 6
     scored = model.transform(df).orderBy("id").toPandas()
     assert list(scored.columns) == ["id", "vec", "name", "segment", "is_core"]
     assert scored["name"].tolist() == [f"c{i}" for i in range(len(X))]
@@ -421,10 +535,6 @@ def test_param_validation() -> None:
         ParameterError, match=re.escape("maxModelPoints must be an integer >= 1, got -3")
     ):
         SparkDBSCAN(eps=0.5, maxModelPoints=-3)
-    with pytest.raises(
-        ParameterError, match=re.escape("maxBoxGrowth must be a number >= 1, got 0.5")
-    ):
-        SparkDBSCAN(eps=0.5, maxBoxGrowth=0.5)
 
 
 # -- other engines: separate executor processes, and Spark Connect --------------------------
@@ -439,8 +549,7 @@ ENGINE_PARAMS = {
     "min_samples": ENGINE_MIN_SAMPLES,
     "predictionCol": "segment",
     "maxDriverRows": 50,
-    "partitionRows": 50,
-    "maxBoxGrowth": 1.0,  # keep 4 boxes (a coarser split would take 1: every row is in every halo)
+    "partitionRows": 50,  # at least 4 boxes
     "maxModelPoints": 20,
 }
 

@@ -29,10 +29,9 @@ from pyspark.ml.param import Param, TypeConverters
 from custseg.errors import ModelError, ParameterError
 
 from ._base import BaseClusterer, even_chunks, thread_map
-from ._dbscan_kernels import core_flags, core_tree, local_clusters, nearest_core
+from ._dbscan_kernels import core_counts, core_tree, local_clusters, nearest_core
 from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
 from ._validation import (
-    check_at_least,
     check_features,
     check_int,
     check_not_above_rows,
@@ -98,7 +97,7 @@ class DBSCAN(BaseClusterer):
         self.check_data_size(n)
 
         eps = float(self.eps)
-        is_core = core_flags(X, np.ones(n, dtype=bool), eps, self.min_samples)
+        is_core = core_counts(X, eps, self.min_samples) >= self.min_samples
         core_idx = np.flatnonzero(is_core)
         self.n_features_in_ = X.shape[1]
         self._set_core(X[core_idx], local_clusters(X[core_idx], eps))
@@ -210,11 +209,10 @@ def knee_point(curve: Any) -> tuple[int, float]:
 
 
 # -- Spark -----------------------------------------------------------------------
-DEFAULT_PARTITION_ROWS = 150_000
+# Own rows of one box of the distributed fit: what one task holds (its halo streams through
+# it in chunks). 10^6 8-D rows: at most 1.04 GB in a Python worker (issue #5 benchmark, 10^7 rows).
+DEFAULT_PARTITION_ROWS = 1_000_000
 DEFAULT_MAX_MODEL_POINTS = 200_000
-# Measured on the issue #5 blobs at 10^7 rows on 2 task slots: 8 boxes instead of 67 copy
-# 2.0x the rows instead of 10.3x, for a fullest box 1.28x as full (1,648 s instead of 3,941 s).
-DEFAULT_MAX_BOX_GROWTH = 1.5
 
 
 class _DBSCANParams(_SparkClusterParams):
@@ -231,15 +229,9 @@ class _DBSCANParams(_SparkClusterParams):
     )
     partitionRows: Param[int] = spark_param(
         "partitionRows",
-        "distributed fit: target rows per spatial partition (a task's memory follows it)",
+        "distributed fit: most rows one spatial partition owns (a task holds them; its eps halo "
+        "streams through in chunks)",
         TypeConverters.toInt,
-    )
-    maxBoxGrowth: Param[float] = spark_param(
-        "maxBoxGrowth",
-        "distributed fit: a coarser split that copies fewer halo rows, when quicker on the session's "
-        "task slots, may fill its fullest box (own rows + halo copies) up to this many times the "
-        "partitionRows split's; 1 keeps that split",
-        TypeConverters.toFloat,
     )
     maxModelPoints: Param[int] = spark_param(
         "maxModelPoints",
@@ -255,7 +247,6 @@ class _DBSCANParams(_SparkClusterParams):
             min_samples=10,
             isCoreCol="is_core",
             partitionRows=DEFAULT_PARTITION_ROWS,
-            maxBoxGrowth=DEFAULT_MAX_BOX_GROWTH,
             maxModelPoints=DEFAULT_MAX_MODEL_POINTS,
         )
 
@@ -264,8 +255,6 @@ class _DBSCANParams(_SparkClusterParams):
         for name in ("partitionRows", "maxModelPoints"):
             if name in updates:
                 check_int(name, updates[name], 1)
-        if "maxBoxGrowth" in updates:
-            check_at_least("maxBoxGrowth", updates["maxBoxGrowth"], 1.0)
 
     def getEps(self) -> float:
         return self.getOrDefault(self.eps)
@@ -278,9 +267,6 @@ class _DBSCANParams(_SparkClusterParams):
 
     def getPartitionRows(self) -> int:
         return self.getOrDefault(self.partitionRows)
-
-    def getMaxBoxGrowth(self) -> float:
-        return self.getOrDefault(self.maxBoxGrowth)
 
     def getMaxModelPoints(self) -> int:
         return self.getOrDefault(self.maxModelPoints)
@@ -430,9 +416,9 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
 
     Up to ``maxDriverRows`` rows are clustered on the driver; above that the
     exact distributed algorithm of :mod:`custseg.cluster._dbscan_spark` runs
-    (spatial partitions of about ``partitionRows`` rows each, one task each;
-    fewer, larger ones where eps halos would copy rows into many boxes, see
-    ``maxBoxGrowth``).
+    (spatial partitions of at most ``partitionRows`` own rows each, one task each,
+    more and smaller ones where that is quicker on the session's task slots; a
+    task holds its own rows, and its eps halo streams through it in chunks).
     The fitted model's ``summary.predictions`` (and its ``transform`` of the
     training DataFrame) holds every training row's label without a second pass.
 
@@ -453,7 +439,6 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
         isCoreCol: str = "is_core",
         maxDriverRows: int = 100_000,
         partitionRows: int = DEFAULT_PARTITION_ROWS,
-        maxBoxGrowth: float = DEFAULT_MAX_BOX_GROWTH,
         maxModelPoints: int = DEFAULT_MAX_MODEL_POINTS,
     ) -> None:
         super().__init__()
@@ -485,7 +470,6 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
             n_rows=n_rows,
             features_col=self.getFeaturesCol(),
             partition_rows=self.getPartitionRows(),
-            max_box_growth=self.getMaxBoxGrowth(),
             max_model_points=self.getMaxModelPoints(),
         )
         clusterer.n_features_in_ = int(fit.components.shape[1])

@@ -5,43 +5,48 @@ partitioned into the same clusters (numbered like scikit-learn, by each
 cluster's first core point in the DataFrame's row order), each border point
 in a cluster that has a core point within ``eps`` of it.
 
-How it runs (only mapInPandas / applyInPandas, joins and aggregations):
+How it runs (only mapInPandas / applyInPandas, joins, aggregations and sorts):
 
 1. Partitioning. A bounded sample of the features (the only rows that reach
    the driver) chooses k-d style splits: each split cuts at the quantile that
    keeps the leaf counts balanced, on the dimension where the fewest sample
    points lie within ``eps`` of the cut (the split that costs the smallest
    halo). Leaves are boxes that tile the space; each row belongs to exactly
-   one. Balanced counts keep a dense blob from piling onto one task. About
-   ``partitionRows`` rows per box, unless the sample shows that the eps halos
-   of boxes that small would copy most rows many times (dense data): then a
-   coarser split that copies fewer rows is used when it is quicker for the
-   session's task slots, within ``maxBoxGrowth`` of the finest split's fullest
-   box (``choose_partitioner``).
-2. Core points. Each row is sent to its own box and, as a halo copy, to every
-   other box within ``eps`` of it. Per box, a k-d tree k-NN query (k =
-   min_samples, bounded at eps) over owned + halo rows decides which owned
-   rows are core: the box grown by eps holds every neighbour of its rows.
-   Each box has its own task (``partition_keys``), so no task idles while
-   another holds two boxes.
-3. Local clusters and borders, in the same job. Core points go out again with
-   their halo copies, non-core rows to their own box only. Per box, the
-   connected components of the core points' eps-graph come from each row's
-   few nearest cores (fragments) plus one bounded query per row and nearby
-   fragment to join fragments (``local_clusters``): memory and time follow
-   the rows, never the full neighbour lists, which hold thousands of rows
-   each in a dense blob. Each non-core row takes the local cluster of its
-   nearest core within eps (the box holds every core within eps of it), or
-   stays noise. The result is checkpointed once (executors' disk).
-4. Merge. A core point that is a halo copy in one box and owned by another
-   links the two local clusters. The distinct links and the list of local
-   clusters are small (clusters, not customers): they are collected and
-   joined on the driver with a connected-components pass (a union-find).
-5. Labels. Every training row's label is then a lookup of its local cluster
-   (a map over the checkpoint, no further query): the fitted model exposes
-   them as ``summary.predictions``, and ``transform`` of the training
-   DataFrame returns them instead of recomputing. The rows are numbered once
-   and kept (disk), so the numbering cannot change between the steps.
+   one. Balanced counts keep a dense blob from piling onto one task. A box
+   owns at most ``partitionRows`` rows; more, smaller boxes are used where the
+   sample shows that they are quicker on the session's task slots
+   (``choose_partitioner``). Each box has its own task (``partition_keys``).
+2. Streaming boxes. A box's task holds only the rows it owns: every pass
+   sorts a box's rows so its own come first, builds its k-d trees from them,
+   then streams the rows of other boxes (halo copies, queries) through them in
+   chunks (``stream_boxes``). Memory follows ``partitionRows``, however many
+   rows the eps halo holds: at fixed eps, ten times the customers put ten
+   times the neighbours within eps of a box.
+3. Core points and local clusters (first pass). Each row goes to its own box
+   and, as a halo copy, to every other box within ``eps``. A box counts each
+   own row's neighbours among its own rows (a k-NN query, k = min_samples,
+   bounded at eps); the rows still short of min_samples then get the halo's
+   rows within eps added, chunk by chunk (counts below min_samples are exact,
+   so they add up). The connected components of the own core points' eps-graph
+   come from each row's few nearest cores (fragments) plus bounded queries
+   between fragments (``local_clusters``): never the full neighbour lists,
+   which hold thousands of rows each in a dense blob. Each own non-core row
+   notes its nearest own core within eps. Checkpointed (executors' disk).
+4. Links and borders (second pass). Each core point goes to its own box and,
+   with its local cluster, to every other box within eps; a non-core row whose
+   nearest own core is farther than some other box goes there as a query. A
+   box finds, exactly, which of its local clusters each visiting core point
+   reaches within eps (``CoreLinker``: nearest cores, then dual-tree pair
+   counts), and answers each query with its nearest own core if nearer.
+5. Merge. The distinct links and the list of local clusters are small
+   (clusters, not customers): they are collected and joined on the driver
+   with a connected-components pass (a union-find).
+6. Labels. Every training row's label is a lookup of its local cluster, or of
+   its nearest core over all boxes (ties: the smaller cluster key): the fitted
+   model exposes them as ``summary.predictions``, and ``transform`` of the
+   training DataFrame returns them instead of recomputing. The rows are
+   numbered once and kept (disk), so the numbering cannot change between the
+   steps.
 
 Exact comparisons at eps: distances within a relative 1e-9 of eps are
 settled with the squared distance summed dimension by dimension against
@@ -62,12 +67,17 @@ from custseg.errors import ParameterError
 
 from ._dbscan_kernels import (
     APPROX,
+    COUNT_LEAF_SIZE,
     LEAF_SIZE,
     QUERY_CHUNK,
     TIE_BAND,
-    core_flags,
+    CoreLinker,
+    count_own,
+    count_within,
     local_clusters,
     nearest_core,
+    nearest_listed_core,
+    nearest_within,
 )
 from ._neighbours import inverse, spatial_order
 
@@ -78,8 +88,15 @@ if TYPE_CHECKING:
 SAMPLE_ROWS_PER_LEAF = 1_000
 MIN_SAMPLE_ROWS = 10_000
 MAX_SAMPLE_ROWS = 200_000
-# Rows x boxes x dimensions per chunk when counting the sample's halo copies (~64 MB of doubles).
+# Rows x boxes x dimensions per chunk when finding the boxes near rows (~64 MB of doubles).
 LOAD_CHUNK_CELLS = 8_000_000
+# Splits finer than partitionRows asks for are measured up to this many boxes per task slot.
+BOXES_PER_SLOT = 4
+# Halo rows a box kernel gathers before it works on them: partitionRows, but at least this many
+# (a task holds its own rows and one such chunk; fewer, larger chunks mean fewer tree queries).
+MIN_CHUNK_ROWS = 262_144
+# Rows per pandas frame a box kernel yields (bounds the Arrow conversion's copy).
+OUTPUT_ROWS = 131_072
 # Candidate cover radii of a thinned model (eps * 2**(-j/4)).
 THIN_BINS = 25
 # Column names used inside the distributed plan.
@@ -100,19 +117,34 @@ def _feature_fields(d: int) -> str:
     return ", ".join(f"{name} double" for name in feature_names(d))
 
 
-def routed_schema(d: int) -> str:
-    return f"id long, {PART} int, halo boolean, {_feature_fields(d)}"
+def routed_schema(d: int, extra: str = "") -> str:
+    """Rows sent to boxes: ``kind`` OWN (the box owns the row) or HALO (a copy within eps)."""
+    return f"id long, {PART} int, kind int, {_feature_fields(d)}{extra}"
 
 
-def routed_core_schema(d: int) -> str:
-    return f"{routed_schema(d)}, is_core boolean"
-
-
-def clustered_schema(d: int) -> str:
+def box_rows_schema(d: int) -> str:
+    """A box's own rows after the first pass (kept on executors' disk): ``local`` is the
+    row's local cluster (-1: none within eps in this box), ``near`` a non-core row's
+    distance to its nearest own core (inf: none), ``shipped`` whether other boxes may hold
+    a nearer core, ``dist`` the thinning distance (NaN when not thinning)."""
     return (
-        f"id long, {PART} int, halo boolean, is_core boolean, local int, {_feature_fields(d)}, "
-        "dist double"
+        f"id long, {PART} int, is_core boolean, local int, near double, shipped boolean, "
+        f"dist double, {_feature_fields(d)}"
     )
+
+
+def visit_schema(d: int) -> str:
+    """Rows of the second pass: OWN core points (``node`` their local cluster), HALO core
+    points of other boxes (``node`` their home cluster), QUERY rows (non-core rows of
+    other boxes, ``bound`` their nearest core so far)."""
+    return f"kind int, id long, {PART} int, node long, bound double, {_feature_fields(d)}"
+
+
+# What the second pass finds: LINK (a, b) nodes of one cluster; ANSWER: row id's nearest
+# core in another box is in node b, at distance dist.
+FOUND_SCHEMA = "kind int, id long, a long, b long, dist double"
+OWN, HALO, QUERY = 0, 1, 2
+LINK, ANSWER = 1, 2
 
 
 def flat_features(df: DataFrame, d: int) -> DataFrame:
@@ -147,19 +179,31 @@ class BoxPartitioner:
         )
         return np.argmax(inside, axis=1).astype(np.int32)
 
-    def near_leaves(self, X: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-        """(row, leaf) pairs of every leaf within eps of the row (its own leaf included).
+    def near_leaves(self, X: np.ndarray, radius: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, leaf) pairs of every leaf within ``radius`` of the row (its own leaf included).
 
-        The reach is eps widened by the tie band, so a point exactly eps away from
-        a row is never missed by rounding; an extra copy only costs a little work.
+        ``radius`` is one number or one per row. The reach is widened by the tie
+        band, so a point exactly that far from a row is never missed by rounding;
+        an extra copy only costs a little work. Rows go in chunks (bounded memory).
         """
-        gap = np.maximum(
-            np.maximum(self.lower[None] - X[:, None, :], X[:, None, :] - self.upper[None]), 0.0
-        )
-        reach = eps * (1.0 + 4 * TIE_BAND)
-        near = np.einsum("nld,nld->nl", gap, gap) <= reach * reach
-        rows, leaves = np.nonzero(near)
-        return rows, leaves.astype(np.int32)
+        n = X.shape[0]
+        reach = np.broadcast_to(np.asarray(radius, dtype=np.float64), (n,)) * (1.0 + 4 * TIE_BAND)
+        chunk = max(1, LOAD_CHUNK_CELLS // max(1, self.n_leaves * X.shape[1]))
+        rows_parts, leaves_parts = [], []
+        for start in range(0, n, chunk):
+            block = X[start : start + chunk]
+            gap = np.maximum(
+                np.maximum(self.lower[None] - block[:, None, :], block[:, None, :] - self.upper[None]),
+                0.0,
+            )
+            r = reach[start : start + chunk]
+            near = np.einsum("nld,nld->nl", gap, gap) <= (r * r)[:, None]
+            rows, leaves = np.nonzero(near)
+            rows_parts.append(rows + start)
+            leaves_parts.append(leaves.astype(np.int32))
+        if not rows_parts:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
+        return np.concatenate(rows_parts), np.concatenate(leaves_parts)
 
 
 def build_partitioner(sample: np.ndarray, n_leaves: int, eps: float) -> BoxPartitioner:
@@ -214,50 +258,47 @@ def build_partitioner(sample: np.ndarray, n_leaves: int, eps: float) -> BoxParti
 
 
 def box_loads(partitioner: BoxPartitioner, sample: np.ndarray, eps: float) -> np.ndarray:
-    """Sample rows each box holds, its own plus its halo copies (in chunks: bounded memory)."""
-    loads = np.zeros(partitioner.n_leaves, dtype=np.int64)
-    chunk = max(1, LOAD_CHUNK_CELLS // (partitioner.n_leaves * sample.shape[1]))
-    for start in range(0, sample.shape[0], chunk):
-        _, leaves = partitioner.near_leaves(sample[start : start + chunk], eps)
-        loads += np.bincount(leaves, minlength=partitioner.n_leaves)
-    return loads
+    """Sample rows each box reads, its own plus its halo copies."""
+    _, leaves = partitioner.near_leaves(sample, eps)
+    return np.bincount(leaves, minlength=partitioner.n_leaves).astype(np.int64)
+
+
+def candidate_leaves(min_leaves: int, slots: int | None) -> list[int]:
+    """Box counts worth measuring: ``min_leaves`` x 1, 2, 4, ... up to ``BOXES_PER_SLOT`` per slot."""
+    counts = [min_leaves]
+    if slots is not None:
+        while counts[-1] * 2 <= max(min_leaves, BOXES_PER_SLOT * max(1, slots)):
+            counts.append(counts[-1] * 2)
+    return counts
 
 
 def choose_partitioner(
-    sample: np.ndarray, n_leaves: int, eps: float, max_box_growth: float, slots: int | None
+    sample: np.ndarray, min_leaves: int, eps: float, slots: int | None
 ) -> BoxPartitioner:
-    """The split into ``n_leaves`` boxes, or a coarser one when halos make it faster.
+    """The split into ``min_leaves`` boxes, or into more where more are quicker.
 
-    Where eps is wide against the boxes (dense data: ten times the rows in the
-    same space make the boxes thinner, not eps), every row is copied into many
-    boxes, and the work grows with the copies rather than the rows. The finest
-    split and its halvings (half, a quarter, ... the boxes) are measured on the
-    sample: rows per box, own plus halo copies. Each box is one task, so with
-    ``slots`` tasks running at once a split takes about
-    ``max(fullest box, all rows / slots)``; the quickest split is used, provided
-    its fullest box (a task's memory) holds at most ``max_box_growth`` times
-    what the finest split's fullest box holds. ``slots`` None (not known) counts
-    as one slot per box of the finest split, which keeps the finest split unless
-    a coarser one is as quick. ``max_box_growth`` 1 always uses the finest split.
+    ``min_leaves`` boxes keep each within ``partitionRows`` own rows, the rows a
+    task holds (its halo only streams through it), so more boxes never cost
+    memory. Each box is one task and reads its own rows and its halo copies; with
+    ``slots`` tasks at once a split takes about
+    ``max(fullest box, all rows / slots)``, measured on the sample. Splits of
+    ``candidate_leaves`` boxes are measured and the quickest kept (ties: fewer
+    boxes). More boxes let every slot work where ``min_leaves`` is below the slots;
+    where eps is wide against the boxes (dense data) their halos copy more rows and
+    they lose. ``slots`` None (a cluster that does not say) keeps ``min_leaves``.
     """
-    finest = build_partitioner(sample, n_leaves, eps)
-    if max_box_growth <= 1.0 or finest.n_leaves <= 1:
-        return finest
-    width = max(1, slots if slots is not None else finest.n_leaves)
-
-    def duration(loads: np.ndarray) -> float:
-        return max(float(loads.max()), float(loads.sum()) / width)
-
-    loads = box_loads(finest, sample, eps)
-    budget = max_box_growth * float(loads.max())
-    best, best_duration = finest, duration(loads)
-    leaves = n_leaves // 2
-    while leaves >= 1:
+    width = max(1, slots or 1)
+    best: BoxPartitioner | None = None
+    best_duration = math.inf
+    for leaves in candidate_leaves(min_leaves, slots):
         candidate = build_partitioner(sample, leaves, eps)
+        if slots is None:
+            return candidate
         loads = box_loads(candidate, sample, eps)
-        if float(loads.max()) <= budget and duration(loads) < best_duration:
-            best, best_duration = candidate, duration(loads)
-        leaves //= 2
+        duration = max(float(loads.max()), float(loads.sum()) / width)
+        if duration < best_duration:
+            best, best_duration = candidate, duration
+    assert best is not None
     return best
 
 
@@ -412,7 +453,6 @@ def fit_distributed(
     n_rows: int,
     features_col: str,
     partition_rows: int,
-    max_box_growth: float,
     max_model_points: int,
     seed: int = 0,
 ) -> DistributedFit:
@@ -432,58 +472,63 @@ def fit_distributed(
     except Exception:
         indexed.unpersist()
         raise
-    n_leaves = max(1, math.ceil(n_rows / partition_rows))
-    sample = _sample(points, n_rows, n_leaves, seed, d)
     slots = task_slots(dataset.sparkSession)
-    partitioner = choose_partitioner(sample, n_leaves, eps, max_box_growth, slots)
+    min_leaves = max(1, math.ceil(n_rows / partition_rows))
+    sample = _sample(points, n_rows, candidate_leaves(min_leaves, slots)[-1], seed, d)
+    partitioner = choose_partitioner(sample, min_leaves, eps, slots)
     n_parts = partitioner.n_leaves
     keys = partition_keys(n_parts)
     thin_rate = 0.0 if n_rows <= max_model_points else max_model_points / (2.0 * n_rows)
+    names = feature_names(d)
 
-    # 1. core points: every row with its halo copies, one bounded k-NN pass per box.
+    # 1. per box: core flags, local clusters, own nearest cores (own rows, then the halo streamed).
     routed = flat_features(points, d).mapInPandas(
         _router(partitioner, keys, eps, d), routed_schema(d)
     )
-    # 2. local clusters: core points again with their halo copies, non-core rows in their box only.
-    routed_cores = (
-        routed.repartition(n_parts, PART)
-        .groupBy(PART)
-        .applyInPandas(_core_kernel(partitioner, keys, eps, min_samples, d), routed_core_schema(d))
+    chunk_rows = max(MIN_CHUNK_ROWS, partition_rows)
+    boxes = _materialise(
+        _by_box(routed, n_parts).mapInPandas(
+            _box_pass(partitioner, keys, eps, min_samples, d, thin_rate, chunk_rows),
+            box_rows_schema(d),
+        )
     )
-    clustered = _materialise(
-        routed_cores.repartition(n_parts, PART)
-        .groupBy(PART)
-        .applyInPandas(_cluster_kernel(eps, d, thin_rate), clustered_schema(d))
+    # 2. per box: links from other boxes' core points, nearest cores for their non-core rows.
+    visits = boxes.mapInPandas(_visit_router(partitioner, keys, eps, d), visit_schema(d))
+    found = _materialise(
+        _by_box(visits, n_parts).mapInPandas(_link_pass(eps, d, chunk_rows), FOUND_SCHEMA)
     )
 
     # 3. merge: local clusters (small) and the links between them, joined on the driver.
-    cores = clustered.filter("is_core")
-    nodes, links = _clusters_and_links(cores)
+    cores = boxes.filter("is_core").withColumn("node", _node())
+    nodes, links = _clusters_and_links(cores, found)
     node_label = _merge(nodes, links)
     n_core = int(nodes["owned"].sum())
     n_clusters = int(node_label.max()) + 1 if node_label.size else 0
     node_keys = nodes["node"].to_numpy(dtype=np.int64)
-    labeller = _labeller(node_keys, node_label)
 
     # 4. every training row's label, kept for the model's summary (no second pass).
-    owned = clustered.filter(~F.col("halo"))
-    labels = owned.select("id", PART, "local", "is_core").mapInPandas(
-        labeller, "id long, prediction int, is_core boolean"
+    labels = _row_nodes(boxes, found).mapInPandas(
+        _labeller(node_keys, node_label, "prediction"), "id long, is_core boolean, prediction int"
     )
     labels = labels.withColumnRenamed("id", ROW_ID)
 
-    names = feature_names(d)
-    labelled = cores.select("id", PART, "local", "halo", *names, "dist").mapInPandas(
-        labeller,
-        f"id long, {PART} int, halo boolean, {_feature_fields(d)}, dist double, label int",
+    labelled = cores.select("id", "node", *names, "dist").mapInPandas(
+        _labeller(node_keys, node_label, "label"),
+        f"id long, {_feature_fields(d)}, dist double, label int",
     )
-    kept_cover, kept = 0.0, labelled.filter(~F.col("halo"))
+    kept_cover, kept = 0.0, labelled
     if n_core > max_model_points:
-        kept_cover, keep = _thin(cores.filter(~F.col("halo")), eps, max_model_points)
+        kept_cover, keep = _thin(cores, eps, max_model_points)
         kept = kept.filter(keep)
     # Bounded by max_model_points; sorted here, not by a Spark sort (one job less).
     rows = _to_pandas(kept.select("id", *names, "label").limit(max_model_points))
     rows = rows.sort_values("id", kind="stable").reset_index(drop=True)
+    labelled_cores = None
+    if n_core > max_model_points:  # every core point with its halo copies, for exact scoring
+        labelled_cores = labelled.select("id", *names, "label").mapInPandas(
+            _router(partitioner, keys, eps, d, extra=["label"]),
+            routed_schema(d, ", label int"),
+        ).select(PART, *names, "label")
     return DistributedFit(
         components=_features(rows, d),
         core_labels=rows["label"].to_numpy(dtype=np.int64),
@@ -494,9 +539,7 @@ def fit_distributed(
         keys=keys,
         labels=labels,
         indexed=indexed,
-        labelled_cores=(
-            labelled.select(PART, *names, "label") if n_core > max_model_points else None
-        ),
+        labelled_cores=labelled_cores,
     )
 
 
@@ -527,7 +570,7 @@ def assign_exact(
     names = feature_names(d)
     routed = flat_features(
         usable.withColumn("id", F.lit(0).cast("long")).select("id", "f"), d
-    ).mapInPandas(_router(fit.partitioner, fit.keys, eps, d, halo="none"), routed_schema(d))
+    ).mapInPandas(_router(fit.partitioner, fit.keys, eps, d, halo=False), routed_schema(d))
     schema = f"{_feature_fields(d)}, prediction int, is_core boolean"
     scored = (
         routed.select(PART, *names)
@@ -605,26 +648,22 @@ def _materialise(df: DataFrame) -> DataFrame:
         return df
 
 
-def _clusters_and_links(clustered: DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _node() -> Column:
+    """A local cluster's key over all boxes: box key x NODE_SHIFT + local number."""
+    from pyspark.sql import functions as F
+
+    return F.col(PART).cast("long") * NODE_SHIFT + F.col("local")
+
+
+def _clusters_and_links(cores: DataFrame, found: DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The local clusters (node, first core id, owned cores) and the distinct links (a, b).
 
-    A core point present in several boxes (owned in one, halo in others) links
-    its local clusters there. Both tables come back in one job.
+    Both are small (clusters, not customers) and come back in one job.
     """
     from pyspark.sql import functions as F
 
-    node = (F.col(PART).cast("long") * NODE_SHIFT + F.col("local")).alias("node")
-    nodes = clustered.groupBy(node).agg(
-        F.min("id").alias("first_id"), F.count_if(~F.col("halo")).alias("owned")
-    )
-    links = (
-        clustered.groupBy("id")
-        .agg(F.collect_set(node).alias("nodes"))
-        .filter(F.size("nodes") > 1)
-        .select(F.array_min("nodes").alias("a"), F.explode("nodes").alias("b"))
-        .filter(F.col("a") != F.col("b"))
-        .distinct()
-    )
+    nodes = cores.groupBy("node").agg(F.min("id").alias("first_id"), F.count("*").alias("owned"))
+    links = found.filter(F.col("kind") == LINK).select("a", "b").distinct()
     both = _to_pandas(
         nodes.select(
             F.lit(True).alias("is_node"),
@@ -650,6 +689,29 @@ def _clusters_and_links(clustered: DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     )
     link_rows = both.loc[~is_node, ["a", "b"]].astype(np.int64).reset_index(drop=True)
     return node_rows, link_rows
+
+
+def _row_nodes(boxes: DataFrame, found: DataFrame) -> DataFrame:
+    """(id, is_core, node) of every row: its local cluster, or for a non-core row the
+    nearest core's over all boxes (ties: the smaller node); node -1 is noise."""
+    from pyspark.sql import functions as F
+
+    own = F.when(F.col("local") >= 0, _node()).otherwise(F.lit(-1).cast("long"))
+    settled = boxes.filter(~F.col("shipped")).select("id", "is_core", own.alias("node"))
+    answers = (
+        found.filter(F.col("kind") == ANSWER)
+        .groupBy("id")
+        .agg(F.min(F.struct("dist", "b")).alias("best"))
+    )
+    asked = boxes.filter("shipped").select("id", "is_core", "near", own.alias("own"))
+    best_dist, best_node = F.col("best.dist"), F.col("best.b")
+    elsewhere = best_dist.isNotNull() & (
+        (best_dist < F.col("near")) | ((best_dist == F.col("near")) & (best_node < F.col("own")))
+    )
+    resolved = asked.join(answers, on="id", how="left").select(
+        "id", "is_core", F.when(elsewhere, best_node).otherwise(F.col("own")).alias("node")
+    )
+    return settled.unionByName(resolved)
 
 
 def _merge(nodes: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
@@ -701,10 +763,17 @@ def _thin(owned_cores: DataFrame, eps: float, max_points: int) -> tuple[float, C
 
 # -- the functions Spark runs (closures over small numpy state) --------------------------------
 def _router(
-    partitioner: BoxPartitioner, keys: np.ndarray, eps: float, d: int, halo: str = "all"
+    partitioner: BoxPartitioner,
+    keys: np.ndarray,
+    eps: float,
+    d: int,
+    halo: bool = True,
+    extra: list[str] | None = None,
 ) -> Any:
-    """mapInPandas: each row to its own box and, for halo "all" (or "cores" and a core row),
-    to every other box within eps; PART holds the box's key (see ``partition_keys``)."""
+    """mapInPandas: each row to its own box (kind OWN) and, with ``halo``, to every other box
+    within eps (kind HALO); PART holds the box's key (see ``partition_keys``). ``extra``
+    columns pass through."""
+    extra = extra or []
 
     def route(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
@@ -712,108 +781,309 @@ def _router(
                 continue
             X = _features(batch, d)
             own = partitioner.route(X)
-            if halo == "none":
-                out = {"id": batch["id"].to_numpy(), PART: keys[own].astype(np.int32)}
-                out["halo"] = np.zeros(len(batch), dtype=bool)
-                out.update({name: X[:, j] for j, name in enumerate(feature_names(d))})
-                yield pd.DataFrame(out)
-                continue
-            rows, leaves = partitioner.near_leaves(X, eps)
-            copy = leaves != own[rows]
-            if halo == "cores":
-                core = batch["is_core"].to_numpy(dtype=bool)
-                keep = ~copy | core[rows]
-                rows, leaves, copy = rows[keep], leaves[keep], copy[keep]
+            if halo:
+                rows, leaves = partitioner.near_leaves(X, eps)
+            else:
+                rows, leaves = np.arange(len(batch)), own
             out = {
                 "id": batch["id"].to_numpy()[rows],
                 PART: keys[leaves].astype(np.int32),
-                "halo": copy,
+                "kind": np.where(leaves == own[rows], OWN, HALO).astype(np.int32),
             }
             out.update({name: X[rows, j] for j, name in enumerate(feature_names(d))})
-            if halo == "cores":
-                out["is_core"] = core[rows]
+            out.update({name: batch[name].to_numpy()[rows] for name in extra})
             yield pd.DataFrame(out)
 
     return route
 
 
-def _core_kernel(
-    partitioner: BoxPartitioner, keys: np.ndarray, eps: float, min_samples: int, d: int
+def _visit_router(partitioner: BoxPartitioner, keys: np.ndarray, eps: float, d: int) -> Any:
+    """mapInPandas over the boxes' own rows: each core point to its own box (OWN) and to every
+    other box within eps (HALO), each shipped non-core row to every other box that may hold
+    a nearer core (QUERY: within its nearest own core's distance, at most eps)."""
+    by_key = np.argsort(keys)
+
+    def route(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            core = batch["is_core"].to_numpy(dtype=bool)
+            asked = batch["shipped"].to_numpy(dtype=bool)
+            keep = core | asked
+            if not keep.any():
+                continue
+            batch = batch[keep]
+            core = core[keep]
+            X = _features(batch, d)
+            part = batch[PART].to_numpy(dtype=np.int64)
+            own = by_key[np.searchsorted(keys[by_key], part)].astype(np.int32)
+            near = batch["near"].to_numpy(dtype=np.float64)
+            rows, leaves = partitioner.near_leaves(X, np.where(core, eps, np.minimum(near, eps)))
+            is_own = leaves == own[rows]
+            keep_pair = np.where(core[rows], True, ~is_own)  # a query row never visits its own box
+            rows, leaves, is_own = rows[keep_pair], leaves[keep_pair], is_own[keep_pair]
+            kind = np.where(core[rows], np.where(is_own, OWN, HALO), QUERY).astype(np.int32)
+            local = batch["local"].to_numpy(dtype=np.int64)
+            out = {
+                "kind": kind,
+                "id": batch["id"].to_numpy()[rows],
+                PART: keys[leaves].astype(np.int32),
+                "node": part[rows] * NODE_SHIFT + local[rows],
+                "bound": near[rows],
+            }
+            out.update({name: X[rows, j] for j, name in enumerate(feature_names(d))})
+            yield pd.DataFrame(out)
+
+    return route
+
+
+def _by_box(df: DataFrame, n_parts: int) -> DataFrame:
+    """Each box in its own task, its own rows first (kind OWN sorts first): a box kernel
+    builds its structures from its own rows, then streams the rest through them."""
+    return df.repartition(n_parts, PART).sortWithinPartitions(PART, "kind")
+
+
+class _BoxWork:
+    """One box inside a streaming pass: built from the box's own rows, then fed the other
+    rows (halo copies, queries) in chunks of about ``chunk_rows``."""
+
+    def __init__(self, chunk_rows: int) -> None:
+        self._chunk_rows = chunk_rows
+        self._pending: list[pd.DataFrame] = []
+        self._pending_rows = 0
+
+    def visit(self, rows: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= self._chunk_rows:
+            yield from self._flush()
+
+    def close(self) -> Iterator[pd.DataFrame]:
+        yield from self._flush()
+        yield from self.finish()
+
+    def _flush(self) -> Iterator[pd.DataFrame]:
+        if self._pending:
+            chunk = pd.concat(self._pending, ignore_index=True)
+            self._pending, self._pending_rows = [], 0
+            yield from self.process(chunk)
+
+    def process(self, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
+    def finish(self) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
+
+def stream_boxes(
+    batches: Iterator[pd.DataFrame], open_box: Any
+) -> Iterator[pd.DataFrame]:
+    """Run box kernels over a partition sorted by (PART, kind) (see ``_by_box``).
+
+    ``open_box(part, own_rows)`` builds a :class:`_BoxWork` from all of a box's
+    own rows; the box's other rows then stream through it. A partition normally
+    holds one box (``partition_keys``); several are handled one after another.
+    """
+    current: int | None = None
+    done: set[int] = set()
+    owned: list[pd.DataFrame] = []
+    box: _BoxWork | None = None
+
+    def opened() -> _BoxWork:
+        assert current is not None
+        own = pd.concat(owned, ignore_index=True) if owned else pd.DataFrame()
+        owned.clear()
+        return open_box(current, own)
+
+    for batch in batches:
+        if len(batch) == 0:
+            continue
+        part = batch[PART].to_numpy(dtype=np.int64)
+        visitor = batch["kind"].to_numpy() != OWN
+        change = np.flatnonzero((np.diff(part) != 0) | (np.diff(visitor.astype(np.int8)) != 0)) + 1
+        for start, stop in zip([0, *change.tolist()], [*change.tolist(), len(batch)], strict=True):
+            piece = batch.iloc[start:stop]
+            if int(part[start]) != current:
+                if current is not None:
+                    yield from (box or opened()).close()
+                    done.add(current)
+                current, box = int(part[start]), None
+                if current in done:
+                    raise RuntimeError(f"box {current}: its rows arrived in two runs, not sorted")
+                owned.clear()
+            if not visitor[start]:
+                if box is not None:
+                    raise RuntimeError(f"box {current}: own rows arrived after its other rows")
+                owned.append(piece)
+            else:
+                box = box or opened()
+                yield from box.visit(piece)
+    if current is not None:
+        yield from (box or opened()).close()
+
+
+def _box_pass(
+    partitioner: BoxPartitioner,
+    keys: np.ndarray,
+    eps: float,
+    min_samples: int,
+    d: int,
+    thin_rate: float,
+    chunk_rows: int,
 ) -> Any:
-    """applyInPandas: the core flags of the box's owned rows, and those rows routed on for
-    the next step (a core row to its own box and every box within eps, any other row to its
-    own box only). Routing here, not in a separate mapInPandas, keeps one Python worker per
-    task."""
-    router = _router(partitioner, keys, eps, d, halo="cores")
+    """mapInPandas over ``_by_box`` rows: each box's own rows with their core flags, local
+    clusters and nearest own cores (``box_rows_schema``)."""
+    leaf_of_key = {int(key): leaf for leaf, key in enumerate(keys.tolist())}
 
-    def kernel(group: pd.DataFrame) -> pd.DataFrame:
-        owned = ~group["halo"].to_numpy(dtype=bool)
-        flags = core_flags(_features(group, d), owned, eps, min_samples)
-        out = group.loc[owned, ["id", *feature_names(d)]].reset_index(drop=True)
-        out["is_core"] = flags
-        routed = list(router(iter([out])))
-        if not routed:  # only halo rows here
-            return pd.DataFrame(columns=["id", PART, "halo", *feature_names(d), "is_core"])
-        return routed[0]
+    class CorePass(_BoxWork):
+        """Core counts from the own rows, then the halo's rows added chunk by chunk to the
+        rows still short of min_samples whose eps-ball leaves the box (exact counts: they
+        add up; a row farther than eps from every side of its box has no halo neighbour)."""
 
-    return kernel
+        def __init__(self, part: int, own: pd.DataFrame) -> None:
+            super().__init__(chunk_rows)
+            self.part = part
+            # Sorted by id: the local numbering must not depend on the rows' arrival order.
+            self.own = own.sort_values("id", kind="stable").reset_index(drop=True) if len(own) else own
+            self.X = _features(self.own, d) if len(own) else np.empty((0, d))
+            self.counts_own = count_own(self.X, eps, min_samples)
+            self.counts = self.counts_own.counts.copy()
+            leaf = leaf_of_key[part]
+            inside = np.minimum(
+                self.X - partitioner.lower[leaf], partitioner.upper[leaf] - self.X
+            ).min(axis=1, initial=np.inf)
+            edge = np.flatnonzero((self.counts < min_samples) & (inside <= eps * (1.0 + 4 * TIE_BAND)))
+            self.edge = edge[spatial_order(self.X[edge])]  # see _neighbours
+
+        def process(self, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
+            rows = self.edge[self.counts[self.edge] < min_samples]
+            if rows.size:
+                from scipy.spatial import cKDTree
+
+                halo = _features(chunk, d)
+                tree = cKDTree(halo, leafsize=COUNT_LEAF_SIZE)
+                self.counts[rows] += count_within(tree, halo, self.X[rows], min_samples, eps)
+            return iter(())
+
+        def finish(self) -> Iterator[pd.DataFrame]:
+            n = len(self.own)
+            if n == 0:
+                return
+            X = self.X
+            core = self.counts >= min_samples
+            local = np.full(n, -1, dtype=np.int64)
+            local[core] = local_clusters(X[core], eps)
+            near = np.zeros(n)
+            other = np.flatnonzero(~core)
+            shipped = np.zeros(n, dtype=bool)
+            if other.size:
+                nearest, dist = nearest_listed_core(X, self.counts_own, core, other, eps)
+                hit = nearest >= 0
+                local[other[hit]] = local[nearest[hit]]
+                near[other] = dist
+                rows, leaves = partitioner.near_leaves(X[other], np.minimum(dist, eps))
+                elsewhere = rows[leaves != leaf_of_key[self.part]]
+                shipped[other[elsewhere]] = True
+            thin = np.full(n, np.nan)
+            if thin_rate > 0.0:
+                ids = self.own["id"].to_numpy(dtype=np.int64)
+                sampled = core & (thinning_hash(ids) < thin_rate)
+                # Own sampled cores only: a true distance to a sampled core, so still a bound.
+                thin[core] = distance_to_sampled(X, sampled, core, eps)
+                thin[sampled] = 0.0
+            for start in range(0, n, OUTPUT_ROWS):
+                part = slice(start, start + OUTPUT_ROWS)
+                out = {
+                    "id": self.own["id"].to_numpy()[part],
+                    PART: np.full(len(X[part]), self.part, dtype=np.int32),
+                    "is_core": core[part],
+                    "local": local[part].astype(np.int32),
+                    "near": near[part],
+                    "shipped": shipped[part],
+                    "dist": thin[part],
+                }
+                out.update({name: X[part, j] for j, name in enumerate(feature_names(d))})
+                yield pd.DataFrame(out)
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        yield from stream_boxes(batches, CorePass)
+
+    return run
 
 
-def _cluster_kernel(eps: float, d: int, thin_rate: float) -> Any:
-    """Local clusters of the box's core points (owned + halo); each owned non-core row gets
-    the local cluster of its nearest core within eps (-1: none, noise)."""
+def _link_pass(eps: float, d: int, chunk_rows: int) -> Any:
+    """mapInPandas over ``_by_box`` visit rows: the links from other boxes' core points to
+    each box's local clusters (``CoreLinker``), and the nearest own core of other boxes'
+    non-core rows where it is nearer than theirs (``FOUND_SCHEMA``)."""
 
-    def kernel(group: pd.DataFrame) -> pd.DataFrame:
-        # Sorted by id: the local numbering must not depend on the rows' arrival order.
-        group = group.sort_values("id", kind="stable").reset_index(drop=True)
-        X = _features(group, d)
-        core = group["is_core"].to_numpy(dtype=bool)
-        local = np.full(len(group), -1, dtype=np.int64)
-        local[core] = local_clusters(X[core], eps)
-        other = np.flatnonzero(~core)
-        if other.size:
-            local[other] = nearest_core(X[other], X[core], local[core], eps)[0]
-        dist = np.full(len(group), np.nan)
-        if thin_rate > 0.0:
-            ids = group["id"].to_numpy(dtype=np.int64)
-            sampled = core & (thinning_hash(ids) < thin_rate)
-            query = core & ~group["halo"].to_numpy(dtype=bool)
-            dist[query] = distance_to_sampled(X, sampled, query, eps)
-            dist[sampled] = 0.0
-        out = group[["id", PART, "halo", "is_core"]].copy()
-        out["local"] = local.astype(np.int32)
-        for j, name in enumerate(feature_names(d)):  # every row keeps them; only cores are read
-            out[name] = X[:, j]
-        out["dist"] = dist
-        return out
+    class LinkPass(_BoxWork):
+        def __init__(self, part: int, own: pd.DataFrame) -> None:
+            super().__init__(chunk_rows)
+            X = _features(own, d) if len(own) else np.empty((0, d))
+            self.nodes = own["node"].to_numpy(dtype=np.int64) if len(own) else np.empty(0, np.int64)
+            self.linker = CoreLinker(X, self.nodes, eps)
+            self.a: list[np.ndarray] = []
+            self.b: list[np.ndarray] = []
 
-    return kernel
+        def process(self, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
+            if self.linker.tree is None:
+                return
+            kind = chunk["kind"].to_numpy()
+            halo = chunk[kind == HALO]
+            if len(halo):
+                a, b = self.linker.links(_features(halo, d), halo["node"].to_numpy(dtype=np.int64))
+                self.a.append(a)
+                self.b.append(b)
+            queries = chunk[kind == QUERY]
+            if len(queries):
+                nearest, dist = nearest_within(
+                    _features(queries, d), self.linker.cores, eps, tree=self.linker.tree
+                )
+                hit = (nearest >= 0) & (dist <= queries["bound"].to_numpy(dtype=np.float64))
+                yield pd.DataFrame(
+                    {
+                        "kind": np.full(int(hit.sum()), ANSWER, dtype=np.int32),
+                        "id": queries["id"].to_numpy()[hit],
+                        "a": np.full(int(hit.sum()), -1, dtype=np.int64),
+                        "b": self.nodes[nearest[hit]],
+                        "dist": dist[hit],
+                    }
+                )
+
+        def finish(self) -> Iterator[pd.DataFrame]:
+            if not self.a:
+                return
+            pairs = np.unique(
+                np.column_stack([np.concatenate(self.a), np.concatenate(self.b)]), axis=0
+            )
+            yield pd.DataFrame(
+                {
+                    "kind": np.full(len(pairs), LINK, dtype=np.int32),
+                    "id": np.full(len(pairs), -1, dtype=np.int64),
+                    "a": pairs[:, 0],
+                    "b": pairs[:, 1],
+                    "dist": np.full(len(pairs), np.nan),
+                }
+            )
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        yield from stream_boxes(batches, LinkPass)
+
+    return run
 
 
-def _labeller(keys: np.ndarray, labels: np.ndarray) -> Any:
-    """mapInPandas: (PART, local) -> global cluster ``label`` / ``prediction`` (-1 stays noise)."""
+def _labeller(keys: np.ndarray, labels: np.ndarray, out_col: str) -> Any:
+    """mapInPandas: ``node`` (a local cluster, -1 noise) -> its global cluster in ``out_col``."""
     order = np.argsort(keys)
     sorted_keys, sorted_labels = keys[order], labels[order]
 
     def label(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            local = batch["local"].to_numpy(dtype=np.int64)
-            node = batch[PART].to_numpy(dtype=np.int64) * NODE_SHIFT + local
+            node = batch["node"].to_numpy(dtype=np.int64)
             found = np.full(len(batch), -1, dtype=np.int64)
-            hit = local >= 0
+            hit = node >= 0
             if hit.any() and sorted_keys.size:
                 found[hit] = sorted_labels[np.searchsorted(sorted_keys, node[hit])]
-            if "dist" in batch.columns:  # labelled core points, their features passed through
-                out = batch.drop(columns=["local"])
-                out["label"] = found.astype(np.int32)
-            else:  # every owned row: its prediction
-                out = pd.DataFrame(
-                    {
-                        "id": batch["id"].to_numpy(),
-                        "prediction": found.astype(np.int32),
-                        "is_core": batch["is_core"].to_numpy(dtype=bool),
-                    }
-                )
+            out = batch.drop(columns=["node"])
+            out[out_col] = found.astype(np.int32)
             yield out
 
     return label

@@ -31,13 +31,6 @@ def check_positive(name: str, value: Any) -> float:
     return float(value)
 
 
-def check_at_least(name: str, value: Any, minimum: float) -> float:
-    """A finite real number >= ``minimum`` (maxBoxGrowth)."""
-    if not _is_real(value) or not np.isfinite(value) or value < minimum:
-        raise ParameterError(f"{name} must be a number >= {minimum:g}, got {value!r}")
-    return float(value)
-
-
 def check_int(name: str, value: Any, minimum: int) -> int:
     """An integer >= ``minimum`` (min_samples, n_clusters, ...)."""
     if not _is_int(value) or value < minimum:
