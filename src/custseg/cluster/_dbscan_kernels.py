@@ -61,7 +61,7 @@ class OwnCounts:
     counts: np.ndarray  # (n,) rows within eps, itself included, capped at min_samples
     listed: np.ndarray  # rows counted exactly (the approximate pass left them undecided)
     neighbours: np.ndarray  # (listed, k) their nearest rows within eps; -1 pads
-    complete: np.ndarray  # (listed,) the list holds every row within eps
+    complete: np.ndarray  # (listed,) for a row short of min_samples: the list holds every row within eps
 
 
 def count_own(X: np.ndarray, eps: float, min_samples: int) -> OwnCounts:
@@ -162,7 +162,8 @@ def _count_lists(
     tree: Any, points: np.ndarray, queries: np.ndarray, cap: int, eps: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`count_within`'s counts, with each query's listed neighbours within eps (-1 pads)
-    and whether that list is complete (fewer than ``cap`` rows within reach)."""
+    and, for a query short of ``cap``, whether its list holds every row within eps (True
+    for queries that reach ``cap``, whose lists are never read)."""
     m = queries.shape[0]
     k = max(1, min(cap, points.shape[0]))
     counts = np.zeros(m, dtype=np.int64)
@@ -239,7 +240,7 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
         dist, idx = dist.reshape(dist.shape[0], -1), idx.reshape(idx.shape[0], -1)
         row, col = np.nonzero(np.isfinite(dist))
         row_idx, nbr = start + row, idx[row, col]
-        ok = _exactly_within(cores, row_idx, nbr, dist[row, col], eps)
+        ok = _exactly_within(cores, row_idx, cores, nbr, dist[row, col], eps)
         rows_parts.append(row_idx[ok])
         cols_parts.append(nbr[ok])
     fragment = _components(n, np.concatenate(rows_parts), np.concatenate(cols_parts))
@@ -261,7 +262,7 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
         dist, idx = frag_tree.query(cores[near], k=1, distance_upper_bound=reach)
         found = np.isfinite(dist)
         near, nearest, dist = near[found], members[idx[found]], dist[found]
-        ok = _exactly_within(cores, near, nearest, dist, eps)
+        ok = _exactly_within(cores, near, cores, nearest, dist, eps)
         # a row in the tie band whose nearest member is just beyond eps: check all members near it
         for row in near[~ok & _in_tie_band(dist, eps)]:
             candidates = members[frag_tree.query_ball_point(cores[row], reach)]
@@ -303,22 +304,14 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _exactly_within(
-    X: np.ndarray, rows: np.ndarray, others: np.ndarray, dist: np.ndarray, eps: float
+    A: np.ndarray, rows: np.ndarray, B: np.ndarray, others: np.ndarray, dist: np.ndarray, eps: float
 ) -> np.ndarray:
-    """dist <= eps, re-checked exactly (scikit-learn's comparison) inside the tie band."""
+    """Is ``A[rows[i]]`` within eps of ``B[others[i]]``, given their distance ``dist[i]``?
+    dist <= eps, re-checked exactly (scikit-learn's comparison) inside the tie band."""
     ok = dist <= eps
     band = np.flatnonzero(_in_tie_band(dist, eps))
     if band.size:
-        ok[band] = sq_distances_rows(X[rows[band]], X[others[band]]) <= eps * eps
-    return ok
-
-
-def _exactly_within_rows(A: np.ndarray, B: np.ndarray, dist: np.ndarray, eps: float) -> np.ndarray:
-    """Row i of A within eps of row i of B, given their distance: re-checked in the tie band."""
-    ok = dist <= eps
-    band = np.flatnonzero(_in_tie_band(dist, eps))
-    if band.size:
-        ok[band] = sq_distances_rows(A[band], B[band]) <= eps * eps
+        ok[band] = sq_distances_rows(A[rows[band]], B[others[band]]) <= eps * eps
     return ok
 
 
@@ -467,7 +460,7 @@ class CoreLinker:
             )
             found = np.isfinite(dist)
             rows, idx, dist = rows[found], idx[found], dist[found]
-            ok = _exactly_within_rows(halo[rows], self.cores[idx], dist, self.eps)
+            ok = _exactly_within(halo, rows, self.cores, idx, dist, self.eps)
             pair_homes.append(home[rows[ok]])
             pair_comps.append(self.comp[idx[ok]])
 

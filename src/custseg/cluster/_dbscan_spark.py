@@ -36,8 +36,8 @@ How it runs (only mapInPandas / applyInPandas, joins, aggregations and sorts):
    with its local cluster, to every other box within eps; a non-core row whose
    nearest own core is farther than some other box goes there as a query. A
    box finds, exactly, which of its local clusters each visiting core point
-   reaches within eps (``CoreLinker``: nearest cores, then dual-tree pair
-   counts), and answers each query with its nearest own core if nearer.
+   reaches within eps (``CoreLinker``: an approximate nearest own core, then
+   ball queries or dual-tree pair counts), and answers each query with its nearest own core if nearer.
 5. Merge. The distinct links and the list of local clusters are small
    (clusters, not customers): they are collected and joined on the driver
    with a connected-components pass (a union-find).
@@ -801,8 +801,6 @@ def _visit_router(partitioner: BoxPartitioner, keys: np.ndarray, eps: float, d: 
     """mapInPandas over the boxes' own rows: each core point to its own box (OWN) and to every
     other box within eps (HALO), each shipped non-core row to every other box that may hold
     a nearer core (QUERY: within its nearest own core's distance, at most eps)."""
-    by_key = np.argsort(keys)
-
     def route(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             core = batch["is_core"].to_numpy(dtype=bool)
@@ -814,7 +812,7 @@ def _visit_router(partitioner: BoxPartitioner, keys: np.ndarray, eps: float, d: 
             core = core[keep]
             X = _features(batch, d)
             part = batch[PART].to_numpy(dtype=np.int64)
-            own = by_key[np.searchsorted(keys[by_key], part)].astype(np.int32)
+            own = leaves_of(keys, part)
             near = batch["near"].to_numpy(dtype=np.float64)
             rows, leaves = partitioner.near_leaves(X, np.where(core, eps, np.minimum(near, eps)))
             is_own = leaves == own[rows]
@@ -833,6 +831,12 @@ def _visit_router(partitioner: BoxPartitioner, keys: np.ndarray, eps: float, d: 
             yield pd.DataFrame(out)
 
     return route
+
+
+def leaves_of(keys: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """The box (leaf) number of each PART value (``keys`` holds each box's PART key)."""
+    by_key = np.argsort(keys)
+    return by_key[np.searchsorted(keys[by_key], parts)].astype(np.int32)
 
 
 def _by_box(df: DataFrame, n_parts: int) -> DataFrame:
@@ -931,8 +935,6 @@ def _box_pass(
 ) -> Any:
     """mapInPandas over ``_by_box`` rows: each box's own rows with their core flags, local
     clusters and nearest own cores (``box_rows_schema``)."""
-    leaf_of_key = {int(key): leaf for leaf, key in enumerate(keys.tolist())}
-
     class CorePass(_BoxWork):
         """Core counts from the own rows, then the halo's rows added chunk by chunk to the
         rows still short of min_samples whose eps-ball leaves the box (exact counts: they
@@ -946,7 +948,8 @@ def _box_pass(
             self.X = _features(self.own, d) if len(own) else np.empty((0, d))
             self.counts_own = count_own(self.X, eps, min_samples)
             self.counts = self.counts_own.counts.copy()
-            leaf = leaf_of_key[part]
+            leaf = int(leaves_of(keys, np.array([part]))[0])
+            self.leaf = leaf
             inside = np.minimum(
                 self.X - partitioner.lower[leaf], partitioner.upper[leaf] - self.X
             ).min(axis=1, initial=np.inf)
@@ -980,7 +983,7 @@ def _box_pass(
                 local[other[hit]] = local[nearest[hit]]
                 near[other] = dist
                 rows, leaves = partitioner.near_leaves(X[other], np.minimum(dist, eps))
-                elsewhere = rows[leaves != leaf_of_key[self.part]]
+                elsewhere = rows[leaves != self.leaf]
                 shipped[other[elsewhere]] = True
             thin = np.full(n, np.nan)
             if thin_rate > 0.0:
