@@ -57,7 +57,9 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$|^`[^`]+`$")
 class StorageConfig(_Strict):
     root: str = "lakehouse"
     format: Literal["parquet", "delta"] = "parquet"
-    keep_versions: int = Field(3, ge=2)  # >= 2: the previous version stays readable (migration, rollback)
+    keep_versions: int = Field(
+        3, ge=2
+    )  # >= 2: the previous version stays readable (migration, rollback)
     # Delta only: catalog tables <catalog>.<schema>.<layer>_<table> (Unity Catalog) instead of paths.
     catalog: str | None = None
     schema_: str | None = Field(None, alias="schema", validate_default=True)
@@ -78,9 +80,13 @@ class StorageConfig(_Strict):
             raise ValueError("must be a plain identifier (letters, digits, _) or `quoted`")
         catalog = info.data.get("catalog")
         if (catalog is None) != (value is None):
-            raise ValueError(f"storage.catalog and storage.schema go together (catalog is {catalog!r})")
+            raise ValueError(
+                f"storage.catalog and storage.schema go together (catalog is {catalog!r})"
+            )
         if value is not None and info.data.get("format") != "delta":
-            raise ValueError(f"catalog tables need storage.format: delta (format is {info.data.get('format')!r})")
+            raise ValueError(
+                f"catalog tables need storage.format: delta (format is {info.data.get('format')!r})"
+            )
         return value
 
     def table_name(self, layer: str, table: str) -> str | None:
@@ -96,27 +102,49 @@ def catalog_table_name(catalog_schema: str, layer: str, table: str) -> str:
 
 
 class TransactionColumns(_Strict):
+    """Which source column holds each field; null = the export has no such column."""
+
     customer_id: str = "customer_id"
-    order_id: str = "order_id"
+    order_id: str | None = (
+        "order_id"  # None: an order is one customer's lines per day (or timestamp)
+    )
     timestamp: str = "timestamp"
-    product_id: str = "product_id"
-    category: str | None = "category"  # None: the data has no product categories
+    product_id: str | None = "product_id"  # None: product diversity is not available
+    category: str | None = "category"  # None: category diversity is not available
     quantity: str = "quantity"
-    unit_price: str = "unit_price"
+    unit_price: str | None = "unit_price"  # spend = unit_price x quantity ...
+    amount: str | None = None  # ... or the line total; exactly one of the two
 
 
 class TransactionsConfig(_Strict):
     path: str | None = None
     format: Literal["csv", "parquet"] = "csv"
-    delimiter: str = ","
-    timestamp_format: str | None = None
+    delimiter: str = ","  # any string, or "whitespace" for runs of spaces/tabs
+    header: bool = True
+    column_names: list[str] | None = None  # the columns in order, for files without a header
+    timestamp_format: str | None = (
+        None  # a Spark pattern, iso, epoch_seconds, epoch_millis; null = inferred
+    )
+    orders_without_id: Literal["day", "timestamp"] = "day"
+    cancellation_prefix: str | None = None  # an order id starting with this is a return (e.g. "C")
+    duplicate_lines: Literal["keep", "drop"] = "keep"
     columns: TransactionColumns = Field(default_factory=TransactionColumns)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str) -> str:
+        if value == "":
+            raise ValueError("must be a non-empty string or 'whitespace'")
+        return value
 
 
 class InputConfig(_Strict):
     path: str = "data/raw"
     layout: Literal["retail-org", "transactions"] = "retail-org"
     transactions: TransactionsConfig = Field(default_factory=TransactionsConfig)
+    # Ingest stops when more than this share of a table's rows is quarantined (guest
+    # checkouts, lines without a customer id, are counted and reported but not in the share).
+    max_quarantine_share: float = Field(default=0.2, ge=0.0, le=1.0)
 
 
 class FeaturesConfig(_Strict):
@@ -264,9 +292,7 @@ def _describe(error: ValidationError) -> str:
     return f"config key {key!r} has value {first.get('input')!r}: {first['msg']}"
 
 
-def load_config(
-    path: str | Path | None = None, overrides: dict[str, Any] | None = None
-) -> Config:
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the YAML file at ``path``, then dotted-key ``overrides``.
 
     >>> load_config(overrides={"storage.root": "/tmp/lh"}).storage.root
@@ -280,7 +306,9 @@ def load_config(
         try:
             user = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {file} is not valid YAML: {exc}".splitlines()[0]) from exc
+            raise ConfigError(
+                f"config file {file} is not valid YAML: {exc}".splitlines()[0]
+            ) from exc
         if not isinstance(user, dict):
             raise ConfigError(f"config file {file} must hold a mapping, got {type(user).__name__}")
         values = _merge(values, user)
@@ -296,7 +324,21 @@ def load_config(
 
 
 def _check_ranges(config: Config) -> None:
-    for name, section in (("hierarchical", config.segment.hierarchical), ("kmeans", config.segment.kmeans)):
+    tx = config.input.transactions
+    if (tx.columns.unit_price is None) == (tx.columns.amount is None):
+        raise ConfigError(
+            "config keys 'input.transactions.columns.unit_price' and '...columns.amount' have values "
+            f"{tx.columns.unit_price!r} and {tx.columns.amount!r}: set exactly one (unit price x quantity, or a line total)"
+        )
+    if not tx.header and not tx.column_names:
+        raise ConfigError(
+            "config key 'input.transactions.column_names' has value None: a file without a header "
+            "(header: false) needs its column names in order"
+        )
+    for name, section in (
+        ("hierarchical", config.segment.hierarchical),
+        ("kmeans", config.segment.kmeans),
+    ):
         if section.k_max < section.k_min:
             raise ConfigError(
                 f"config key 'segment.{name}.k_max' has value {section.k_max}: "

@@ -41,6 +41,7 @@ def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
     """raw -> bronze -> silver, quarantining bad rows; checks rows in = kept + quarantined."""
     from custseg.data.conform import conform, orders_from_lines
     from custseg.data.ingest import read_raw
+    from custseg.data.quality import check_kept, transaction_notes
     from custseg.data.transactions import conform_transactions, read_transactions
 
     started = time.perf_counter()
@@ -72,7 +73,17 @@ def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
                 lake.write(df, "silver", name)
             lake.write(orders_from_lines(lake.read("silver", "order_lines")), "silver", "orders")
             progress("  bronze.quarantine")
-            lake.write(raw.quarantined.unionByName(silver.quarantined), "bronze", "quarantine", files=1)
+            lake.write(
+                raw.quarantined.unionByName(silver.quarantined), "bronze", "quarantine", files=1
+            )
+            report.notes.extend(raw.notes)
+            if config.input.layout == "transactions":
+                tx = config.input.transactions
+                money = "amount" if tx.columns.amount else "unit_price"
+                lines = lake.read("silver", "order_lines")
+                report.notes += transaction_notes(
+                    raw.checked["transactions"], lines, money, tx.duplicate_lines == "drop"
+                )
         finally:
             raw.release()
 
@@ -83,6 +94,13 @@ def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
                 report.tables[f"{layer}.{name}"] = lake.read(layer, name).count()
         report.tables["bronze.quarantine"] = sum(report.quarantined.values())
         rows = _conservation(report, config, rows_in)
+        # Raised here, inside the block: nothing this stage wrote goes live.
+        check_kept(
+            rows,
+            lake.read("bronze", "quarantine"),
+            config.input.max_quarantine_share,
+            raw.timestamp_format,
+        )
         lake.write(_summary_frame(spark, rows), "bronze", "ingest_summary", files=1)
     report.extra["rows"] = rows
     report.seconds = time.perf_counter() - started
@@ -118,13 +136,19 @@ def _conservation(
                 f"row conservation failed for {table}: {rows_in[table]} rows in, {kept_rows} kept, "
                 f"{quarantined.get(table, 0)} quarantined ({lost} unaccounted for)"
             )
-        rows[table] = {"rows_in": rows_in[table], "rows_kept": kept_rows, "rows_quarantined": quarantined.get(table, 0)}
+        rows[table] = {
+            "rows_in": rows_in[table],
+            "rows_kept": kept_rows,
+            "rows_quarantined": quarantined.get(table, 0),
+        }
     return rows
 
 
 def _summary_frame(spark: SparkSession, rows: dict[str, dict[str, int]]):
     data = [(t, r["rows_in"], r["rows_kept"], r["rows_quarantined"]) for t, r in rows.items()]
-    return spark.createDataFrame(data, "table string, rows_in long, rows_kept long, rows_quarantined long")
+    return spark.createDataFrame(
+        data, "table string, rows_in long, rows_kept long, rows_quarantined long"
+    )
 
 
 def features(spark: SparkSession, config: Config, progress=print) -> StageReport:
@@ -178,10 +202,14 @@ def preflight(config: Config, stages: list[str]) -> None:
         if not path.exists():
             raise InputDataError(f"input folder not found: {path} (pass --input or set input.path)")
         if config.input.layout == "retail-org" and not path.is_dir():
-            raise InputDataError(f"input {path} is a file; the retail-org layout is a folder with customers/, sales_orders/, ...")
+            raise InputDataError(
+                f"input {path} is a file; the retail-org layout is a folder with customers/, sales_orders/, ..."
+            )
 
 
-def run(spark: SparkSession, config: Config, stages: list[str] | None = None, progress=print) -> list[StageReport]:
+def run(
+    spark: SparkSession, config: Config, stages: list[str] | None = None, progress=print
+) -> list[StageReport]:
     """Every stage in order (or the named ones), holding the lakehouse for the whole run."""
     from custseg.storage import exclusive
 

@@ -79,7 +79,9 @@ def conform_products(bronze: DataFrame) -> DataFrame:
     return (
         bronze.select(
             F.trim("product_id").alias("product_id"),
-            F.coalesce(F.trim("product_category"), F.lit(UNKNOWN_CATEGORY)).alias("product_category"),
+            F.coalesce(F.trim("product_category"), F.lit(UNKNOWN_CATEGORY)).alias(
+                "product_category"
+            ),
             "product_name",
             F.col("sales_price").try_cast("double").alias("sales_price"),
             "EAN13",
@@ -107,6 +109,7 @@ def conform(bronze: dict[str, DataFrame]) -> Silver:
         F.lit("sales_orders").alias("table"),
         F.lit("conform").alias("stage"),
         F.lit("unknown_customer").alias("reason"),
+        F.lit("customer_id").alias("field"),
         "source_file",
         F.to_json(F.struct(*[c for c in orders_raw.columns if c != "source_file"])).alias("record"),
     )
@@ -133,12 +136,23 @@ def conform(bronze: dict[str, DataFrame]) -> Silver:
         lines.join(products.select("product_id", "product_category"), "product_id", "left")
         .withColumn("product_category", F.coalesce("product_category", F.lit(UNKNOWN_CATEGORY)))
         .withColumn("spend", F.col("price") * F.col("qty"))
+        .withColumn("is_return", F.col("qty") < 0)
     )
     return Silver(
         customers=customers,
         order_lines=order_lines.select(
-            "order_number", "customer_id", "order_ts", "line_no", "product_id", "product_name",
-            "product_category", "currency", "price", "qty", "spend",
+            "order_number",
+            "customer_id",
+            "order_ts",
+            "line_no",
+            "product_id",
+            "product_name",
+            "product_category",
+            "currency",
+            "price",
+            "qty",
+            "spend",
+            "is_return",
         ),  # fmt: skip
         products=products,
         quarantined=quarantined.select(*QUARANTINE_COLUMNS),
@@ -146,11 +160,17 @@ def conform(bronze: dict[str, DataFrame]) -> Silver:
 
 
 def orders_from_lines(order_lines: DataFrame) -> DataFrame:
-    """One row per order: line items, units and value, summed from its lines."""
+    """One row per order number: its earliest time, line items, net units and value, purchase lines.
+
+    An order is its number alone: lines stamped a minute apart are still one
+    order. ``purchase_lines`` = 0 marks an order of returns only.
+    """
     import pyspark.sql.functions as F
 
-    return order_lines.groupBy("order_number", "customer_id", "order_ts").agg(
+    return order_lines.groupBy("order_number", "customer_id").agg(
+        F.min("order_ts").alias("order_ts"),
         F.count(F.lit(1)).alias("line_items"),
         F.sum("qty").alias("units"),
         F.sum("spend").alias("order_value"),
+        F.sum((~F.col("is_return")).cast("long")).alias("purchase_lines"),
     )

@@ -8,12 +8,12 @@ is dropped silently: per table, rows in = rows kept + rows quarantined.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from custseg.data import schemas
-from custseg.data.quarantine import QUARANTINE_COLUMNS, first_failure
+from custseg.data.quarantine import QUARANTINE_COLUMNS, with_failure
 from custseg.errors import InputDataError
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class RawTables:
     kept: dict[str, DataFrame]
     quarantined: DataFrame
     checked: dict[str, DataFrame]
+    notes: list[str] = field(default_factory=list)  # what the reader decided, for the summary
+    timestamp_format: str | None = None  # the format timestamps were read in, where one was chosen
 
     def cache(self) -> None:
         from pyspark import StorageLevel
@@ -112,7 +114,9 @@ def read_csv_checked(
     )
 
 
-def _check_header(spark: SparkSession, path: str, columns: list[str], delimiter: str, table: str) -> None:
+def _check_header(
+    spark: SparkSession, path: str, columns: list[str], delimiter: str, table: str
+) -> None:
     """Fail clearly when a file is not the table it claims to be (the reader maps columns by position)."""
     first = spark.read.option("sep", delimiter).option("header", False).csv(path).limit(1).collect()
     if not first:
@@ -125,62 +129,55 @@ def _check_header(spark: SparkSession, path: str, columns: list[str], delimiter:
         )
 
 
+def _each(reason: str, fields: list[str], failed) -> list:
+    """One check per field, so the quarantine names the field that failed."""
+    import pyspark.sql.functions as F
+
+    return [(reason, name, failed(F.col(name))) for name in fields]
+
+
 def check_customers(df: DataFrame) -> DataFrame:
     import pyspark.sql.functions as F
 
-    return df.withColumn(
-        "reason",
-        first_failure(
-            [
-                ("csv_field_count", F.col(CORRUPT).isNotNull()),
-                ("missing_field", ~_present(F.col("customer_id")) | ~_present(F.col("valid_from"))),
-                (
-                    "wrong_type",
-                    ~(
-                        _is_long(F.col("valid_from"))
-                        & _is_long(F.col("valid_to"))
-                        & _is_long(F.col("units_purchased"))
-                        & _is_long(F.col("loyalty_segment"))
-                        & _is_double(F.col("lon"))
-                        & _is_double(F.col("lat"))
-                    ),
-                ),
-            ]
-        ),
+    return with_failure(
+        df,
+        [
+            ("csv_field_count", "record", F.col(CORRUPT).isNotNull()),
+            *_each("missing_field", ["customer_id", "valid_from"], lambda c: ~_present(c)),
+            *_each(
+                "wrong_type",
+                ["valid_from", "valid_to", "units_purchased", "loyalty_segment"],
+                lambda c: ~_is_long(c),
+            ),
+            *_each("wrong_type", ["lon", "lat"], lambda c: ~_is_double(c)),
+        ],
     )
 
 
 def check_products(df: DataFrame) -> DataFrame:
     import pyspark.sql.functions as F
 
-    return df.withColumn(
-        "reason",
-        first_failure(
-            [
-                ("csv_field_count", F.col(CORRUPT).isNotNull()),
-                ("missing_field", ~_present(F.col("product_id"))),
-                ("wrong_type", ~_is_double(F.col("sales_price"))),
-                ("negative_price", F.col("sales_price").try_cast("double") < 0),
-            ]
-        ),
+    return with_failure(
+        df,
+        [
+            ("csv_field_count", "record", F.col(CORRUPT).isNotNull()),
+            ("missing_field", "product_id", ~_present(F.col("product_id"))),
+            ("wrong_type", "sales_price", ~_is_double(F.col("sales_price"))),
+            ("negative_price", "sales_price", F.col("sales_price").try_cast("double") < 0),
+        ],
     )
 
 
 def check_loyalty(df: DataFrame) -> DataFrame:
     import pyspark.sql.functions as F
 
-    return df.withColumn(
-        "reason",
-        first_failure(
-            [
-                ("csv_field_count", F.col(CORRUPT).isNotNull()),
-                ("missing_field", ~_present(F.col("loyalty_segment_id"))),
-                (
-                    "wrong_type",
-                    ~(_is_long(F.col("loyalty_segment_id")) & _is_long(F.col("unit_threshold"))),
-                ),
-            ]
-        ),
+    return with_failure(
+        df,
+        [
+            ("csv_field_count", "record", F.col(CORRUPT).isNotNull()),
+            ("missing_field", "loyalty_segment_id", ~_present(F.col("loyalty_segment_id"))),
+            *_each("wrong_type", ["loyalty_segment_id", "unit_threshold"], lambda c: ~_is_long(c)),
+        ],
     )
 
 
@@ -215,29 +212,35 @@ def check_orders(df: DataFrame) -> DataFrame:
         lambda p: _finite_double(p["price"]) & _finite_double(p["qty"]) & _present(p["id"]),
     )
     order_time = F.col("order_datetime").try_cast("long")
-    return df.withColumn(
-        "reason",
-        first_failure(
-            [
-                ("malformed_json", F.col("_malformed")),
-                (
-                    "missing_field",
-                    ~_present(F.col("customer_id"))
-                    | ~_present(F.col("order_number"))
-                    | ~_present(F.col("order_datetime"))
-                    | (F.size(lines) == 0),
-                ),
-                (
-                    "wrong_type",
-                    F.col("order_number").try_cast("long").isNull()
-                    | order_time.isNull()
-                    | ~line_types_ok,
-                ),
-                ("negative_quantity", any_line(lambda p: p["qty"].try_cast("double") < 0)),
-                ("negative_price", any_line(lambda p: p["price"].try_cast("double") < 0)),
-                ("future_timestamp", order_time > F.unix_timestamp(F.current_timestamp())),
-            ]
-        ),
+    return with_failure(
+        df,
+        [
+            ("malformed_json", "record", F.col("_malformed")),
+            *_each(
+                "missing_field",
+                ["customer_id", "order_number", "order_datetime"],
+                lambda c: ~_present(c),
+            ),
+            ("missing_field", "ordered_products", F.size(lines) == 0),
+            ("wrong_type", "order_number", F.col("order_number").try_cast("long").isNull()),
+            ("wrong_type", "order_datetime", order_time.isNull()),
+            ("wrong_type", "ordered_products", ~line_types_ok),
+            (
+                "negative_quantity",
+                "ordered_products.qty",
+                any_line(lambda p: p["qty"].try_cast("double") < 0),
+            ),
+            (
+                "negative_price",
+                "ordered_products.price",
+                any_line(lambda p: p["price"].try_cast("double") < 0),
+            ),
+            (
+                "future_timestamp",
+                "order_datetime",
+                order_time > F.unix_timestamp(F.current_timestamp()),
+            ),
+        ],
     )
 
 
@@ -256,6 +259,11 @@ def flag_duplicate_orders(df: DataFrame) -> DataFrame:
         F.when(
             F.col("reason").isNull() & (F.row_number().over(window) > 1), F.lit("duplicate_order")
         ).otherwise(F.col("reason")),
+    ).withColumn(
+        "field",
+        F.when(F.col("reason") == "duplicate_order", F.lit("order_number")).otherwise(
+            F.col("field")
+        ),
     )
 
 
@@ -266,6 +274,7 @@ def _to_quarantine(df: DataFrame, table: str, record: Column) -> DataFrame:
         F.lit(table).alias("table"),
         F.lit("ingest").alias("stage"),
         "reason",
+        "field",
         "source_file",
         record.alias("record"),
     )
@@ -296,10 +305,18 @@ def read_raw(spark: SparkSession, raw_dir: str | Path) -> RawTables:
             spark, _folder(raw, schemas.CUSTOMERS_DIR), schemas.CUSTOMER_COLUMNS, ",", "customers"
         ),
         "products": read_csv_checked(
-            spark, _folder(raw, schemas.PRODUCTS_DIR), schemas.PRODUCT_COLUMNS, schemas.PRODUCTS_DELIMITER, "products"
+            spark,
+            _folder(raw, schemas.PRODUCTS_DIR),
+            schemas.PRODUCT_COLUMNS,
+            schemas.PRODUCTS_DELIMITER,
+            "products",
         ),
         "loyalty_segments": read_csv_checked(
-            spark, _folder(raw, schemas.LOYALTY_DIR), schemas.LOYALTY_COLUMNS, ",", "loyalty_segments"
+            spark,
+            _folder(raw, schemas.LOYALTY_DIR),
+            schemas.LOYALTY_COLUMNS,
+            ",",
+            "loyalty_segments",
         ),
         "sales_orders": read_orders_checked(spark, _folder(raw, schemas.SALES_ORDERS_DIR)),
     }
@@ -313,15 +330,34 @@ def read_raw(spark: SparkSession, raw_dir: str | Path) -> RawTables:
 
     quarantined = (
         _to_quarantine(customers, "customers", _csv_record(schemas.CUSTOMER_COLUMNS, ","))
-        .unionByName(_to_quarantine(products, "products", _csv_record(schemas.PRODUCT_COLUMNS, ";")))
-        .unionByName(_to_quarantine(loyalty, "loyalty_segments", _csv_record(schemas.LOYALTY_COLUMNS, ",")))
+        .unionByName(
+            _to_quarantine(products, "products", _csv_record(schemas.PRODUCT_COLUMNS, ";"))
+        )
+        .unionByName(
+            _to_quarantine(loyalty, "loyalty_segments", _csv_record(schemas.LOYALTY_COLUMNS, ","))
+        )
         .unionByName(_to_quarantine(orders, "sales_orders", F.col("raw")))
     )
     kept = {
-        "customers": customers.where(F.col("reason").isNull()).select(*schemas.CUSTOMER_COLUMNS, "source_file"),
-        "products": products.where(F.col("reason").isNull()).select(*schemas.PRODUCT_COLUMNS, "source_file"),
-        "loyalty_segments": loyalty.where(F.col("reason").isNull()).select(*schemas.LOYALTY_COLUMNS, "source_file"),
-        "sales_orders": orders.where(F.col("reason").isNull()).select(*schemas.ORDER_COLUMNS, "source_file"),
+        "customers": customers.where(F.col("reason").isNull()).select(
+            *schemas.CUSTOMER_COLUMNS, "source_file"
+        ),
+        "products": products.where(F.col("reason").isNull()).select(
+            *schemas.PRODUCT_COLUMNS, "source_file"
+        ),
+        "loyalty_segments": loyalty.where(F.col("reason").isNull()).select(
+            *schemas.LOYALTY_COLUMNS, "source_file"
+        ),
+        "sales_orders": orders.where(F.col("reason").isNull()).select(
+            *schemas.ORDER_COLUMNS, "source_file"
+        ),
     }
-    checked = {"customers": customers, "products": products, "loyalty_segments": loyalty, "sales_orders": orders}
-    return RawTables(kept=kept, quarantined=quarantined.select(*QUARANTINE_COLUMNS), checked=checked)
+    checked = {
+        "customers": customers,
+        "products": products,
+        "loyalty_segments": loyalty,
+        "sales_orders": orders,
+    }
+    return RawTables(
+        kept=kept, quarantined=quarantined.select(*QUARANTINE_COLUMNS), checked=checked
+    )

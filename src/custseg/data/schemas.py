@@ -44,7 +44,18 @@ PRODUCTS_DELIMITER = ";"
 CSV_DELIMITER = ","
 
 # Personal data: never leaves the silver/gold customer tables.
-PERSONAL_COLUMNS = ("customer_name", "tax_id", "tax_code", "street", "number", "unit", "ship_to_address", "lon", "lat", "postcode")
+PERSONAL_COLUMNS = (
+    "customer_name",
+    "tax_id",
+    "tax_code",
+    "street",
+    "number",
+    "unit",
+    "ship_to_address",
+    "lon",
+    "lat",
+    "postcode",
+)
 
 
 def string_schema(columns: list[str]) -> StructType:
