@@ -644,8 +644,9 @@ def _bad_records(shared: Shared, percent: float) -> FaultResult:
     folder = shared.folder(f"bad-records-{percent:g}pct")
     raw = folder / "raw"
     summary = generate(shared.spark, raw, customers=300, bad_records=bad)
+    # Every row counted, however many are bad: the stop at max_quarantine_share has its own test.
     config = load_config(
-        overrides={"storage.root": str(folder / "lakehouse"), "input.path": str(raw)}
+        overrides={"storage.root": str(folder / "lakehouse"), "input.path": str(raw), "input.max_quarantine_share": 1.0}
     )
     [report] = pipeline.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
     printed = io.StringIO()

@@ -25,7 +25,7 @@ BAD_FIELD_COUNT = "_bad_field_count"  # true where a line does not have one valu
 def _first_file(path: Path) -> Path | None:
     if path.is_file():
         return path
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
     return files[0] if files else None
 
 
