@@ -59,7 +59,8 @@ def read_delimited(spark: SparkSession, path: Path, config: TransactionsConfig) 
         )
     if config.delimiter == WHITESPACE:
         lines = spark.read.text(str(path)).withColumn("source_file", F.col("_metadata.file_path"))
-        lines = lines.withColumn("value", F.trim(F.regexp_replace("value", "^\ufeff", "")))
+        # Spark's trim() strips spaces only; a CRLF file's lines end in \r.
+        lines = lines.withColumn("value", F.regexp_replace("value", r"^[\ufeff\s]+|\s+$", ""))
         lines = lines.where(F.col("value") != "")
         if config.header:
             header = " ".join(_first_line(path).split())

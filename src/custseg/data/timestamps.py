@@ -84,7 +84,9 @@ def infer_format(values: DataFrame, column_name: str) -> str:
         parsed = sample.select(
             "v", *[parse_timestamp(F.col("v"), c).alias(f"c{i}") for i, c in enumerate(CANDIDATES)]
         )
-        rows = parsed.collect()
+        rows = sorted(
+            parsed.collect(), key=lambda r: r["v"]
+        )  # messages name the same values every run
     finally:
         sample.unpersist()
     if not rows:
