@@ -155,12 +155,12 @@ class FeaturesConfig(_Strict):
 class HierarchicalConfig(_Strict):
     linkage: Literal["ward", "complete", "average", "single"] = "ward"
     k_min: int = Field(2, ge=2)
-    k_max: int = Field(10, ge=2)
+    k_max: int | None = Field(None, ge=2)  # None: grows with the data (segment/tuning.py)
 
 
 class KMeansConfig(_Strict):
     k_min: int = Field(2, ge=2)
-    k_max: int = Field(10, ge=2)
+    k_max: int | None = Field(None, ge=2)
 
 
 class DBSCANConfig(_Strict):
@@ -339,7 +339,7 @@ def _check_ranges(config: Config) -> None:
         ("hierarchical", config.segment.hierarchical),
         ("kmeans", config.segment.kmeans),
     ):
-        if section.k_max < section.k_min:
+        if section.k_max is not None and section.k_max < section.k_min:
             raise ConfigError(
                 f"config key 'segment.{name}.k_max' has value {section.k_max}: "
                 f"must be >= k_min ({section.k_min})"

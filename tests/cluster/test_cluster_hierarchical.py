@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.datasets import make_blobs
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from custseg.cluster import Hierarchical, _hierarchical
 from custseg.errors import ParameterError
@@ -121,7 +121,9 @@ def test_to_dict_round_trip(blobs: tuple[np.ndarray, np.ndarray]) -> None:
 def test_pairwise_linkages_are_limited(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_hierarchical, "MAX_PAIRWISE_ROWS", 10)
     X = np.random.default_rng(0).normal(size=(11, 2))
-    with pytest.raises(ParameterError, match=r"linkage 'complete' .* limited to 10 customers; the data has 11"):
+    with pytest.raises(
+        ParameterError, match=r"linkage 'complete' .* limited to 10 customers; the data has 11"
+    ):
         Hierarchical(n_clusters=2, linkage="complete").fit(X)
     Hierarchical(n_clusters=2, linkage="ward").fit(X)  # ward needs no distance matrix
 
@@ -129,3 +131,25 @@ def test_pairwise_linkages_are_limited(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_single_customer() -> None:
     model = Hierarchical(n_clusters=1).fit([[1.0, 2.0]])
     np.testing.assert_array_equal(model.labels_, [0])
+
+
+def test_k_choice_skips_fragmenting_k_and_matches_scipy_silhouettes():
+    # Four groups of 60 and six far-away singletons: high k would peel off the singletons.
+    rng = np.random.default_rng(3)
+    centres = np.array([[0, 0], [6, 0], [0, 6], [6, 6]], dtype=float)
+    X = np.vstack(
+        [c + rng.normal(0, 0.5, (60, 2)) for c in centres] + [rng.uniform(20, 60, (6, 2))]
+    )
+    min_size = 10
+    model = Hierarchical(k_range=(2, 12), min_segment_size=min_size).fit(X)
+    Z = linkage(X, "ward")
+    expected_scores, expected_skipped = {}, []
+    for k in range(2, 13):
+        labels = fcluster(Z, k, criterion="maxclust")
+        if (np.unique(labels, return_counts=True)[1] < min_size).sum() > 2:
+            expected_skipped.append(k)
+        else:
+            expected_scores[k] = silhouette_score(X, labels)
+    assert model.skipped_k_ == expected_skipped and expected_skipped
+    assert model.silhouette_by_k_ == pytest.approx(expected_scores)
+    assert model.n_clusters_ == max(expected_scores, key=expected_scores.get)

@@ -142,7 +142,9 @@ class BaseClusterer:
         """Rebuild a fitted estimator from :meth:`to_dict`'s output."""
         method = data.get("method")
         if method != cls.method:
-            raise ModelError(f"{cls.__name__}.from_dict got a {method!r} model, expected {cls.method!r}")
+            raise ModelError(
+                f"{cls.__name__}.from_dict got a {method!r} model, expected {cls.method!r}"
+            )
         version = int(data.get("format_version", -1))
         if version > FORMAT_VERSION:
             raise ModelError(
@@ -212,6 +214,12 @@ def nearest_centroid(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return out
 
 
+#: A k may hold at most this many segments below ``min_segment_size``: room for outlier
+#: groups (the seed analysis has two single-customer segments), not for a k that only
+#: splits customers into fragments too small to act on.
+MAX_SMALL_SEGMENTS = 2
+
+
 def choose_k_by_silhouette(
     X: np.ndarray,
     labels_for_k: Callable[[int], np.ndarray],
@@ -219,12 +227,15 @@ def choose_k_by_silhouette(
     sample_size: int,
     random_state: int,
     param_name: str = "k_range",
-) -> tuple[int, dict[int, float], np.ndarray]:
+    min_segment_size: int = 1,
+) -> tuple[int, dict[int, float], np.ndarray, list[int]]:
     """The k in ``k_range`` (both ends included) with the highest silhouette.
 
-    Above ``sample_size`` customers the silhouette is computed on one seeded
-    sample, the same for every k so the scores are comparable. Ties go to the
-    smaller k. Returns ``(best_k, {k: score}, labels at best_k)``.
+    A k whose clusters include more than :data:`MAX_SMALL_SEGMENTS` below
+    ``min_segment_size`` rows is not a candidate (it is returned in the list of
+    skipped k). Above ``sample_size`` rows the silhouette is computed on one
+    seeded sample, the same for every k so the scores are comparable. Ties go
+    to the smaller k. Returns ``(best_k, {k: score}, labels at best_k, skipped k)``.
     """
     from sklearn import config_context
     from sklearn.metrics import silhouette_score
@@ -244,9 +255,14 @@ def choose_k_by_silhouette(
         idx = np.arange(n)
     Xs = X[idx]
     scores: dict[int, float] = {}
+    skipped: list[int] = []
     best: tuple[int, float, np.ndarray] | None = None
     for k in range(low, high + 1):
         labels = labels_for_k(k)
+        sizes = np.unique(labels, return_counts=True)[1]
+        if int((sizes < min_segment_size).sum()) > MAX_SMALL_SEGMENTS:
+            skipped.append(k)
+            continue
         sample_labels = labels[idx]
         n_distinct = np.unique(sample_labels).size
         if n_distinct < 2 or n_distinct > Xs.shape[0] - 1:
@@ -258,8 +274,8 @@ def choose_k_by_silhouette(
             best = (k, score, labels)
     if best is None:
         k = low
-        return k, scores, labels_for_k(k)
-    return best[0], scores, best[2]
+        return k, scores, labels_for_k(k), skipped
+    return best[0], scores, best[2], skipped
 
 
 class RowLookup:

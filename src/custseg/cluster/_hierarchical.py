@@ -68,6 +68,9 @@ class Hierarchical(BaseClusterer):
         Above this many customers the silhouette is computed on a seeded sample.
     random_state : int
         Seed of that sample.
+    min_segment_size : int
+        A candidate k with more than two clusters under this many rows is not
+        considered: fragments, not segments.
 
     Attributes
     ----------
@@ -79,6 +82,8 @@ class Hierarchical(BaseClusterer):
         The merge tree in scipy format (``scipy.cluster.hierarchy.dendrogram(model.linkage_matrix_)``).
     silhouette_by_k_ : dict[int, float]
         Silhouette of each candidate k (empty when n_clusters was given).
+    skipped_k_ : list[int]
+        Candidate k left out for their small clusters (see ``min_segment_size``).
     micro_centers_, micro_weights_, micro_labels_ : ndarray or None
         Only for a model fitted on micro-cluster summaries (the distributed path of
         SparkHierarchical, see :meth:`from_micro_clusters`): each micro-cluster's
@@ -105,12 +110,14 @@ class Hierarchical(BaseClusterer):
         k_range: tuple[int, int] = (2, 10),
         silhouette_sample: int = 10_000,
         random_state: int = 0,
+        min_segment_size: int = 1,
     ) -> None:
         self.n_clusters = n_clusters
         self.linkage = linkage
         self.k_range = k_range
         self.silhouette_sample = silhouette_sample
         self.random_state = random_state
+        self.min_segment_size = min_segment_size
 
     def validate_params(self) -> None:
         check_optional_int("n_clusters", self.n_clusters, 1)
@@ -118,6 +125,7 @@ class Hierarchical(BaseClusterer):
         check_k_range("k_range", self.k_range)
         check_int("silhouette_sample", self.silhouette_sample, 2)
         check_int("random_state", self.random_state, 0)
+        check_int("min_segment_size", self.min_segment_size, 1)
 
     def check_data_size(self, n_rows: int) -> None:
         check_k_fits("n_clusters", self.n_clusters, self.k_range, n_rows)
@@ -143,12 +151,17 @@ class Hierarchical(BaseClusterer):
             return relabel_by_size(fcluster(Z, k, criterion="maxclust"))
 
         self.silhouette_by_k_: dict[int, float] = {}
+        self.skipped_k_: list[int] = []
         if self.n_clusters is not None:
             labels = labels_for_k(self.n_clusters)
         else:
-            _, self.silhouette_by_k_, labels = choose_k_by_silhouette(
-                X, labels_for_k, check_k_range("k_range", self.k_range),
-                self.silhouette_sample, self.random_state,
+            _, self.silhouette_by_k_, labels, self.skipped_k_ = choose_k_by_silhouette(
+                X,
+                labels_for_k,
+                check_k_range("k_range", self.k_range),
+                self.silhouette_sample,
+                self.random_state,
+                min_segment_size=self.min_segment_size,
             )
         self.n_features_in_ = X.shape[1]
         self.labels_ = labels
@@ -228,7 +241,9 @@ class Hierarchical(BaseClusterer):
     def _state_from_dict(self, data: dict[str, Any]) -> None:
         self.cluster_centers_ = np.asarray(data["cluster_centers"], dtype=np.float64)
         self.n_clusters_ = int(data["n_clusters"])
-        self.silhouette_by_k_ = {int(k): float(v) for k, v in data.get("silhouette_by_k", {}).items()}
+        self.silhouette_by_k_ = {
+            int(k): float(v) for k, v in data.get("silhouette_by_k", {}).items()
+        }
         self.linkage_matrix_ = np.asarray(data.get("linkage_matrix", np.empty((0, 4))))
         if "micro_centers" in data:
             self.micro_centers_ = np.asarray(data["micro_centers"], dtype=np.float64)
@@ -259,7 +274,9 @@ class _HierarchicalParams(_SparkClusterParams):
     linkage: Param[str] = spark_param(
         "linkage", "ward, complete, average or single", TypeConverters.toString
     )
-    k_range: Param[list[int]] = spark_param("k_range", "candidate k (low, high), both included", TypeConverters.toListInt)
+    k_range: Param[list[int]] = spark_param(
+        "k_range", "candidate k (low, high), both included", TypeConverters.toListInt
+    )
     silhouette_sample: Param[int] = spark_param(
         "silhouette_sample", "silhouette sample size when choosing k", TypeConverters.toInt
     )

@@ -27,6 +27,7 @@ sizes and means, so summaries cannot reproduce them.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -120,7 +121,7 @@ def cut_weighted(Z: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
 def fit_on_summaries(clusterer: Hierarchical, micro: MicroClusters) -> Hierarchical:
     """Ward on the micro-clusters, cut as ``clusterer`` asks; returns a fitted Hierarchical."""
     if clusterer.linkage not in DISTRIBUTED_LINKAGES:
-        raise ParameterError(_linkage_message(clusterer.linkage, micro.n_rows))
+        raise ParameterError(_linkage_message(clusterer.linkage, micro.micro.n_rows))
     means, weights = micro.means, micro.counts.astype(np.float64)
     Z = weighted_ward_linkage(means, weights)
     silhouette_by_k: dict[int, float] = {}
@@ -145,9 +146,13 @@ def fit_on_summaries(clusterer: Hierarchical, micro: MicroClusters) -> Hierarchi
             labels_by_k[k] = cut_weighted(Z, k, weights)
             return labels_by_k[k][sample_micro]
 
-        best_k, silhouette_by_k, _ = choose_k_by_silhouette(
+        # The minimum segment size in customers, as a count of the sample's rows.
+        sample_min_size = max(
+            1, math.ceil(clusterer.min_segment_size * len(micro.sample) / max(1, micro.n_rows))
+        )
+        best_k, silhouette_by_k, _, _ = choose_k_by_silhouette(
             micro.sample, sample_labels_for_k, (low, min(high, micro.n_micro)),
-            clusterer.silhouette_sample, clusterer.random_state,
+            clusterer.silhouette_sample, clusterer.random_state, min_segment_size=sample_min_size,
         )  # fmt: skip
         micro_labels = labels_by_k[best_k]
     return Hierarchical.from_micro_clusters(

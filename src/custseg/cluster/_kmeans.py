@@ -43,6 +43,9 @@ class KMeans(BaseClusterer):
         k-means++ restarts per k (the best inertia wins).
     silhouette_sample : int
         Above this many customers the silhouette is computed on a seeded sample.
+    min_segment_size : int
+        A candidate k with more than two clusters under this many rows is not
+        considered: fragments, not segments.
 
     Attributes
     ----------
@@ -52,6 +55,8 @@ class KMeans(BaseClusterer):
     n_clusters_ : int
     inertia_ : float
     silhouette_by_k_ : dict[int, float]
+    skipped_k_ : list[int]
+        Candidate k left out for their small clusters (see ``min_segment_size``).
     """
 
     method = "kmeans"
@@ -63,12 +68,14 @@ class KMeans(BaseClusterer):
         random_state: int = 0,
         n_init: int = 10,
         silhouette_sample: int = 10_000,
+        min_segment_size: int = 1,
     ) -> None:
         self.k = k
         self.k_range = k_range
         self.random_state = random_state
         self.n_init = n_init
         self.silhouette_sample = silhouette_sample
+        self.min_segment_size = min_segment_size
 
     def validate_params(self) -> None:
         check_optional_int("k", self.k, 1)
@@ -76,6 +83,7 @@ class KMeans(BaseClusterer):
         check_int("random_state", self.random_state, 0)
         check_int("n_init", self.n_init, 1)
         check_int("silhouette_sample", self.silhouette_sample, 2)
+        check_int("min_segment_size", self.min_segment_size, 1)
 
     def check_data_size(self, n_rows: int) -> None:
         check_k_fits("k", self.k, self.k_range, n_rows)
@@ -95,13 +103,18 @@ class KMeans(BaseClusterer):
             return model.labels_
 
         self.silhouette_by_k_: dict[int, float] = {}
+        self.skipped_k_: list[int] = []
         if self.k is not None:
             best_k = self.k
             labels_for_k(best_k)
         else:
-            best_k, self.silhouette_by_k_, _ = choose_k_by_silhouette(
-                X, labels_for_k, check_k_range("k_range", self.k_range),
-                self.silhouette_sample, self.random_state,
+            best_k, self.silhouette_by_k_, _, self.skipped_k_ = choose_k_by_silhouette(
+                X,
+                labels_for_k,
+                check_k_range("k_range", self.k_range),
+                self.silhouette_sample,
+                self.random_state,
+                min_segment_size=self.min_segment_size,
             )
         model = fitted[best_k]
         # Order clusters by decreasing size, then label with the same rule predict uses.
@@ -143,7 +156,9 @@ class KMeans(BaseClusterer):
         self.cluster_centers_ = np.asarray(data["cluster_centers"], dtype=np.float64)
         self.n_clusters_ = int(data["n_clusters"])
         self.inertia_ = float(data["inertia"])
-        self.silhouette_by_k_ = {int(k): float(v) for k, v in data.get("silhouette_by_k", {}).items()}
+        self.silhouette_by_k_ = {
+            int(k): float(v) for k, v in data.get("silhouette_by_k", {}).items()
+        }
 
 
 # -- Spark -----------------------------------------------------------------------
@@ -151,7 +166,9 @@ class _KMeansParams(_SparkClusterParams):
     k: Param[int] = spark_param(
         "k", "number of clusters; None chooses it by silhouette", TypeConverters.toInt
     )
-    k_range: Param[list[int]] = spark_param("k_range", "candidate k (low, high), both included", TypeConverters.toListInt)
+    k_range: Param[list[int]] = spark_param(
+        "k_range", "candidate k (low, high), both included", TypeConverters.toListInt
+    )
     random_state: Param[int] = spark_param("random_state", "seed", TypeConverters.toInt)
     n_init: Param[int] = spark_param("n_init", "k-means++ restarts per k", TypeConverters.toInt)
     silhouette_sample: Param[int] = spark_param(
@@ -162,7 +179,9 @@ class _KMeansParams(_SparkClusterParams):
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(k=None, k_range=[2, 10], random_state=0, n_init=10, silhouette_sample=10_000)
+        self._setDefault(
+            k=None, k_range=[2, 10], random_state=0, n_init=10, silhouette_sample=10_000
+        )
 
 
 class SparkKMeansModel(SparkClusterModel, _KMeansParams):
@@ -190,12 +209,19 @@ class SparkKMeans(SparkClusterEstimator, _KMeansParams):
         silhouettes: dict[int, float] = {}
         if k is None:
             sample = sample_features(
-                dataset, features, self.getFeaturesCol(), n_rows, self.getMaxDriverRows(), clusterer.random_state
+                dataset,
+                features,
+                self.getFeaturesCol(),
+                n_rows,
+                self.getMaxDriverRows(),
+                clusterer.random_state,
             )
             chosen = KMeans(**clusterer.get_params()).fit(sample)
             k, silhouettes = chosen.n_clusters_, chosen.silhouette_by_k_
         vectors = dataset.select(array_to_vector(features).alias("features"))
-        fitted = SparkMLKMeans(k=k, seed=clusterer.random_state, featuresCol="features").fit(vectors)
+        fitted = SparkMLKMeans(k=k, seed=clusterer.random_state, featuresCol="features").fit(
+            vectors
+        )
         summary = fitted.summary
         result = KMeans(**clusterer.get_params())
         result.silhouette_by_k_ = silhouettes
