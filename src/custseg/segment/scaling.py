@@ -1,9 +1,13 @@
 """Feature scaling, part of every fitted model.
 
-Heavy-tailed money and count features are log-transformed (log1p of the
-non-negative value), then every feature is standardised with the population
-mean and standard deviation. A feature with no variance cannot be scaled: it
-is reported and left out of clustering, never silently divided by one.
+Heavy-tailed money and count features are log-transformed with a signed
+log1p (sign(x) * log1p(|x|): the usual log1p for the non-negative values, and
+a net spend below zero, a customer whose returns exceed their purchases in the
+data, keeps its sign and order), then every feature is standardised with the
+population mean and standard deviation. A feature with no variance cannot be
+scaled: it is reported and left out of clustering, never silently divided by
+one. A feature with no values at all (product diversity when the input has no
+product ids) is not available: it is left out of clustering and profiles.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class FeatureScaler:
     means: list[float] = field(default_factory=list)
     stds: list[float] = field(default_factory=list)
     zero_variance: list[str] = field(default_factory=list)
+    unavailable: list[str] = field(default_factory=list)
 
     # -- fit ---------------------------------------------------------------
     @classmethod
@@ -43,7 +48,9 @@ class FeatureScaler:
 
         unknown = sorted(set(log_features) - set(features))
         if unknown:
-            raise InputDataError(f"segment.log_features names unknown feature(s): {', '.join(unknown)}")
+            raise InputDataError(
+                f"segment.log_features names unknown feature(s): {', '.join(unknown)}"
+            )
         scaler = cls(list(features), list(log_features))
         exprs = []
         for name in features:
@@ -54,27 +61,35 @@ class FeatureScaler:
         return scaler
 
     @classmethod
-    def fit_pandas(cls, pdf: pd.DataFrame, features: list[str], log_features: list[str]) -> FeatureScaler:
+    def fit_pandas(
+        cls, pdf: pd.DataFrame, features: list[str], log_features: list[str]
+    ) -> FeatureScaler:
         scaler = cls(list(features), list(log_features))
         moments = {}
         for name in features:
             values = scaler._transform_column(name, pdf[name].to_numpy(dtype=np.float64))
-            moments[name] = (float(values.mean()), float(values.std()))
+            values = values[~np.isnan(values)]
+            moments[name] = (
+                (float(values.mean()), float(values.std())) if values.size else (None, None)
+            )
         scaler._set_moments(moments)
         return scaler
 
     def _set_moments(self, moments: dict[str, tuple[float | None, float | None]]) -> None:
-        self.kept, self.means, self.stds, self.zero_variance = [], [], [], []
+        self.kept, self.means, self.stds, self.zero_variance, self.unavailable = [], [], [], [], []
         for name in self.features:
             mean, std = moments[name]
             if mean is None:
-                raise InputDataError(f"feature {name} has no values: the feature table is empty")
+                self.unavailable.append(name)
+                continue
             if std is None or not np.isfinite(std) or std <= ZERO_VARIANCE * max(1.0, abs(mean)):
                 self.zero_variance.append(name)
                 continue
             self.kept.append(name)
             self.means.append(float(mean))
             self.stds.append(float(std))
+        if not self.kept and not self.zero_variance:
+            raise InputDataError("no feature has values: the feature table is empty")
         if not self.kept:
             raise InputDataError(
                 f"every feature has zero variance ({', '.join(self.zero_variance)}): "
@@ -86,10 +101,10 @@ class FeatureScaler:
         import pyspark.sql.functions as F
 
         col = F.col(name).cast("double")
-        return F.log1p(F.greatest(col, F.lit(0.0))) if name in self.log_features else col
+        return F.signum(col) * F.log1p(F.abs(col)) if name in self.log_features else col
 
     def _transform_column(self, name: str, values: np.ndarray) -> np.ndarray:
-        return np.log1p(np.maximum(values, 0.0)) if name in self.log_features else values
+        return np.sign(values) * np.log1p(np.abs(values)) if name in self.log_features else values
 
     def transform_pandas(self, pdf: pd.DataFrame) -> np.ndarray:
         """The scaled matrix (rows x kept features) for a pandas frame with the feature columns."""
@@ -119,7 +134,9 @@ class FeatureScaler:
         out = {}
         for j, (n, m, s) in enumerate(zip(self.kept, self.means, self.stds, strict=True)):
             values = X[:, j] * s + m
-            out[n] = np.expm1(values) if n in self.log_features else values
+            out[n] = (
+                np.sign(values) * np.expm1(np.abs(values)) if n in self.log_features else values
+            )
         return pd.DataFrame(out)
 
     # -- persistence ---------------------------------------------------------
@@ -131,6 +148,7 @@ class FeatureScaler:
             "means": self.means,
             "stds": self.stds,
             "zero_variance": self.zero_variance,
+            "unavailable": self.unavailable,
         }
 
     @classmethod
