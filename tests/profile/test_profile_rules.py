@@ -58,7 +58,7 @@ def test_qualitative_word() -> None:
 
 def test_two_segment_table_words_and_archetypes(two_segments: pd.DataFrame) -> None:
     stats = segment_statistics_pandas(two_segments, ["total_spend", "num_orders", "recency_days"])
-    profiles = describe_segments(stats).set_index("segment")
+    profiles = describe_segments(stats, typical_gap_days=20.0).set_index("segment")
     # Ten customers: cut points are the 2nd, 4th, 6th, 8th values; a segment median the 3rd of 5.
     # spend 10..50 | 100..500: cuts 20, 40, 100, 300; medians 30 (low) and 300 (= q80: high).
     # orders 5..9 | 1,1,1,2,2: cuts 1, 2, 5, 7; medians 7 (= q80: high) and 1 (= q20: low).
@@ -70,8 +70,8 @@ def test_two_segment_table_words_and_archetypes(two_segments: pd.DataFrame) -> N
         "high", "low", "high",
     ]  # fmt: skip
     # 0: repeat buyers, recent, orders >= moderate, spend >= low -> steady engaged.
-    # 1: high spend with low orders -> high-value infrequent (a median 70 days is under the
-    #    90-day floor for calling a segment lapsed).
+    # 1: high spend with low orders -> high-value infrequent (that rule comes before lapsing,
+    #    although a median 70 days is beyond two typical gaps of 20 days).
     assert profiles["archetype"].tolist() == ["steady engaged", "high-value infrequent"]
     assert profiles.loc[0, "total_spend_median"] == 30
     assert profiles.loc[1, "total_spend_mean"] == 300
@@ -97,13 +97,22 @@ def test_describe_segments_columns(two_segments: pd.DataFrame) -> None:
     ]  # fmt: skip
 
 
-def test_zero_variance_feature_reads_moderate(two_segments: pd.DataFrame) -> None:
+def test_zero_variance_feature_reads_similar_or_is_not_described(
+    two_segments: pd.DataFrame,
+) -> None:
     two_segments["loyalty_segment"] = 2
     stats = segment_statistics_pandas(two_segments, ["loyalty_segment", "total_spend"])
     assert stats.population.loc["loyalty_segment", ["q20", "q80", "std"]].tolist() == [2, 2, 0]
     profiles = describe_segments(stats)
-    assert profiles["loyalty_segment_word"].tolist() == ["moderate", "moderate"]
-    assert profiles["loyalty_text"].tolist() == ["Average loyalty", "Average loyalty"]
+    # The same median in both segments: no contrast between them.
+    assert profiles["loyalty_segment_word"].tolist() == ["similar", "similar"]
+    assert profiles["loyalty_text"].tolist() == ["Similar loyalty", "Similar loyalty"]
+    # The stage describes only the clustered features: a dropped one gets no word anywhere.
+    profiles = describe_segments(stats, described=["total_spend"])
+    assert "loyalty_segment_word" not in profiles.columns
+    assert profiles["loyalty_segment_median"].tolist() == [2, 2]
+    assert not profiles["description"].str.contains("loyalty").any()
+    assert (profiles["loyalty_text"] == "").all()
 
 
 def test_noise_segment_is_named_and_labelled(two_segments: pd.DataFrame) -> None:
@@ -152,7 +161,9 @@ def _words(**levels: str) -> dict[str, str]:
         ({}, math.nan, "mixed profile", 120.0),
     ],
 )  # fmt: skip
-def test_archetype_rules(words: dict[str, str], orders: float, expected: str, recency_median: float) -> None:
+def test_archetype_rules(
+    words: dict[str, str], orders: float, expected: str, recency_median: float
+) -> None:
     assert archetype(0, words, {"num_orders": orders, "recency_days": recency_median}) == expected
 
 
@@ -181,7 +192,7 @@ SEED_TABLE = """\
 | Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |
 |---|---|---|---|---|
 | 1 | Moderate units, moderate spend, moderate tenure, low recency | Average loyalty, moderate order count, moderate product/category diversity | Steady, engaged customers with consistent purchasing behaviour | 16 |
-| 2 | Very low units, very high spend, very high tenure, high recency | High loyalty, moderate order count, very high product/category diversity | High-value, loyal customers who spend more per order over a long relationship | 7 |
+| 2 | Very low units, very high spend, very high tenure, high recency | High loyalty, moderate order count, very high product/category diversity | High-value repeat customers: high spend over several orders | 7 |
 | 3 | Very high units, very low spend, very low tenure, very high recency | Very low loyalty, very low order count, very low product/category diversity | One-time bulk buyer: a single order of very many units | 1 |
 | 4 | High units, very high spend, very low tenure, very high recency | High loyalty, very low order count, very low product/category diversity | A single purchase of very high value | 1 |
 """
@@ -239,10 +250,60 @@ def test_insights_at_risk_and_majority_noise() -> None:
         "is_outlier": [False, False, False],
     })  # fmt: skip
     assert business_insights(profiles) == [
+        "The 60 unassigned customers (60.0% of customers) carry 50.0% of revenue, more than any segment: "
+        "no segment describes them, so review them one by one (key accounts, bulk or business buyers, "
+        "data errors) before acting on the segments; the clustering explains fewer than half the customers.",
         "Segment 1 (lapsed / at risk) carries the most revenue: 30.0% of revenue from 10.0% of customers.",
         "Segment 0 (steady engaged) is the largest segment: 30.0% of customers and 20.0% of revenue.",
         "At risk: segment 1 (lapsed / at risk) with 10.0% of customers and 30.0% of revenue; "
         "plan a win-back campaign.",
-        "60.0% of customers (60) are unassigned noise; the clustering explains fewer than half "
-        "the customers, so try HDBSCAN or hierarchical clustering.",
     ]
+    # Noise that carries less revenue than a segment is the last insight, not the first.
+    profiles["revenue_share"] = [0.1, 0.5, 0.4]
+    lines = business_insights(profiles)
+    assert lines[0].startswith("Segment 0 (steady engaged) carries the most revenue")
+    assert (
+        lines[-1]
+        == "60.0% of customers (60) are unassigned noise; the clustering explains fewer than half the customers."
+    )
+
+
+def test_lapsed_needs_a_silence_of_two_typical_gaps() -> None:
+    from custseg.profile.rules import LAPSE_GAPS
+
+    words = _words(recency="very high", spend="moderate", orders="moderate")
+    gap = 20.0  # days between a typical customer's orders
+    assert (
+        archetype(0, words, {"num_orders": 5, "recency_days": LAPSE_GAPS * gap + 1}, gap)
+        == "lapsed / at risk"
+    )
+    # Relatively the least recent, but silent for under two gaps: not lapsed.
+    assert (
+        archetype(0, words, {"num_orders": 5, "recency_days": LAPSE_GAPS * gap - 1}, gap)
+        != "lapsed / at risk"
+    )
+    # Bought 34 minutes before the as-of time: never lapsed, whatever the scale word says.
+    assert (
+        archetype(0, words, {"num_orders": 5, "recency_days": 34 / 1440}, math.nan)
+        != "lapsed / at risk"
+    )
+
+
+@pytest.mark.parametrize(
+    ("word", "median", "gap", "expected"),
+    [
+        ("very low", 5.0, 30.0, "bought very recently"),
+        # The scale says "very low", but 116 days is four typical gaps: only the scale word.
+        ("very low", 116.0, 30.0, "very low recency"),
+        ("very high", 200.0, 30.0, "have not bought for a long time"),
+        ("very high", 40.0, 30.0, "have not bought for a while"),
+        ("high", 20.0, 30.0, "high recency"),
+        ("low", 5.0, math.nan, "low recency"),
+    ],
+)  # fmt: skip
+def test_recency_phrase_agrees_with_the_typical_gap(
+    word: str, median: float, gap: float, expected: str
+) -> None:
+    from custseg.profile.rules import _recency_phrase
+
+    assert _recency_phrase(word, median, gap) == expected

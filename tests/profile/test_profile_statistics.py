@@ -135,3 +135,21 @@ def test_spark_bad_input(spark, two_segments: pd.DataFrame) -> None:
             "CASE WHEN customer_id IN ('c0', 'c1') THEN NULL ELSE segment END AS segment",
             "total_spend", "num_orders",
         ), ["num_orders"])  # fmt: skip
+
+
+def test_typical_gap_days_spark_equals_pandas_and_hand(spark) -> None:
+    from custseg.profile.statistics import typical_gap_days, typical_gap_days_pandas
+
+    # Gaps (last - first) / (orders - 1): 10, 5, 2.5 (a 30-minute stamp counts), 30; one-order rows ignored.
+    ts = pd.Timestamp
+    pdf = pd.DataFrame({
+        "num_orders": [3, 5, 2, 2, 1, 1],
+        "first_purchase": [ts("2024-01-01"), ts("2024-01-01"), ts("2024-03-01 00:00"), ts("2024-01-01"), ts("2024-02-01"), ts("2024-02-02")],
+        "last_purchase": [ts("2024-01-21"), ts("2024-01-21"), ts("2024-03-03 12:00"), ts("2024-01-31"), ts("2024-02-01"), ts("2024-02-02")],
+    })  # fmt: skip
+    assert typical_gap_days_pandas(pdf) == pytest.approx(
+        5.0
+    )  # inverted-CDF median of 2.5, 5, 10, 30
+    assert typical_gap_days(spark.createDataFrame(pdf)) == pytest.approx(5.0)
+    assert math.isnan(typical_gap_days_pandas(pdf[pdf["num_orders"] == 1]))
+    assert math.isnan(typical_gap_days(spark.createDataFrame(pdf[pdf["num_orders"] == 1])))

@@ -17,12 +17,15 @@ from custseg.profile.rules import (
     is_outlier,
     profile_markdown,
     qualitative_word,
+    similar_features,
     word_level,
 )
 from custseg.profile.statistics import (
     SegmentStatistics,
     segment_statistics,
     segment_statistics_pandas,
+    typical_gap_days,
+    typical_gap_days_pandas,
 )
 
 __all__ = [
@@ -43,5 +46,8 @@ __all__ = [
     "relabel",
     "segment_statistics",
     "segment_statistics_pandas",
+    "similar_features",
+    "typical_gap_days",
+    "typical_gap_days_pandas",
     "word_level",
 ]

@@ -17,9 +17,20 @@ a zero-variance feature (population min = max) always reads "moderate".
 Both statistics paths make medians and cut points actual data values, so
 ties are exact. A missing median (all nulls) reads "unknown".
 
+Only the features the model clustered on get words (``described``): a
+feature left out as zero-variance or not available in the input gets none.
+A feature whose medians are the same in every segment, within
+``FLAT_SHARE`` of the population's q20..q80 range, tells the segments apart
+in no way: it reads "similar" in every segment and no rule uses it, so no
+segment is called "long" or "recent" against segments just like it.
+
 Recency is days since the last order, so "low recency" means the segment
-bought recently; the table keeps the scale word ("low recency"), the
-description says "bought recently".
+bought recently; the table keeps the scale word ("low recency"). The
+description says "bought recently" only when the median recency is within
+the population's typical gap between orders (the median over repeat buyers
+of (last - first purchase) / (orders - 1)), and "have not bought for a
+while" / "for a long time" only when it is beyond one / two such gaps;
+otherwise it keeps the scale word.
 
 Archetypes, first matching rule wins ("one order" = median num_orders <= 1;
 VL/L/M/H/VH are the words; a rule that needs a missing feature does not
@@ -28,14 +39,13 @@ match):
 1. segment -1                                    -> unassigned (noise)
 2. one order and units VH                        -> one-time bulk buyer
 3. one order and (spend VH or order value VH)    -> single very-high-value purchase
-4. recency VH and median recency >= 90 days     -> lapsed / at risk
+4. recency VH and silent                        -> lapsed / at risk
 5. tenure VL and recency <= M, or
    tenure L and orders VL and recency <= L       -> new customers
 6. more than one order, spend >= H and
    (loyalty >= H or tenure >= H or orders >= H)  -> high-value loyal
 7. (spend >= H or order value >= H), orders <= L -> high-value infrequent
-8. recency H, orders <= L and median recency
-   >= 90 days                                    -> lapsed / at risk
+8. recency H, orders <= L and silent            -> lapsed / at risk
 9. order value <= L, orders >= H and
    product diversity >= H                        -> bargain hunters
 10. spend <= L and orders <= L                   -> occasional low-value
@@ -43,9 +53,15 @@ match):
     orders >= M and spend >= L                   -> steady engaged
 12. otherwise                                    -> mixed profile
 
-The 90-day floor on lapsing is absolute: words are relative to the
-population, and a segment that bought a month ago is not lapsed just
-because every other segment bought last week.
+"Silent" is absolute: the median recency is at least ``LAPSE_GAPS`` times
+the typical gap between orders (``LAPSED_MIN_DAYS`` when no customer bought
+twice). Words are relative to the population, and a segment that bought
+within its usual rhythm is not lapsed because every other segment bought
+last week.
+
+The unassigned group (noise) is a row like the segments; it is never
+flagged as an outlier segment, and when it carries more revenue than any
+segment the first insight says so.
 
 Outliers: a segment is flagged when its share is below ``outlier_share``
 or it has at most two customers.
@@ -89,8 +105,13 @@ UNKNOWN = "unknown"
 VL, L, M, H, VH = range(5)
 NOISE = -1
 NOISE_ARCHETYPE = "unassigned (noise)"
-#: A segment whose median customer bought within this many days is not called lapsed.
+#: Silent (lapsed): median recency of at least this many typical gaps between orders.
+LAPSE_GAPS = 2.0
+#: The silence that counts as lapsed when no customer has two orders to measure a gap by.
 LAPSED_MIN_DAYS = 90.0
+#: Segment medians this close (share of the population's q20..q80 range) are "similar".
+FLAT_SHARE = 0.05
+SIMILAR = "similar"
 
 #: archetype -> (the sentence of the table's fourth column, the business action).
 ARCHETYPES: dict[str, tuple[str, str]] = {
@@ -107,7 +128,7 @@ ARCHETYPES: dict[str, tuple[str, str]] = {
         "Investigate, then follow up: confirm the order is genuine and contact the customer personally to earn a second purchase.",
     ),
     "lapsed / at risk": (
-        "Lapsed or at-risk customers who have not bought for a long time",
+        "Lapsed or at-risk customers, silent for over twice the typical gap between orders",
         "Win back: send a reactivation offer before they are lost for good.",
     ),
     "new customers": (
@@ -115,11 +136,11 @@ ARCHETYPES: dict[str, tuple[str, str]] = {
         "Onboard: welcome them and give them a reason to place a second order soon.",
     ),
     "high-value loyal": (
-        "High-value, loyal customers who spend more per order over a long relationship",
+        "High-value repeat customers: high spend over several orders",
         "VIP care: give priority service and early access to protect this revenue.",
     ),
     "high-value infrequent": (
-        "High-value customers who buy rarely but spend a lot when they do",
+        "High-value customers with few orders",
         "Increase frequency: prompt repeat purchases with timely reminders and replenishment offers.",
     ),
     "bargain hunters": (
@@ -202,7 +223,19 @@ def _level_of(word: str | None) -> int | None:
 # --------------------------------------------------------------------------- archetypes
 
 
-def archetype(segment: int, words: Mapping[str, str], medians: Mapping[str, float]) -> str:
+def lapse_days(typical_gap_days: float) -> float:
+    """The median recency from which a segment is silent (lapsed): LAPSE_GAPS typical gaps."""
+    if typical_gap_days is None or math.isnan(typical_gap_days) or typical_gap_days <= 0:
+        return LAPSED_MIN_DAYS
+    return LAPSE_GAPS * typical_gap_days
+
+
+def archetype(
+    segment: int,
+    words: Mapping[str, str],
+    medians: Mapping[str, float],
+    typical_gap_days: float = math.nan,
+) -> str:
     """The archetype name of a segment from its feature words and medians (rules in the module doc)."""
     if segment == NOISE:
         return NOISE_ARCHETYPE
@@ -227,8 +260,10 @@ def archetype(segment: int, words: Mapping[str, str], medians: Mapping[str, floa
         return "single very-high-value purchase"
     recency = medians.get(RECENCY, math.nan)
     # Relative words alone would call a customer who bought a month ago "lapsed" when everyone
-    # else bought last week; lapsing also needs an absolute silence of LAPSED_MIN_DAYS.
-    silent = recency is not None and not math.isnan(recency) and recency >= LAPSED_MIN_DAYS
+    # else bought last week; lapsing also needs a silence of LAPSE_GAPS typical gaps.
+    silent = (
+        recency is not None and not math.isnan(recency) and recency >= lapse_days(typical_gap_days)
+    )
     if silent and ge(RECENCY, VH):
         return "lapsed / at risk"
     if (le(TENURE, VL) and le(RECENCY, M)) or (le(TENURE, L) and le(ORDERS, VL) and le(RECENCY, L)):
@@ -249,7 +284,9 @@ def archetype(segment: int, words: Mapping[str, str], medians: Mapping[str, floa
 
 
 def is_outlier(size: int, share: float, outlier_share: float = 0.01) -> bool:
-    """A segment too small to act on as a group: share below ``outlier_share`` or size <= 2."""
+    """A segment too small to act on as a group: share below ``outlier_share`` or size <= 2.
+
+    (The unassigned group is not a segment and never an outlier one: see describe_segments.)"""
     return bool(size <= 2 or share < outlier_share)
 
 
@@ -287,12 +324,34 @@ def _purchase_text(words: Mapping[str, str]) -> str:
     return _capital(", ".join(parts))
 
 
+def _loyalty_phrase(word: str) -> str:
+    level = _level_of(word)
+    return _LOYALTY_PHRASES[level] if level is not None else f"{word} loyalty"
+
+
+def _recency_phrase(word: str, median: float, typical_gap_days: float) -> str:
+    """ "bought recently" only within one typical gap, "not bought for a while" beyond one gap,
+    "for a long time" beyond LAPSE_GAPS gaps; otherwise the scale word ("low recency")."""
+    level = _level_of(word)
+    gap = typical_gap_days if typical_gap_days and not math.isnan(typical_gap_days) else math.nan
+    if level is None or math.isnan(median) or math.isnan(gap):
+        return f"{word} recency"
+    if level <= L and median <= gap:
+        return _RECENCY_PHRASES[level]
+    if level == M and median <= gap:
+        return _RECENCY_PHRASES[M]
+    if level == VH and median >= lapse_days(gap):
+        return _RECENCY_PHRASES[VH]
+    if level >= H and median >= gap:
+        return _RECENCY_PHRASES[H]
+    return f"{word} recency"
+
+
 def _loyalty_text(words: Mapping[str, str]) -> str:
     """The table's third cell: loyalty, order count, product/category diversity words."""
     parts = []
     if LOYALTY in words:
-        level = _level_of(words[LOYALTY])
-        parts.append(_LOYALTY_PHRASES[level] if level is not None else "unknown loyalty")
+        parts.append(_loyalty_phrase(words[LOYALTY]))
     if ORDERS in words:
         parts.append(f"{words[ORDERS]} order count")
     if PRODUCTS in words and CATEGORIES in words and words[PRODUCTS] == words[CATEGORIES]:
@@ -312,6 +371,7 @@ def _description(
     segment: int,
     words: Mapping[str, str],
     medians: Mapping[str, float],
+    typical_gap_days: float,
 ) -> str:
     """One behaviour sentence with the medians behind each word, recency phrased naturally."""
     who = "unassigned customer" if segment == NOISE else "customer"
@@ -319,8 +379,7 @@ def _description(
     head += f", {_pct(revenue_share)} of revenue)" if not math.isnan(revenue_share) else ")"
     parts = []
     if RECENCY in words:
-        level = _level_of(words[RECENCY])
-        phrase = _RECENCY_PHRASES[level] if level is not None else "unknown recency"
+        phrase = _recency_phrase(words[RECENCY], medians[RECENCY], typical_gap_days)
         parts.append(f"{phrase} (median {_fmt(medians[RECENCY])} days ago)")
     if ORDERS in words:
         orders = medians[ORDERS]
@@ -338,9 +397,7 @@ def _description(
         if f in words:
             parts.append(f"{words[f]} {label} (median {_fmt(medians[f])}{unit})")
     if LOYALTY in words:
-        level = _level_of(words[LOYALTY])
-        phrase = _LOYALTY_PHRASES[level] if level is not None else "unknown loyalty"
-        parts.append(f"{phrase} (median tier {_fmt(medians[LOYALTY])})")
+        parts.append(f"{_loyalty_phrase(words[LOYALTY])} (median tier {_fmt(medians[LOYALTY])})")
     for f, label in ((PRODUCTS, "product diversity"), (CATEGORIES, "category diversity")):
         if f in words:
             parts.append(f"{words[f]} {label} (median {_fmt(medians[f])})")
@@ -352,29 +409,63 @@ def _description(
 # --------------------------------------------------------------------------- profiles
 
 
-def describe_segments(stats: SegmentStatistics, outlier_share: float = 0.01) -> pd.DataFrame:
+def similar_features(stats: SegmentStatistics, features: Sequence[str]) -> set[str]:
+    """The features whose median is the same in every segment (noise aside), within FLAT_SHARE
+    of the population's q20..q80 range: they do not tell the segments apart."""
+    segments = stats.segments[stats.segments["segment"] != NOISE]
+    if len(segments) < 2:
+        return set()
+    flat = set()
+    for f in features:
+        medians = segments[f"{f}_median"].dropna()
+        if medians.empty:
+            continue
+        pop = stats.population.loc[f]
+        spread = float(medians.max() - medians.min())
+        if spread <= FLAT_SHARE * float(pop["q80"] - pop["q20"]):
+            flat.add(f)
+    return flat
+
+
+def describe_segments(
+    stats: SegmentStatistics,
+    outlier_share: float = 0.01,
+    described: Sequence[str] | None = None,
+    typical_gap_days: float = math.nan,
+) -> pd.DataFrame:
     """One row per segment in business language.
+
+    ``described``: the features that get words (default: every feature of
+    ``stats``); the model's clustering features, so a feature it left out
+    (zero variance, not available) is never described. ``typical_gap_days``:
+    the population's typical gap between orders (see :func:`typical_gap_days`),
+    what recency is phrased and lapsing judged against.
 
     Columns: ``segment, size, share, revenue_share, archetype, archetype_text,
     description, purchase_text, loyalty_text, action, is_outlier`` and, per
-    feature ``f`` of ``stats``, ``f_median, f_mean, f_word``.
-    ``purchase_text``, ``loyalty_text`` and ``archetype_text`` are the
-    second, third and fourth cells of :func:`profile_markdown`'s table.
+    feature ``f`` of ``stats``, ``f_median, f_mean``, and ``f_word`` for the
+    described ones. ``purchase_text``, ``loyalty_text`` and ``archetype_text``
+    are the second, third and fourth cells of :func:`profile_markdown`'s table.
     """
     if not 0 <= outlier_share < 1:
         raise ValueError(f"outlier_share must be in [0, 1), got {outlier_share}")
     population = stats.population
+    described = [
+        f for f in (stats.features if described is None else described) if f in stats.features
+    ]
+    flat = similar_features(stats, described)
     records: list[dict[str, Any]] = []
     # Records, not itertuples: feature names need not be Python identifiers.
     for values in stats.segments.to_dict("records"):
         segment = int(values["segment"])
         medians = {f: float(values[f"{f}_median"]) for f in stats.features}
         words = {}
-        for f in stats.features:
+        for f in described:
             pop = population.loc[f]
             constant = bool(pop["min"] == pop["max"])
-            words[f] = qualitative_word(medians[f], [pop[c] for c in CUT_NAMES], constant)
-        name = archetype(segment, words, medians)
+            word = qualitative_word(medians[f], [pop[c] for c in CUT_NAMES], constant)
+            words[f] = SIMILAR if f in flat and word != UNKNOWN else word
+        name = archetype(segment, words, medians, typical_gap_days)
         sentence, action = ARCHETYPES[name]
         size, share, revenue_share = (
             int(values["size"]),
@@ -388,16 +479,19 @@ def describe_segments(stats: SegmentStatistics, outlier_share: float = 0.01) -> 
             "revenue_share": revenue_share,
             "archetype": name,
             "archetype_text": sentence,
-            "description": _description(size, share, revenue_share, segment, words, medians),
+            "description": _description(
+                size, share, revenue_share, segment, words, medians, typical_gap_days
+            ),
             "purchase_text": _purchase_text(words),
             "loyalty_text": _loyalty_text(words),
             "action": action,
-            "is_outlier": is_outlier(size, share, outlier_share),
+            "is_outlier": segment != NOISE and is_outlier(size, share, outlier_share),
         }
         for f in stats.features:
             record[f"{f}_median"] = medians[f]
             record[f"{f}_mean"] = float(values[f"{f}_mean"])
-            record[f"{f}_word"] = words[f]
+            if f in words:
+                record[f"{f}_word"] = words[f]
         records.append(record)
     return pd.DataFrame.from_records(records)
 
@@ -441,6 +535,25 @@ def business_insights(profiles: pd.DataFrame) -> list[str]:
 
     with_revenue = segments[segments["revenue_share"].notna()]
     leader = None
+    top_segment_share = with_revenue["revenue_share"].max() if not with_revenue.empty else math.nan
+    noise_leads = False
+    if not noise.empty and pd.notna(noise.iloc[0]["revenue_share"]):
+        row = noise.iloc[0]
+        noise_leads = bool(
+            row["revenue_share"] > 0 and not (row["revenue_share"] <= top_segment_share)
+        )
+        if noise_leads:
+            insights.append(
+                f"The {int(row['size']):,} unassigned customers ({_pct(row['share'])} of customers) carry "
+                f"{_pct(row['revenue_share'])} of revenue, more than any segment: no segment describes "
+                "them, so review them one by one (key accounts, bulk or business buyers, data errors) "
+                "before acting on the segments"
+                + (
+                    "; the clustering explains fewer than half the customers."
+                    if row["share"] >= 0.5
+                    else "."
+                )
+            )
     if not with_revenue.empty and with_revenue["revenue_share"].max() > 0:
         leader = with_revenue.loc[with_revenue["revenue_share"].idxmax()]
         insights.append(
@@ -483,13 +596,10 @@ def business_insights(profiles: pd.DataFrame) -> list[str]:
             f"{'they' if plural else 'it'} may be data errors or special accounts."
         )
 
-    if not noise.empty:
+    if not noise.empty and not noise_leads:  # when it leads revenue, the first insight said it all
         row = noise.iloc[0]
         sentence = f"{_pct(row.share)} of customers ({int(row['size']):,}) are unassigned noise"
         if row.share >= 0.5:
-            sentence += (
-                "; the clustering explains fewer than half the customers, "
-                "so try HDBSCAN or hierarchical clustering"
-            )
+            sentence += "; the clustering explains fewer than half the customers"
         insights.append(sentence + ".")
     return insights

@@ -301,3 +301,35 @@ def segment_statistics_pandas(
     segments = pd.DataFrame.from_records(segment_records)
     population = pd.DataFrame.from_dict(population_records, orient="index")
     return _finish(segments, population, feats, segment_col, spend_col)
+
+
+# --------------------------------------------------------------------------- typical gap
+
+#: The columns the typical gap between orders is measured from (the gold customer_features'
+#: first and last purchase and order count).
+GAP_COLUMNS = ("first_purchase", "last_purchase", "num_orders")
+
+
+def typical_gap_days(df: DataFrame, accuracy: int = DEFAULT_ACCURACY) -> float:
+    """The population's typical gap between orders, in days: the median over customers with
+    at least two orders of (last purchase - first purchase) / (orders - 1). NaN when no
+    customer bought twice or the table lacks the columns."""
+    from pyspark.sql import functions as F
+
+    if not set(GAP_COLUMNS) <= set(df.columns):
+        return float("nan")
+    seconds = F.unix_timestamp("last_purchase") - F.unix_timestamp("first_purchase")
+    gap = (seconds / 86_400.0) / (F.col("num_orders") - 1)
+    row = df.where(F.col("num_orders") >= 2).agg(F.percentile_approx(gap, 0.5, accuracy)).first()
+    return _num(row[0]) if row is not None else float("nan")
+
+
+def typical_gap_days_pandas(pdf: pd.DataFrame) -> float:
+    """:func:`typical_gap_days` on a pandas frame (exact inverted-CDF median)."""
+    if not set(GAP_COLUMNS) <= set(pdf.columns):
+        return float("nan")
+    repeat = pdf[pdf["num_orders"] >= 2]
+    days = (
+        pd.to_datetime(repeat["last_purchase"]) - pd.to_datetime(repeat["first_purchase"])
+    ).dt.total_seconds() / 86_400.0
+    return float(_quantiles(days / (repeat["num_orders"] - 1), [0.5])[0])
