@@ -55,7 +55,9 @@ def test_missing_tables_read_empty_and_the_hint_names_a_command(tmp_path):
 
 def test_catalog_tables_without_a_warehouse_are_explained(tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_WAREHOUSE_ID, raising=False)
-    source = Source(lakehouse=tmp_path, tracking_uri="sqlite:////m.db", catalog_schema="main.custseg")
+    source = Source(
+        lakehouse=tmp_path, tracking_uri="sqlite:////m.db", catalog_schema="main.custseg"
+    )
     hint = data.missing_hint(source)
     assert "Unity Catalog tables (main.custseg.gold_*)" in hint and "\n" not in hint
     assert data.ENV_WAREHOUSE_ID in hint
@@ -89,8 +91,17 @@ def _ordered(frame):
 
 def _assert_reads_alike(source, parquet):
     """Every view the dashboard and the report show reads the same from ``source`` as from ``parquet``."""
-    for read in (data.segments, data.profiles, data.comparison, data.features, data.migration, data.k_distance):
-        pd.testing.assert_frame_equal(_ordered(read(source)), _ordered(read(parquet)), check_dtype=False)
+    for read in (
+        data.segments,
+        data.profiles,
+        data.comparison,
+        data.features,
+        data.migration,
+        data.k_distance,
+    ):
+        pd.testing.assert_frame_equal(
+            _ordered(read(source)), _ordered(read(parquet)), check_dtype=False
+        )
     pd.testing.assert_frame_equal(
         _ordered(data.customer_table(source, personal=True)),
         _ordered(data.customer_table(parquet, personal=True)),
@@ -120,7 +131,9 @@ def test_delta_lakehouse_reads_like_parquet(dash_lake, tmp_path):
     assert len(data.segments(delta)) == 10
 
 
-def test_catalog_tables_read_through_a_sql_warehouse_like_the_lakehouse(dash_lake, spark, monkeypatch):
+def test_catalog_tables_read_through_a_sql_warehouse_like_the_lakehouse(
+    dash_lake, spark, monkeypatch
+):
     """With storage.catalog set, the dashboard reads `catalog.schema.<layer>_<table>` with SQL.
 
     In a Databricks App the SQL goes to a Databricks SQL warehouse; here it goes to the
@@ -149,10 +162,15 @@ def test_catalog_tables_read_through_a_sql_warehouse_like_the_lakehouse(dash_lak
 
         monkeypatch.setitem(data.SQL_RUNNERS, "local-spark", warehouse)
         data.clear_caches()
-        uc = dataclasses.replace(parquet, catalog_schema="spark_catalog.dash_uc", warehouse_id="local-spark")
+        uc = dataclasses.replace(
+            parquet, catalog_schema="spark_catalog.dash_uc", warehouse_id="local-spark"
+        )
         assert data.missing_hint(uc) is None
         live = data.live_table(uc, "gold", "customer_segments")
-        assert live.catalog_table == "spark_catalog.dash_uc.gold_customer_segments" and live.modified() is None
+        assert (
+            live.catalog_table == "spark_catalog.dash_uc.gold_customer_segments"
+            and live.modified() is None
+        )
         assert data.live_table(uc, "gold", "hierarchy_linkage_missing") is None
         _assert_reads_alike(uc, parquet)
         assert statements[0] == "SHOW TABLES IN `spark_catalog`.`dash_uc`"
@@ -181,7 +199,9 @@ def test_tables_of_the_run(dash_lake):
     assert len(seg) == len(dash_lake.features)
     table = data.customer_table(source)
     assert {"segment", "state", "total_spend", "pc1"} <= set(table.columns)
-    assert not {"customer_name", "tax_id", "street", "lat"} & set(table.columns)  # personal only on request
+    assert not {"customer_name", "tax_id", "street", "lat"} & set(
+        table.columns
+    )  # personal only on request
     personal = data.customer_table(source, personal=True)
     assert dash_lake.hostile_name in set(personal["customer_name"])
     assert list(table["customer_id"]) == sorted(table["customer_id"])
@@ -232,24 +252,40 @@ def test_table_cache_follows_a_new_version(dash_lake, tmp_path):
 
 
 def test_feature_zscores_sign_and_shape():
-    table = pd.DataFrame({"segment": [1, 1, 2, 2], "a": [1.0, 1.0, 3.0, 3.0], "b": [5.0, 5.0, 5.0, 5.0]})
+    table = pd.DataFrame(
+        {"segment": [1, 1, 2, 2], "a": [1.0, 1.0, 3.0, 3.0], "b": [5.0, 5.0, 5.0, 5.0]}
+    )
     z = data.feature_zscores(table, ["a", "b", "missing"], log_features=())
     assert list(z.columns) == ["a", "b"] and list(z.index) == [1, 2]
     assert z.loc[1, "a"] == pytest.approx(-1.0) and z.loc[2, "a"] == pytest.approx(1.0)
     assert (z["b"] == 0).all()  # no variance: no colour, not NaN
 
 
-def test_why_recommended_explains_a_weak_dbscan():
+def test_why_recommended_refers_to_a_weak_dbscan_once_without_repeating_its_diagnosis():
     comparison = pd.DataFrame({
         "method": ["dbscan", "hdbscan"], "score": [0.1, 0.5], "usable": [False, True],
-        "recommended": [False, True], "note": ["78% noise", ""],
+        "recommended": [False, True], "note": ["DBSCAN is weak here: 78% of customers are labelled noise.", ""],
     })  # fmt: skip
     diagnostics = {"verdict": "weak", "reasons": ["78% of customers are labelled noise"],
-                   "recommendation": "Use HDBSCAN, which adapts to varying density."}  # fmt: skip
+                   "recommendation": "Use hdbscan instead: usable in this run."}  # fmt: skip
     lines = data.why_recommended(comparison, diagnostics)
     assert lines[0].startswith("hdbscan is recommended")
-    assert any("dbscan is not usable here: 78% noise" in line for line in lines)
-    assert any("DBSCAN is weak" in line and "HDBSCAN" in line for line in lines)
+    assert lines[1:] == ["dbscan is not usable here: see the DBSCAN diagnostics."]
+    assert not any("78%" in line for line in lines)  # the diagnosis itself is said once, elsewhere
+
+
+def test_why_recommended_never_recommends_when_no_method_is_usable():
+    comparison = pd.DataFrame({
+        "method": ["hierarchical", "kmeans"], "score": [0.30, 0.20], "usable": [False, False],
+        "recommended": [False, False],
+        "note": ["no method is usable (unstable); used as the best score, not a recommendation", "unstable"],
+    })  # fmt: skip
+    lines = data.why_recommended(comparison, None)
+    assert lines[0].startswith(
+        "No method is usable on this data; the segments come from hierarchical"
+    )
+    assert lines[1:] == ["kmeans is not usable here: unstable."]
+    assert not any("is recommended" in line for line in lines)
 
 
 def test_sample_rows_is_stable():
@@ -264,5 +300,7 @@ def test_loading_needs_no_spark(tmp_path):
 
     code = ("import sys; import custseg.dashboard.data, custseg.dashboard.charts, custseg.report; "
             "print('pyspark.sql.session' in sys.modules)")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(tmp_path))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(tmp_path)
+    )
     assert out.stdout.strip() == "False"

@@ -3,14 +3,26 @@
 import numpy as np
 import pytest
 
-from custseg.segment.comparison import comparison_markdown, comparison_table, recommend, usability
+from custseg.segment.comparison import (
+    advise_dbscan,
+    comparison_markdown,
+    comparison_table,
+    recommend,
+    usability,
+)
 from custseg.segment.diagnostics import diagnose_dbscan
 from custseg.segment.evaluation import cluster_metrics, stability
 from custseg.segment.tuning import MethodResult, score
 
 
 def _result(method, n_clusters, noise, largest, sil, stab=0.9, error=None):
-    metrics = {"n_clusters": n_clusters, "noise_share": noise, "largest_share": largest, "silhouette": sil, "stability": stab}
+    metrics = {
+        "n_clusters": n_clusters,
+        "noise_share": noise,
+        "largest_share": largest,
+        "silhouette": sil,
+        "stability": stab,
+    }
     return MethodResult(method, {}, None, np.zeros(1), metrics, [], "", error=error)
 
 
@@ -36,16 +48,20 @@ def test_ties_go_to_the_more_interpretable_method():
     assert recommend(results) == "hierarchical"
 
 
-def test_no_usable_method_still_recommends_the_best_score():
+def test_no_usable_method_uses_the_best_score_without_recommending_it():
     results = [_result("dbscan", 2, 0.5, 0.4, 0.9), _result("kmeans", 2, 0.0, 0.95, 0.3)]
-    assert recommend(results) == "dbscan"  # 0.45 > 0.30
+    assert recommend(results) == "dbscan"  # 0.45 > 0.30: the segments come from it
     table = comparison_table(results, "dbscan")
-    assert list(table["recommended"]) == [True, False]
+    assert list(table["recommended"]) == [False, False]
+    assert "not a recommendation" in table.loc[0, "note"]
     assert "| dbscan | 2 | 0.50 |" in comparison_markdown(table)
 
 
 def test_failed_method_is_reported_not_raised():
-    results = [_result("dbscan", 0, 0, 0, 0, error="min_samples (18) exceeds the number of customers (5)"), _result("kmeans", 2, 0.0, 0.6, 0.5)]
+    results = [
+        _result("dbscan", 0, 0, 0, 0, error="min_samples (18) exceeds the number of customers (5)"),
+        _result("kmeans", 2, 0.0, 0.6, 0.5),
+    ]
     assert recommend(results) == "kmeans"
     table = comparison_table(results, "kmeans")
     assert table.loc[0, "note"].startswith("could not run: min_samples (18)")
@@ -57,7 +73,7 @@ def test_diagnostics_explain_all_noise_and_density_spread():
     assert d.verdict == "weak"
     assert any("every customer is noise" in r for r in d.reasons)
     assert d.density_ratio == pytest.approx(10.0)
-    assert "HDBSCAN" in d.summary()
+    assert "HDBSCAN" not in d.summary()  # advice comes from this run's results: advise_dbscan
 
 
 def test_diagnostics_giant_cluster():
@@ -82,5 +98,42 @@ def test_metrics_and_stability_on_blobs():
     m = cluster_metrics(X, labels, truth=y)
     assert m["n_clusters"] == 3 and m["noise_share"] == 0 and m["ari_truth"] == pytest.approx(1.0)
     assert m["silhouette"] > 0.8
-    s = stability(lambda Xs, b: KMeans(k=3, random_state=b + 1).fit(Xs).labels_, X, labels, 3, seed=0)
+    s = stability(
+        lambda Xs, b: KMeans(k=3, random_state=b + 1).fit(Xs).labels_, X, labels, 3, seed=0
+    )
     assert s == pytest.approx(1.0)
+
+
+def _weak_dbscan():
+    kd = np.concatenate([np.full(50, 0.1), np.full(50, 1.0)])
+    r = _result("dbscan", 0, 1.0, 0.0, float("nan"))
+    r.diagnostics = diagnose_dbscan(kd, np.full(100, -1), eps=0.05, knee_eps=0.05, min_samples=18)
+    return r
+
+
+def test_dbscan_advice_names_only_methods_usable_in_this_run():
+    usable_kmeans = _result("kmeans", 3, 0.0, 0.5, 0.6)
+    unusable_hier = _result("hierarchical", 3, 0.0, 0.97, 0.6)  # one segment holds 97%
+    results = [_weak_dbscan(), usable_kmeans, unusable_hier]
+    advise_dbscan(results)
+    advice = results[0].diagnostics.recommendation
+    assert "kmeans" in advice and "hierarchical" not in advice and "HDBSCAN" not in advice
+
+
+def test_dbscan_advice_when_nothing_else_is_usable_says_so():
+    results = [_weak_dbscan(), _result("hierarchical", 3, 0.0, 0.97, 0.6)]
+    advise_dbscan(results)
+    advice = results[0].diagnostics.recommendation
+    assert advice.startswith("No other method in this run is usable either (hierarchical)")
+    table = comparison_table(results, recommend(results))
+    assert advice in table.loc[0, "note"] and table.loc[0, "note"].count(advice) == 1
+
+
+@pytest.mark.parametrize(
+    ("n", "configured", "expected"),
+    [(100, None, 10), (90_000, None, 50), (10_000, None, 33), (10_000, 6, 6)],
+)
+def test_k_max_grows_with_the_customers_unless_configured(n, configured, expected):
+    from custseg.segment.tuning import k_max_for
+
+    assert k_max_for(n, configured) == expected

@@ -109,7 +109,9 @@ class Source:
             alias=config.tracking.alias,
             log_features=tuple(config.segment.log_features),
             catalog_schema=(
-                f"{config.storage.catalog}.{config.storage.schema_}" if config.storage.catalog else None
+                f"{config.storage.catalog}.{config.storage.schema_}"
+                if config.storage.catalog
+                else None
             ),
             warehouse_id=os.environ.get(ENV_WAREHOUSE_ID) or None,
         )
@@ -192,7 +194,9 @@ def live_table(source: Source, layer: str, table: str) -> LiveTable | None:
             return None
         slot = int(time.time() // SQL_TTL_SECONDS)
         name = catalog_table_name(source.catalog_schema, layer, table)
-        if name.rsplit(".", 1)[1] not in _catalog_tables(source.catalog_schema, source.warehouse_id, slot):
+        if name.rsplit(".", 1)[1] not in _catalog_tables(
+            source.catalog_schema, source.warehouse_id, slot
+        ):
             return None
         return LiveTable(None, catalog_table=name, warehouse_id=source.warehouse_id, slot=slot)
     folder = table_dir(source.lakehouse, layer, table)
@@ -238,11 +242,14 @@ def _databricks_sql(warehouse_id: str) -> Callable[[str], pa.Table]:
     host = str(config.host).removeprefix("https://").rstrip("/")
 
     def run(statement: str) -> pa.Table:
-        with sql.connect(
-            server_hostname=host,
-            http_path=f"/sql/1.0/warehouses/{warehouse_id}",
-            credentials_provider=lambda: config.authenticate,
-        ) as connection, connection.cursor() as cursor:
+        with (
+            sql.connect(
+                server_hostname=host,
+                http_path=f"/sql/1.0/warehouses/{warehouse_id}",
+                credentials_provider=lambda: config.authenticate,
+            ) as connection,
+            connection.cursor() as cursor,
+        ):
             cursor.execute(statement)
             return cursor.fetchall_arrow()
 
@@ -250,7 +257,9 @@ def _databricks_sql(warehouse_id: str) -> Callable[[str], pa.Table]:
 
 
 @lru_cache(maxsize=8)
-def _catalog_tables(catalog_schema: str, warehouse_id: str, slot: int) -> frozenset[str]:  # slot: cache key
+def _catalog_tables(
+    catalog_schema: str, warehouse_id: str, slot: int
+) -> frozenset[str]:  # slot: cache key
     listed = run_sql(warehouse_id, f"SHOW TABLES IN {_quoted_name(catalog_schema)}")
     return frozenset(str(name) for name in listed.column("tableName").to_pylist())
 
@@ -272,7 +281,9 @@ def _arrow(live: LiveTable, columns: tuple[str, ...] | None) -> pa.Table:
     if live.catalog_table is not None:
         assert live.warehouse_id is not None
         selected = ", ".join(_quoted(c) for c in columns) if columns is not None else "*"
-        return run_sql(live.warehouse_id, f"SELECT {selected} FROM {_quoted_name(live.catalog_table)}")
+        return run_sql(
+            live.warehouse_id, f"SELECT {selected} FROM {_quoted_name(live.catalog_table)}"
+        )
     assert live.path is not None
     if live.delta_version is None:
         import pyarrow.parquet as pq
@@ -293,7 +304,9 @@ def _delta_table(live: LiveTable) -> Any:
     return DeltaTable(str(live.path), version=live.delta_version)
 
 
-def read_table(source: Source, layer: str, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_table(
+    source: Source, layer: str, table: str, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """A gold/silver table as pandas; an empty frame when the table does not exist yet.
 
     ``columns`` that the table lacks are left out rather than failing, so an
@@ -313,7 +326,11 @@ def read_table(source: Source, layer: str, table: str, columns: Sequence[str] | 
 def _schema_names(live: LiveTable) -> tuple[str, ...]:
     if live.catalog_table is not None:
         assert live.warehouse_id is not None
-        return tuple(run_sql(live.warehouse_id, f"SELECT * FROM {_quoted_name(live.catalog_table)} LIMIT 0").schema.names)
+        return tuple(
+            run_sql(
+                live.warehouse_id, f"SELECT * FROM {_quoted_name(live.catalog_table)} LIMIT 0"
+            ).schema.names
+        )
     if live.delta_version is None:
         import pyarrow.dataset as ds
 
@@ -338,12 +355,18 @@ def missing_hint(source: Source) -> str | None:
             f"dashboard reads through a SQL warehouse: set {ENV_WAREHOUSE_ID} (a Databricks App gets "
             "it from its sql-warehouse resource) and reload this page."
         )
-    where = f"The catalog schema `{source.catalog_schema}`" if source.catalog_schema else f"The lakehouse at `{root}`"
+    where = (
+        f"The catalog schema `{source.catalog_schema}`"
+        if source.catalog_schema
+        else f"The lakehouse at `{root}`"
+    )
     if not source.catalog_schema and not root.is_dir():
         return f"No lakehouse at `{root}` yet. {run_it}"
     if not table_exists(source, "gold", "customer_features"):
         return f"{where} has no customer features yet. {run_it}"
-    if not table_exists(source, "gold", "customer_segments") or not table_exists(source, "gold", "segment_profiles"):
+    if not table_exists(source, "gold", "customer_segments") or not table_exists(
+        source, "gold", "segment_profiles"
+    ):
         return (
             f"{where} has customer features but no segmentation yet: "
             "run `custseg segment` (or `custseg run`), then reload this page."
@@ -428,7 +451,9 @@ def customer_table(source: Source, personal: bool = False) -> pd.DataFrame:
     seg = segments(source)
     if seg.empty:
         return seg
-    table = seg[[c for c in ("customer_id", "segment", "segment_name", "pc1", "pc2") if c in seg.columns]]
+    table = seg[
+        [c for c in ("customer_id", "segment", "segment_name", "pc1", "pc2") if c in seg.columns]
+    ]
     feats = features(source)
     if not feats.empty:
         table = table.merge(feats.drop_duplicates("customer_id"), on="customer_id", how="left")
@@ -454,10 +479,15 @@ def segment_labels(profile_frame: pd.DataFrame) -> dict[int, str]:
     """segment -> label, in segment order (noise first)."""
     if profile_frame.empty:
         return {}
-    return {int(r.segment): segment_label(int(r.segment), str(r.archetype)) for r in profile_frame.itertuples(index=False)}
+    return {
+        int(r.segment): segment_label(int(r.segment), str(r.archetype))
+        for r in profile_frame.itertuples(index=False)
+    }
 
 
-def feature_zscores(table: pd.DataFrame, feature_names: Sequence[str], log_features: Sequence[str] = ()) -> pd.DataFrame:
+def feature_zscores(
+    table: pd.DataFrame, feature_names: Sequence[str], log_features: Sequence[str] = ()
+) -> pd.DataFrame:
     """Per segment (rows) the mean z-score of each feature (columns) over all customers.
 
     Heavy-tailed features (``log_features``, as the model scales them) are log1p'd first, so one
@@ -491,32 +521,49 @@ def recommendation(comparison_frame: pd.DataFrame) -> dict[str, Any] | None:
     return rows.iloc[0].to_dict() if not rows.empty else None
 
 
-def why_recommended(comparison_frame: pd.DataFrame, diagnostics: dict[str, Any] | None) -> list[str]:
-    """Plain sentences on why the recommended method won, and what went wrong with DBSCAN."""
-    best = recommendation(comparison_frame)
-    if best is None:
+def why_recommended(
+    comparison_frame: pd.DataFrame, diagnostics: dict[str, Any] | None
+) -> list[str]:
+    """Plain sentences on why the recommended method won; DBSCAN's own diagnosis is shown beside
+    them (DBSCAN diagnostics), so it is referred to here, not repeated."""
+    if comparison_frame.empty:
         return []
-    out = [
-        f"{best['method']} is recommended: the highest score (silhouette on clustered customers x "
-        f"(1 - noise share)) among the usable methods"
-        + (f", {best['score']:.3f}" if _finite(best.get("score")) else "")
-        + "."
-    ]
+    best = recommendation(comparison_frame)
+    out = []
+    if best is None:
+        used = comparison_frame[
+            comparison_frame["note"].astype(str).str.contains("not a recommendation")
+        ]
+        if used.empty:
+            return []
+        out.append(
+            f"No method is usable on this data; the segments come from {used.iloc[0]['method']}, the best "
+            "score, and are rough groups rather than a recommendation."
+        )
+    else:
+        out.append(
+            f"{best['method']} is recommended: the highest score (silhouette on clustered customers x "
+            f"(1 - noise share)) among the usable methods"
+            + (f", {best['score']:.3f}" if _finite(best.get("score")) else "")
+            + "."
+        )
     for row in comparison_frame.to_dict("records"):
-        if row["method"] == best["method"]:
+        if best is not None and row["method"] == best["method"]:
             continue
-        if not bool(row.get("usable", True)) and row.get("note"):
-            out.append(f"{row['method']} is not usable here: {row['note']}.")
-    if diagnostics and best["method"] != "dbscan":
-        if diagnostics.get("verdict") == "weak":
-            reasons = "; ".join(str(r) for r in diagnostics.get("reasons", []))
-            out.append(f"DBSCAN is weak on this data: {reasons}. {diagnostics.get('recommendation', '')}".strip())
-        else:
-            dbscan = comparison_frame[comparison_frame["method"] == "dbscan"]
-            if not dbscan.empty and _finite(dbscan.iloc[0].get("score")):
+        if row["method"] == "dbscan" and diagnostics:
+            if diagnostics.get("verdict") == "weak":
+                out.append("dbscan is not usable here: see the DBSCAN diagnostics.")
+            elif _finite(row.get("score")):
                 out.append(
-                    f"DBSCAN worked (verdict ok) but scored lower ({float(dbscan.iloc[0]['score']):.3f})."
+                    f"DBSCAN worked (verdict ok) but scored lower ({float(row['score']):.3f})."
                 )
+            continue
+        if (
+            not bool(row.get("usable", True))
+            and row.get("note")
+            and "not a recommendation" not in str(row["note"])
+        ):
+            out.append(f"{row['method']} is not usable here: {row['note']}.")
     return [" ".join(s.split()) for s in out]
 
 
@@ -628,7 +675,14 @@ def _runs_frame(runs: list[Any]) -> pd.DataFrame:
             "recommended": recommended,
             "customers": pd.to_numeric(r.data.params.get("n_customers"), errors="coerce"),
         }
-        for name in ("n_clusters", "noise_share", "silhouette", "davies_bouldin", "stability", "ari_truth"):
+        for name in (
+            "n_clusters",
+            "noise_share",
+            "silhouette",
+            "davies_bouldin",
+            "stability",
+            "ari_truth",
+        ):
             row[name] = metrics.get(f"{recommended}.{name}", np.nan)
         row["metrics"] = metrics
         rows.append(row)
@@ -637,7 +691,9 @@ def _runs_frame(runs: list[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _versions(client: Any, source: Source, error_type: type[Exception]) -> tuple[pd.DataFrame, str | None]:
+def _versions(
+    client: Any, source: Source, error_type: type[Exception]
+) -> tuple[pd.DataFrame, str | None]:
     columns = ["version", "created", "method", "run_id", "status", "aliases", "champion"]
     try:
         model = client.get_registered_model(source.model_name)
@@ -660,7 +716,9 @@ def _versions(client: Any, source: Source, error_type: type[Exception]) -> tuple
         })  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
     if not frame.empty:
-        frame = frame.sort_values("version", key=lambda s: s.astype(int), ascending=False).reset_index(drop=True)
+        frame = frame.sort_values(
+            "version", key=lambda s: s.astype(int), ascending=False
+        ).reset_index(drop=True)
     return frame, None if champion is None else str(champion)
 
 
@@ -708,7 +766,9 @@ def kpis(source: Source, tracking: TrackingInfo | None = None) -> Kpis:
         recommended=str(best["method"]) if best else None,
         method=str(first["method"]) if first is not None and "method" in seg.columns else None,
         run_id=run_id,
-        table_version=str(first["model_version"]) if first is not None and "model_version" in seg.columns else None,
+        table_version=str(first["model_version"])
+        if first is not None and "model_version" in seg.columns
+        else None,
         finished=finished,
         champion=tracking.champion if tracking is not None else None,
     )

@@ -5,7 +5,12 @@ most 25% of customers noise, puts at most 90% in its largest segment and is
 stable (mean bootstrap ARI >= 0.5, when measured). Among usable methods the
 highest score wins: silhouette on clustered customers x (1 - noise share).
 Ties go to the more interpretable method: hierarchical, k-means, HDBSCAN,
-DBSCAN. When no method is usable, the best score wins and the table says so.
+DBSCAN. When no method is usable, the best score is used as a fallback: the
+table's note says no method is usable and nothing calls it recommended.
+
+DBSCAN's diagnosis ends with advice that names only methods this same run
+found usable (:func:`advise_dbscan`), so it never points at a method the
+table marks unusable.
 """
 
 from __future__ import annotations
@@ -49,6 +54,38 @@ def usability(result: MethodResult) -> tuple[bool, str]:
     return not problems, "; ".join(problems)
 
 
+def advise_dbscan(results: list[MethodResult]) -> None:
+    """Set a weak DBSCAN diagnosis's recommendation from the other methods' results in this run."""
+    dbscan = next((r for r in results if r.method == "dbscan" and r.diagnostics is not None), None)
+    if dbscan is None or dbscan.diagnostics.verdict != "weak":
+        return
+    others = [r for r in results if r.method != "dbscan"]
+    usable = [r.method for r in sorted(others, key=lambda r: -score(r.metrics)) if usability(r)[0]]
+    if usable:
+        advice = f"Use {_join(usable)} instead: usable in this run"
+        if "hdbscan" in usable:
+            advice += " (HDBSCAN adapts eps to each region's density)"
+        advice += "."
+    elif others:
+        advice = (
+            f"No other method in this run is usable either ({_join([r.method for r in others])}): "
+            "these customers have no clear segments at this scale; read the segments as rough groups."
+        )
+    else:
+        advice = (
+            "Add hdbscan or hierarchical to segment.methods: HDBSCAN adapts to varying density."
+        )
+    dbscan.diagnostics.recommendation = advice
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def any_usable(results: list[MethodResult]) -> bool:
+    return any(usability(r)[0] for r in results)
+
+
 def recommend(results: list[MethodResult]) -> str:
     """The recommended method's name (see the module docstring for the rule)."""
     runnable = [r for r in results if not r.error]
@@ -67,9 +104,12 @@ def comparison_table(results: list[MethodResult], recommended: str) -> pd.DataFr
     import pandas as pd
 
     rows = []
+    fallback = not any_usable(results)
     for r in results:
         ok, why = usability(r)
         note = why
+        if fallback and r.method == recommended:
+            note = f"no method is usable ({why}); used as the best score, not a recommendation"
         if r.diagnostics is not None and r.diagnostics.verdict == "weak":
             note = r.diagnostics.summary()
         s = score(r.metrics) if not r.error else float("-inf")
@@ -81,7 +121,7 @@ def comparison_table(results: list[MethodResult], recommended: str) -> pd.DataFr
                 **{k: finite_or_none(r.metrics.get(k, float("nan"))) for k in COLUMNS[3:11]},
                 "score": None if s == float("-inf") else s,
                 "usable": ok,
-                "recommended": r.method == recommended,
+                "recommended": r.method == recommended and not fallback,
                 "note": note,
                 "seconds": r.seconds,
             }

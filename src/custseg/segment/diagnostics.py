@@ -39,7 +39,9 @@ class DBSCANDiagnostics:
     def summary(self) -> str:
         if self.verdict == "ok":
             return f"DBSCAN (eps={self.eps:.3g}, min_samples={self.min_samples}) found {self.n_clusters} clusters."
-        return "DBSCAN is weak here: " + "; ".join(self.reasons) + f". {self.recommendation}"
+        return (
+            "DBSCAN is weak here: " + "; ".join(self.reasons) + f". {self.recommendation}"
+        ).strip()
 
 
 def diagnose_dbscan(
@@ -59,13 +61,15 @@ def diagnose_dbscan(
     largest_share = float(sizes.max() / n) if sizes.size else 0.0
     kd = np.asarray(k_distances, dtype=np.float64)
     kd = kd[np.isfinite(kd)]
-    p10, p90 = (np.percentile(kd, [10, 90]) if kd.size else (np.nan, np.nan))
+    p10, p90 = np.percentile(kd, [10, 90]) if kd.size else (np.nan, np.nan)
     ratio = float(p90 / p10) if kd.size and p10 > 0 else float("inf") if kd.size else float("nan")
     cv = float(kd.std() / kd.mean()) if kd.size and kd.mean() > 0 else float("nan")
 
     reasons = []
     if sizes.size == 0:
-        reasons.append(f"every customer is noise (no point has {min_samples} neighbours within eps={eps:.3g})")
+        reasons.append(
+            f"every customer is noise (no point has {min_samples} neighbours within eps={eps:.3g})"
+        )
     elif noise_share > MAX_NOISE_SHARE:
         reasons.append(f"{noise_share:.0%} of customers are labelled noise")
     if sizes.size == 1:
@@ -76,12 +80,11 @@ def diagnose_dbscan(
         reasons.append(
             f"densities vary: the 90th-percentile k-distance is {ratio:.1f}x the 10th, so no single eps fits every segment"
         )
-    weak = bool(reasons) and (sizes.size <= 1 or noise_share > MAX_NOISE_SHARE or largest_share > MAX_LARGEST_SHARE)
-    recommendation = (
-        "Use HDBSCAN, which adapts to varying density, or hierarchical (Ward) clustering."
-        if weak
-        else ""
+    weak = bool(reasons) and (
+        sizes.size <= 1 or noise_share > MAX_NOISE_SHARE or largest_share > MAX_LARGEST_SHARE
     )
+    # The advice depends on what else this run found usable: segment.comparison.advise_dbscan.
+    recommendation = ""
     return DBSCANDiagnostics(
         eps=float(eps),
         knee_eps=float(knee_eps),

@@ -26,7 +26,12 @@ from custseg.config import Config
 from custseg.errors import InputDataError
 from custseg.features import FEATURE_COLUMNS
 from custseg.segment import figures
-from custseg.segment.comparison import comparison_markdown, comparison_table, recommend
+from custseg.segment.comparison import (
+    advise_dbscan,
+    comparison_markdown,
+    comparison_table,
+    recommend,
+)
 from custseg.segment.diagnostics import downsample_curve
 from custseg.segment.evaluation import sample_indices
 from custseg.segment.scale_out import refit_on_all
@@ -48,14 +53,20 @@ def load_truth(config: Config, customer_ids: pd.Series) -> np.ndarray | None:
     """Planted archetypes aligned to ``customer_ids`` (codes; unknown customers get their own code)."""
     import pandas as pd
 
-    path = Path(config.segment.truth_path) if config.segment.truth_path else Path(config.input.path) / "truth" / "customer_archetypes.csv"
+    path = (
+        Path(config.segment.truth_path)
+        if config.segment.truth_path
+        else Path(config.input.path) / "truth" / "customer_archetypes.csv"
+    )
     if not path.is_file():
         if config.segment.truth_path:
             raise InputDataError(f"truth file not found: {path}")
         return None
     truth = pd.read_csv(path, dtype={"customer_id": str})
     if not {"customer_id", "archetype"} <= set(truth.columns):
-        raise InputDataError(f"truth file {path} must have columns customer_id,archetype; it has {', '.join(truth.columns)}")
+        raise InputDataError(
+            f"truth file {path} must have columns customer_id,archetype; it has {', '.join(truth.columns)}"
+        )
     aligned = customer_ids.map(truth.set_index("customer_id")["archetype"]).fillna("__unknown__")
     return pd.factorize(aligned)[0]
 
@@ -66,8 +77,9 @@ def _centroids(raw: pd.DataFrame, labels: np.ndarray, features: list[str]) -> di
     return {int(k): means.loc[k].to_numpy(dtype=np.float64) for k in means.index}
 
 
-def _segment_numbers(result: MethodResult, raw: pd.DataFrame, scaler: FeatureScaler,
-                     champion: Segmenter | None) -> tuple[dict[int, int], str]:
+def _segment_numbers(
+    result: MethodResult, raw: pd.DataFrame, scaler: FeatureScaler, champion: Segmenter | None
+) -> tuple[dict[int, int], str]:
     """Clusterer label -> stable segment number, matched to the champion's segments when there is one."""
     import pandas as pd
 
@@ -80,7 +92,9 @@ def _segment_numbers(result: MethodResult, raw: pd.DataFrame, scaler: FeatureSca
     else:
         # Compare centroids on the new model's scale, so every feature weighs the same.
         new = _centroids(raw, result.labels, scaler.features)
-        old_frame = pd.DataFrame.from_dict(champion.centroids, orient="index", columns=champion.features)
+        old_frame = pd.DataFrame.from_dict(
+            champion.centroids, orient="index", columns=champion.features
+        )
         new_frame = pd.DataFrame.from_dict(new, orient="index", columns=scaler.features)
         common = [f for f in scaler.kept if f in old_frame.columns]
         sub = FeatureScaler(common, [f for f in scaler.log_features if f in common], common,
@@ -113,6 +127,7 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
         describe_segments,
         profile_markdown,
         segment_statistics,
+        typical_gap_days,
     )
     from custseg.scoring import score_frame
     from custseg.storage import Lakehouse
@@ -123,16 +138,25 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     features = lake.read("gold", "customer_features")
     n = features.count()
     if n < 2:
-        raise InputDataError(f"gold.customer_features has {n} customer(s) with orders; segmentation needs at least 2")
+        raise InputDataError(
+            f"gold.customer_features has {n} customer(s) with orders; segmentation needs at least 2"
+        )
     scaler = FeatureScaler.fit(features, FEATURE_COLUMNS, seg_cfg.log_features)
-    progress(f"  {n:,} customers, {len(scaler.kept)} features" + (f" ({', '.join(scaler.zero_variance)} left out: no variance)" if scaler.zero_variance else ""))
+    left_out = [f"{', '.join(names)} left out: {why}" for names, why in
+                ((scaler.zero_variance, "no variance"), (scaler.unavailable, "not available in this input")) if names]  # fmt: skip
+    progress(
+        f"  {n:,} customers, {len(scaler.kept)} features"
+        + (f" ({'; '.join(left_out)})" if left_out else "")
+    )
     # At most max_driver_customers rows reach the driver: numeric feature columns only, nothing
     # personal. Above that, the methods are compared on a seeded sample (see scale_out).
     large = n > seg_cfg.max_driver_customers
     source = features
     if large:
         m = seg_cfg.max_driver_customers
-        progress(f"  comparing methods on a sample of {m:,}; the recommended one is refitted on all {n:,}")
+        progress(
+            f"  comparing methods on a sample of {m:,}; the recommended one is refitted on all {n:,}"
+        )
         source = features.sample(fraction=min(1.0, 1.2 * m / n), seed=seg_cfg.random_seed).limit(m)
     raw = source.select("customer_id", *FEATURE_COLUMNS).orderBy("customer_id").toPandas()
     X = scaler.transform_pandas(raw)
@@ -143,6 +167,7 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
         progress(f"  tuning {method}")
         results.append(tune(method, X, seg_cfg, truth))
     recommended_name = recommend(results)
+    advise_dbscan(results)
     table = comparison_table(results, recommended_name)
     best = next(r for r in results if r.method == recommended_name)
     if large:
@@ -162,34 +187,57 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     )  # fmt: skip
 
     report = StageReport("segment")
-    with tracking.run("segment", tags={"custseg.stage": "segment", "custseg.recommended": best.method}) as parent:
+    with tracking.run(
+        "segment", tags={"custseg.stage": "segment", "custseg.recommended": best.method}
+    ) as parent:
         run_id = parent.info.run_id
         tracking.log_params({
             "n_customers": n, "features": ",".join(scaler.kept),
             "zero_variance_features": ",".join(scaler.zero_variance) or "none",
+            "unavailable_features": ",".join(scaler.unavailable) or "none",
             "methods": ",".join(seg_cfg.methods), "max_driver_customers": seg_cfg.max_driver_customers,
             "random_seed": seg_cfg.random_seed,
         })  # fmt: skip
-        tracking.log_dataset(raw[FEATURE_COLUMNS], source=str(lake.location("gold", "customer_features")), name="gold.customer_features")
+        tracking.log_dataset(
+            raw[FEATURE_COLUMNS],
+            source=str(lake.location("gold", "customer_features")),
+            name="gold.customer_features",
+        )
 
         progress("  assigning customers and describing segments")
         scored = score_frame(features, segmenter)
         with_features = scored.join(features.select("customer_id", *FEATURE_COLUMNS), "customer_id")
-        stats = segment_statistics(with_features, FEATURE_COLUMNS)
-        profiles = describe_segments(stats, seg_cfg.outlier_share)
+        # Statistics of every feature with values; words only for the ones the model clustered on.
+        available = [f for f in FEATURE_COLUMNS if f not in scaler.unavailable]
+        stats = segment_statistics(with_features, available)
+        profiles = describe_segments(stats, seg_cfg.outlier_share, described=scaler.kept,
+                                     typical_gap_days=typical_gap_days(features))  # fmt: skip
         segmenter.segment_names = {int(r.segment): str(r.archetype) for r in profiles.itertuples()}
 
         model_uris = _log_methods(results, scaler, raw, X, projection, best, segmenter)
-        version = tracking.register_version(model_uris[best.method], config.tracking, tags={"method": best.method, "run_id": run_id})
+        version = tracking.register_version(
+            model_uris[best.method], config.tracking, tags={"method": best.method, "run_id": run_id}
+        )
         tracking.log_metrics({f"{r.method}.{k}": v for r in results for k, v in r.metrics.items()})
         tracking.log_table(table, "method_comparison")
         tracking.log_table(profiles, "segment_profiles")
         idx = sample_indices(len(X), FIGURE_POINTS, seg_cfg.random_seed)
-        tracking.log_figure(figures.projection_figure(X[idx] @ projection.T, segmenter.assign(best.labels[idx]), segmenter.segment_names), "projection")
+        tracking.log_figure(
+            figures.projection_figure(
+                X[idx] @ projection.T, segmenter.assign(best.labels[idx]), segmenter.segment_names
+            ),
+            "projection",
+        )
 
         progress("  writing gold tables")
-        names = F.create_map(*[x for k, v in sorted(segmenter.segment_names.items()) for x in (F.lit(k), F.lit(v))])
-        previous = lake.read("gold", "customer_segments") if lake.exists("gold", "customer_segments") else None
+        names = F.create_map(
+            *[x for k, v in sorted(segmenter.segment_names.items()) for x in (F.lit(k), F.lit(v))]
+        )
+        previous = (
+            lake.read("gold", "customer_segments")
+            if lake.exists("gold", "customer_segments")
+            else None
+        )
         segments_df = scored.withColumns({
             "segment_name": names[F.col("segment")], "method": F.lit(best.method),
             "model_version": F.lit(version), "run_id": F.lit(run_id),
@@ -197,18 +245,37 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
         if previous is not None:
             # The live version: the new one stays pending (unpublished) until the block below ends.
             previous = previous.select("customer_id", "segment")
-        with lake.publishing():  # every gold table of the run goes live together, then the alias moves
+        with (
+            lake.publishing()
+        ):  # every gold table of the run goes live together, then the alias moves
             lake.write(segments_df, "gold", "customer_segments")
-            lake.write(_small(spark, profiles.assign(method=best.method, run_id=run_id)), "gold", "segment_profiles", files=1)
-            lake.write(_small(spark, table.assign(run_id=run_id)), "gold", "method_comparison", files=1)
+            lake.write(
+                _small(spark, profiles.assign(method=best.method, run_id=run_id)),
+                "gold",
+                "segment_profiles",
+                files=1,
+            )
+            lake.write(
+                _small(spark, table.assign(run_id=run_id)), "gold", "method_comparison", files=1
+            )
             _write_diagnostics(spark, lake, results, run_id)
             migration = None
             if previous is not None:
                 from custseg.profile import migration_counts
 
-                migration = migration_counts(previous, lake.read("gold", "customer_segments").select("customer_id", "segment"))
-                lake.write(migration.withColumn("run_id", F.lit(run_id)), "gold", "segment_migration", files=1)
-                tracking.log_table(lake.read("gold", "segment_migration").toPandas(), "segment_migration")
+                migration = migration_counts(
+                    previous,
+                    lake.read("gold", "customer_segments").select("customer_id", "segment"),
+                )
+                lake.write(
+                    migration.withColumn("run_id", F.lit(run_id)),
+                    "gold",
+                    "segment_migration",
+                    files=1,
+                )
+                tracking.log_table(
+                    lake.read("gold", "segment_migration").toPandas(), "segment_migration"
+                )
 
         tracking.move_alias(version, config.tracking)
 
@@ -216,7 +283,9 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     report.tables["gold.segment_profiles"] = len(profiles)
     report.tables["gold.method_comparison"] = len(table)
     report.notes.append(f"recommended: {best.method} ({best.choice}); {numbering}")
-    report.notes.append(f"registered {config.tracking.model_name} version {version} as @{config.tracking.alias} (run {run_id})")
+    report.notes.append(
+        f"registered {config.tracking.model_name} version {version} as @{config.tracking.alias} (run {run_id})"
+    )
     for r in results:
         if r.diagnostics is not None:
             report.notes.append(r.diagnostics.summary())
@@ -240,8 +309,15 @@ def _small(spark: SparkSession, frame: pd.DataFrame) -> DataFrame:
     return spark.createDataFrame(clean)
 
 
-def _log_methods(results: list[MethodResult], scaler: FeatureScaler, raw: pd.DataFrame, X: np.ndarray,
-                 projection: np.ndarray, best: MethodResult, best_segmenter: Segmenter) -> dict[str, str]:
+def _log_methods(
+    results: list[MethodResult],
+    scaler: FeatureScaler,
+    raw: pd.DataFrame,
+    X: np.ndarray,
+    projection: np.ndarray,
+    best: MethodResult,
+    best_segmenter: Segmenter,
+) -> dict[str, str]:
     """A nested run per method (with nested runs per sweep point), its figures and its pyfunc model."""
     uris: dict[str, str] = {}
     example = raw[scaler.features].head(5)
@@ -253,20 +329,40 @@ def _log_methods(results: list[MethodResult], scaler: FeatureScaler, raw: pd.Dat
             tracking.log_params({**r.params, "choice": r.choice[:250]})
             tracking.log_metrics({**r.metrics, "seconds": r.seconds})
             for i, point in enumerate(r.sweep):
-                with tracking.run(f"{r.method}-sweep-{i}", nested=True, tags={"custseg.sweep": r.method}):
+                with tracking.run(
+                    f"{r.method}-sweep-{i}", nested=True, tags={"custseg.sweep": r.method}
+                ):
                     tracking.log_params(point.params)
                     tracking.log_metrics(point.metrics)
             if r.diagnostics is not None and r.k_distance is not None:
                 d = r.diagnostics
                 tracking.log_params({"dbscan_verdict": d.verdict})
-                tracking.log_metrics({"knee_eps": d.knee_eps, "density_ratio": d.density_ratio, "k_distance_cv": d.k_distance_cv})
-                tracking.log_figure(figures.k_distance_figure(r.k_distance, d.knee_eps, d.eps, d.min_samples), "k_distance")
+                tracking.log_metrics(
+                    {
+                        "knee_eps": d.knee_eps,
+                        "density_ratio": d.density_ratio,
+                        "k_distance_cv": d.k_distance_cv,
+                    }
+                )
+                tracking.log_figure(
+                    figures.k_distance_figure(r.k_distance, d.knee_eps, d.eps, d.min_samples),
+                    "k_distance",
+                )
             if r.method == "hierarchical":
-                tracking.log_figure(figures.dendrogram_figure(r.estimator.linkage_matrix_, r.estimator.n_clusters_), "dendrogram")
+                tracking.log_figure(
+                    figures.dendrogram_figure(r.estimator.linkage_matrix_, r.estimator.n_clusters_),
+                    "dendrogram",
+                )
             if r is best:
                 segmenter = best_segmenter
             else:
-                segmenter = Segmenter(r.method, scaler, r.estimator, {int(x): int(x) + 1 for x in np.unique(r.labels) if x >= 0} | {-1: -1}, projection=projection)
+                segmenter = Segmenter(
+                    r.method,
+                    scaler,
+                    r.estimator,
+                    {int(x): int(x) + 1 for x in np.unique(r.labels) if x >= 0} | {-1: -1},
+                    projection=projection,
+                )
             uris[r.method] = tracking.log_segmenter(segmenter, example)
     return uris
 
@@ -278,11 +374,15 @@ def _write_diagnostics(spark: SparkSession, lake, results: list[MethodResult], r
     for r in results:
         if r.method == "dbscan" and r.k_distance is not None and r.diagnostics is not None:
             rank, dist = downsample_curve(r.k_distance)
-            frame = pd.DataFrame({"rank": rank.astype("int64"), "k_distance": dist.astype("float64")})
+            frame = pd.DataFrame(
+                {"rank": rank.astype("int64"), "k_distance": dist.astype("float64")}
+            )
             frame = frame.assign(knee_eps=r.diagnostics.knee_eps, eps=r.diagnostics.eps,
                                  diagnostics=json.dumps(r.diagnostics.as_dict()), run_id=run_id)  # fmt: skip
             lake.write(spark.createDataFrame(frame), "gold", "dbscan_k_distance", files=1)
         if r.method == "hierarchical" and r.estimator is not None:
             Z = r.estimator.linkage_matrix_
-            frame = pd.DataFrame(Z, columns=["left", "right", "distance", "size"]).assign(run_id=run_id)
+            frame = pd.DataFrame(Z, columns=["left", "right", "distance", "size"]).assign(
+                run_id=run_id
+            )
             lake.write(spark.createDataFrame(frame), "gold", "hierarchy_linkage", files=1)
