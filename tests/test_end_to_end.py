@@ -49,7 +49,9 @@ def test_seed_profiles_read_like_the_original_table(seed_run):
     assert singles == {"one-time bulk buyer", "single very-high-value purchase"}
     assert profiles.loc[1, "is_outlier"].all()
     markdown = reports[-1].extra["profile_markdown"]
-    assert markdown.startswith("| Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |")
+    assert markdown.startswith(
+        "| Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |"
+    )
 
 
 def test_dbscan_is_reported_weak_with_reasons(seed_run):
@@ -57,7 +59,12 @@ def test_dbscan_is_reported_weak_with_reasons(seed_run):
     row = reports[-1].extra["comparison"].set_index("method").loc["dbscan"]
     assert not row["recommended"]
     assert row["note"].startswith("DBSCAN is weak here:")
-    assert "HDBSCAN" in row["note"]
+    # The advice names the methods usable in this run, and only those.
+    table = reports[-1].extra["comparison"].set_index("method")
+    usable = [m for m in table.index if m != "dbscan" and bool(table.loc[m, "usable"])]
+    advice = row["note"].split("Use ", 1)[1]
+    assert usable and all(m in advice for m in usable)
+    assert not any(m in advice for m in table.index if m not in usable and m != "dbscan")
 
 
 def test_customers_without_orders_are_counted(seed_run):
@@ -71,7 +78,12 @@ def test_no_personal_data_in_mlflow(seed_run):
     root, _config, _reports, _lake = seed_run
     with open(root / "raw" / "customers" / "customers.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    canaries = {r[c] for r in rows for c in ("customer_name", "street", "ship_to_address", "tax_id") if r[c] and len(r[c]) >= 6}
+    canaries = {
+        r[c]
+        for r in rows
+        for c in ("customer_name", "street", "ship_to_address", "tax_id")
+        if r[c] and len(r[c]) >= 6
+    }
     assert canaries
     blobs = [(root / "mlflow.db").read_bytes()]
     blobs += [p.read_bytes() for p in (root / "mlruns").rglob("*") if p.is_file()]
