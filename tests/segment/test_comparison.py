@@ -137,3 +137,15 @@ def test_k_max_grows_with_the_customers_unless_configured(n, configured, expecte
     from custseg.segment.tuning import k_max_for
 
     assert k_max_for(n, configured) == expected
+
+
+def test_k_choice_sentence_never_prints_a_score_it_did_not_compute():
+    from custseg.segment.tuning import _k_choice
+
+    text = _k_choice(4, {2: 0.31, 4: 0.42, 5: 0.40}, [8, 9, 10, 12], 2, 12, 50)
+    assert text == (
+        "k=4 by the highest silhouette (0.420) over k=2..12, ahead of k=5 (0.400); "
+        "4 k (8-10, 12) not considered: more than 2 segments under 50 customers"
+    )
+    nothing = _k_choice(2, {}, [2, 3], 2, 3, 50)
+    assert "nan" not in nothing and nothing.startswith("k=2, the smallest tried: no k in 2..3")

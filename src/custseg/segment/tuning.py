@@ -84,7 +84,11 @@ def _k_choice(
     k: int, silhouettes: dict[int, float], skipped: list[int], low: int, high: int, smallest: int
 ) -> str:
     """Why this k, in one sentence: its silhouette, the runner-up, and the k left out as fragments."""
-    text = f"k={k} by the highest silhouette ({silhouettes.get(k, float('nan')):.3f}) over k={low}..{high}"
+    if k not in silhouettes:
+        # Nothing was scored (every k fragmented, or its silhouette was undefined): say so, no score.
+        text = f"k={k}, the smallest tried: no k in {low}..{high} has a silhouette to compare"
+    else:
+        text = f"k={k} by the highest silhouette ({silhouettes[k]:.3f}) over k={low}..{high}"
     others = {kk: v for kk, v in silhouettes.items() if kk != k}
     if others:
         runner = max(others, key=lambda kk: (others[kk], -kk))
