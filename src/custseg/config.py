@@ -171,7 +171,8 @@ class DBSCANConfig(_Strict):
 
 class HDBSCANConfig(_Strict):
     min_cluster_sizes: list[int] = Field(default_factory=lambda: [5, 10, 25, 50, 100])
-    min_samples: int | None = Field(None, ge=1)
+    # Counts the customer itself (scikit-learn's convention), so 2 is the smallest.
+    min_samples: int | None = Field(None, ge=2)
 
 
 Method = Literal["dbscan", "hierarchical", "hdbscan", "kmeans"]

@@ -42,7 +42,7 @@ BAD = [
     (KMeans, {"k_range": (2,)}, "k_range must be a pair"),
     (HDBSCAN, {"min_cluster_size": 1}, "min_cluster_size must be an integer >= 2, got 1"),
     (HDBSCAN, {"min_cluster_size": 50}, "min_cluster_size (50) exceeds the number of customers (25)"),
-    (HDBSCAN, {"min_samples": 0}, "min_samples must be None or an integer >= 1, got 0"),
+    (HDBSCAN, {"min_samples": 0}, "min_samples must be None or an integer >= 2, got 0"),
     (HDBSCAN, {"min_cluster_size": 5, "min_samples": 26}, "min_samples (26) exceeds the number of customers (25)"),
 ]
 
@@ -65,7 +65,7 @@ def test_parameters_checked_before_the_data() -> None:
 
 
 BAD_X = [
-    (np.vstack([X25[:10], [[np.nan, 0, 0]], X25[10:], [[0, np.inf, 0]]]), "NaN or infinite values in 2 of 27 rows (first at row 10)"),
+    (np.vstack([X25[:10], [[np.nan, 0, 0]], X25[10:], [[0, np.inf, 0]]]), "NaN or infinite values in 2 of 27 rows (feature 0: 1, feature 1: 1)"),
     (np.zeros((0, 3)), "X has no rows"),
     (np.zeros((5, 0)), "X has no columns"),
     (np.zeros(5), "X must be 2-D (customers x features), got an array of shape (5,)"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
@@ -177,6 +178,19 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def warn_fewer_clusters(found: int, asked: int, param: str) -> None:
+    """Warn, as scikit-learn's KMeans does (ConvergenceWarning), that the data held fewer
+    distinct clusters than asked: the model reports the ``found`` it really has."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.warn(
+        f"Number of distinct clusters ({found}) found smaller than {param} ({asked}): "
+        "the data has fewer distinct customers or groups; the model keeps the clusters found",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
 
 
 def relabel_by_size(labels: np.ndarray) -> np.ndarray:

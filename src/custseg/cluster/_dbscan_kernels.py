@@ -61,7 +61,9 @@ class OwnCounts:
     counts: np.ndarray  # (n,) rows within eps, itself included, capped at min_samples
     listed: np.ndarray  # rows counted exactly (the approximate pass left them undecided)
     neighbours: np.ndarray  # (listed, k) their nearest rows within eps; -1 pads
-    complete: np.ndarray  # (listed,) for a row short of min_samples: the list holds every row within eps
+    complete: (
+        np.ndarray
+    )  # (listed,) for a row short of min_samples: the list holds every row within eps
 
 
 def count_own(X: np.ndarray, eps: float, min_samples: int) -> OwnCounts:
@@ -124,7 +126,9 @@ def nearest_listed_core(
     if rows.size == 0:
         return nearest, dist
     at = np.searchsorted(own.listed, rows)
-    if own.listed.size == 0 or not np.array_equal(own.listed[np.minimum(at, own.listed.size - 1)], rows):
+    if own.listed.size == 0 or not np.array_equal(
+        own.listed[np.minimum(at, own.listed.size - 1)], rows
+    ):
         raise ValueError("nearest_listed_core: every row must be a listed row")
     cand = own.neighbours[at]
     usable = cand >= 0
@@ -137,9 +141,11 @@ def nearest_listed_core(
     hit = np.isfinite(best_sq)
     nearest[hit] = cand[hit, best[hit]]
     dist[hit] = np.sqrt(best_sq[hit])
-    redo = np.flatnonzero(~own.complete[at])
+    core_idx = np.flatnonzero(is_core)
+    # A box with no core point (fewer rows than min_samples, or all sparse) has no
+    # nearest core to look for: its rows keep (-1, inf).
+    redo = np.flatnonzero(~own.complete[at]) if core_idx.size else np.empty(0, dtype=np.int64)
     if redo.size:
-        core_idx = np.flatnonzero(is_core)
         found, found_dist = nearest_within(X[rows[redo]], X[core_idx], eps)
         nearest[redo] = np.where(found >= 0, core_idx[np.maximum(found, 0)], -1)
         dist[redo] = found_dist
@@ -424,7 +430,9 @@ class CoreLinker:
         self.cores = cores
         self.eps = eps
         self.reach = eps * (1.0 + 4 * TIE_BAND)
-        self.node_keys, self.comp = np.unique(np.asarray(nodes, dtype=np.int64), return_inverse=True)
+        self.node_keys, self.comp = np.unique(
+            np.asarray(nodes, dtype=np.int64), return_inverse=True
+        )
         self.tree = cKDTree(cores, leafsize=LEAF_SIZE) if cores.shape[0] else None
         sizes = np.bincount(self.comp, minlength=self.node_keys.size)
         self.large: list[tuple[int, np.ndarray, np.ndarray, Any]] = []
@@ -481,7 +489,11 @@ class CoreLinker:
 
         # 3. large home groups: pair counts against the clusters they are not yet linked to
         linked = set(
-            zip(np.concatenate(pair_homes).tolist(), np.concatenate(pair_comps).tolist(), strict=True)
+            zip(
+                np.concatenate(pair_homes).tolist(),
+                np.concatenate(pair_comps).tolist(),
+                strict=True,
+            )
         )
         from scipy.spatial import cKDTree
 

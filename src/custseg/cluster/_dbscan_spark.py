@@ -80,6 +80,7 @@ from ._dbscan_kernels import (
     nearest_within,
 )
 from ._neighbours import inverse, spatial_order
+from ._spark import raise_non_finite
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -179,7 +180,9 @@ class BoxPartitioner:
         )
         return np.argmax(inside, axis=1).astype(np.int32)
 
-    def near_leaves(self, X: np.ndarray, radius: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def near_leaves(
+        self, X: np.ndarray, radius: float | np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(row, leaf) pairs of every leaf within ``radius`` of the row (its own leaf included).
 
         ``radius`` is one number or one per row. The reach is widened by the tie
@@ -193,7 +196,9 @@ class BoxPartitioner:
         for start in range(0, n, chunk):
             block = X[start : start + chunk]
             gap = np.maximum(
-                np.maximum(self.lower[None] - block[:, None, :], block[:, None, :] - self.upper[None]),
+                np.maximum(
+                    self.lower[None] - block[:, None, :], block[:, None, :] - self.upper[None]
+                ),
                 0.0,
             )
             r = reach[start : start + chunk]
@@ -525,10 +530,14 @@ def fit_distributed(
     rows = rows.sort_values("id", kind="stable").reset_index(drop=True)
     labelled_cores = None
     if n_core > max_model_points:  # every core point with its halo copies, for exact scoring
-        labelled_cores = labelled.select("id", *names, "label").mapInPandas(
-            _router(partitioner, keys, eps, d, extra=["label"]),
-            routed_schema(d, ", label int"),
-        ).select(PART, *names, "label")
+        labelled_cores = (
+            labelled.select("id", *names, "label")
+            .mapInPandas(
+                _router(partitioner, keys, eps, d, extra=["label"]),
+                routed_schema(d, ", label int"),
+            )
+            .select(PART, *names, "label")
+        )
     return DistributedFit(
         components=_features(rows, d),
         core_labels=rows["label"].to_numpy(dtype=np.int64),
@@ -617,6 +626,7 @@ def _check_features(points: DataFrame, n_rows: int, name: str) -> int:
     if stats["shortest"] < 1:
         raise ParameterError(f"featuresCol {name!r} holds empty vectors (no features)")
     if stats["bad"]:
+        raise_non_finite(points, F.col("f"), name)  # names the features that hold them
         raise ParameterError(
             f"featuresCol {name!r} holds NaN or infinite values in {stats['bad']} of {n_rows} rows; "
             "impute or drop them before clustering"
@@ -801,6 +811,7 @@ def _visit_router(partitioner: BoxPartitioner, keys: np.ndarray, eps: float, d: 
     """mapInPandas over the boxes' own rows: each core point to its own box (OWN) and to every
     other box within eps (HALO), each shipped non-core row to every other box that may hold
     a nearer core (QUERY: within its nearest own core's distance, at most eps)."""
+
     def route(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             core = batch["is_core"].to_numpy(dtype=bool)
@@ -877,9 +888,7 @@ class _BoxWork:
         raise NotImplementedError
 
 
-def stream_boxes(
-    batches: Iterator[pd.DataFrame], open_box: Any
-) -> Iterator[pd.DataFrame]:
+def stream_boxes(batches: Iterator[pd.DataFrame], open_box: Any) -> Iterator[pd.DataFrame]:
     """Run box kernels over a partition sorted by (PART, kind) (see ``_by_box``).
 
     ``open_box(part, own_rows)`` builds a :class:`_BoxWork` from all of a box's
@@ -935,6 +944,7 @@ def _box_pass(
 ) -> Any:
     """mapInPandas over ``_by_box`` rows: each box's own rows with their core flags, local
     clusters and nearest own cores (``box_rows_schema``)."""
+
     class CorePass(_BoxWork):
         """Core counts from the own rows, then the halo's rows added chunk by chunk to the
         rows still short of min_samples whose eps-ball leaves the box (exact counts: they
@@ -944,7 +954,9 @@ def _box_pass(
             super().__init__(chunk_rows)
             self.part = part
             # Sorted by id: the local numbering must not depend on the rows' arrival order.
-            self.own = own.sort_values("id", kind="stable").reset_index(drop=True) if len(own) else own
+            self.own = (
+                own.sort_values("id", kind="stable").reset_index(drop=True) if len(own) else own
+            )
             self.X = _features(self.own, d) if len(own) else np.empty((0, d))
             self.counts_own = count_own(self.X, eps, min_samples)
             self.counts = self.counts_own.counts.copy()
@@ -953,7 +965,9 @@ def _box_pass(
             inside = np.minimum(
                 self.X - partitioner.lower[leaf], partitioner.upper[leaf] - self.X
             ).min(axis=1, initial=np.inf)
-            edge = np.flatnonzero((self.counts < min_samples) & (inside <= eps * (1.0 + 4 * TIE_BAND)))
+            edge = np.flatnonzero(
+                (self.counts < min_samples) & (inside <= eps * (1.0 + 4 * TIE_BAND))
+            )
             self.edge = edge[spatial_order(self.X[edge])]  # see _neighbours
 
         def process(self, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:

@@ -44,8 +44,11 @@ class HDBSCAN(BaseClusterer):
     min_cluster_size : int
         Smallest group of customers that counts as a cluster (>= 2).
     min_samples : int or None
-        Neighbours (the point itself included) defining a point's core distance;
-        None means ``min_cluster_size``.
+        Neighbours, **the customer itself included**, defining a point's core distance
+        (its distance to the ``min_samples``-th nearest row, itself the first): the
+        convention of scikit-learn's ``HDBSCAN``, and of :class:`SparkHDBSCAN`. None
+        means ``min_cluster_size``. At least 2 (1 would make every core distance 0).
+        The ``hdbscan`` package does not count the point, so it gets ``min_samples - 1``.
 
     Attributes
     ----------
@@ -73,7 +76,7 @@ class HDBSCAN(BaseClusterer):
 
     def validate_params(self) -> None:
         check_int("min_cluster_size", self.min_cluster_size, 2)
-        check_optional_int("min_samples", self.min_samples, 1)
+        check_optional_int("min_samples", self.min_samples, 2)
 
     def check_data_size(self, n_rows: int) -> None:
         check_not_above_rows("min_cluster_size", self.min_cluster_size, n_rows)
@@ -89,7 +92,8 @@ class HDBSCAN(BaseClusterer):
         self.check_data_size(X.shape[0])
         clusterer = hdbscan.HDBSCAN(
             min_cluster_size=self.min_cluster_size,
-            min_samples=self.min_samples,
+            min_samples=(self.min_samples or self.min_cluster_size) - 1,  # see the docstring
+            approx_min_span_tree=False,  # the exact tree: the answer scikit-learn gives
             prediction_data=True,
         ).fit(X)
         self._set_clusterer(clusterer)

@@ -15,8 +15,8 @@ The path ``SparkHDBSCAN`` takes when the customers do not fit the driver. It is 
    plus its halo. A halo radius is a high quantile of the core distances a sample
    suggests for the cell, capped so that the halo holds at most ``HALO_BUDGET`` times the
    cell's own customers (a sparse cell would otherwise copy in most of the data). A core
-   distance (hdbscan's: the distance to the ``min_samples``-th neighbour, the point
-   itself included) is exact whenever it is no larger than the halo radius plus the
+   distance (scikit-learn's convention: the distance to the ``min_samples``-th neighbour,
+   the point itself included) is exact whenever it is no larger than the halo radius plus the
    customer's distance to its cell's boundary, since then every closer customer is in
    the halo; the others (isolated customers in sparse regions, where the sample
    under-estimated the radius or the cap cut it) keep an upper bound, and how many they
@@ -77,7 +77,7 @@ from custseg.errors import ParameterError
 
 from ._condensed_tree import weighted_hdbscan
 from ._neighbours import inverse, spatial_order
-from ._spark import collect_features
+from ._spark import collect_features, raise_non_finite
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -706,6 +706,7 @@ def fit_summary(
     )
     refused = table[table["a"] < 0]
     if len(refused) and int(refused["n"].sum()):
+        raise_non_finite(dataset, features, features_name)  # names the features (NaN / infinity)
         raise ParameterError(
             f"featuresCol {features_name!r} is null, ragged or holds NaN / infinite values in "
             f"{int(refused['n'].sum())} of {n_rows} rows; impute or drop them before clustering"

@@ -30,6 +30,7 @@ from ._base import (
     choose_k_by_silhouette,
     nearest_centroid,
     relabel_by_size,
+    warn_fewer_clusters,
 )
 from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
 from ._validation import (
@@ -166,6 +167,8 @@ class Hierarchical(BaseClusterer):
         self.n_features_in_ = X.shape[1]
         self.labels_ = labels
         self.n_clusters_ = int(labels.max()) + 1
+        if self.n_clusters is not None and self.n_clusters_ < self.n_clusters:
+            warn_fewer_clusters(self.n_clusters_, self.n_clusters, "n_clusters")
         self.cluster_centers_ = centroids(X, labels, self.n_clusters_)
         self.linkage_matrix_ = Z
         self._train_X = X
@@ -342,9 +345,15 @@ class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
         from ._hierarchical_spark import fit_distributed
 
         assert isinstance(clusterer, Hierarchical)
+        n_micro = check_int("numMicroClusters", self.getNumMicroClusters(), 2)
+        if clusterer.n_clusters is not None and clusterer.n_clusters > n_micro:
+            raise ParameterError(
+                f"n_clusters ({clusterer.n_clusters}) exceeds the number of micro-clusters "
+                f"({n_micro}) the data is summarised into; raise numMicroClusters"
+            )
         return fit_distributed(
             dataset, features, clusterer,
-            n_rows=n_rows, n_micro=check_int("numMicroClusters", self.getNumMicroClusters(), 2),
+            n_rows=n_rows, n_micro=n_micro,
             col_name=self.getFeaturesCol(), max_driver_rows=self.getMaxDriverRows(),
         )  # fmt: skip
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from custseg.errors import ParameterError
 
-from ._base import choose_k_by_silhouette
+from ._base import choose_k_by_silhouette, warn_fewer_clusters
 from ._hierarchical import Hierarchical
 from ._linkage import linkage_matrix
 from ._summaries import MicroClusters, micro_cluster_summaries
@@ -126,12 +126,11 @@ def fit_on_summaries(clusterer: Hierarchical, micro: MicroClusters) -> Hierarchi
     Z = weighted_ward_linkage(means, weights)
     silhouette_by_k: dict[int, float] = {}
     if clusterer.n_clusters is not None:
+        # Fewer micro-clusters than n_clusters: identical or too few distinct customers
+        # (the summary seeds numMicroClusters >= n_clusters centres). Cut what there is.
         if clusterer.n_clusters > micro.n_micro:
-            raise ParameterError(
-                f"n_clusters ({clusterer.n_clusters}) exceeds the number of micro-clusters "
-                f"({micro.n_micro}) the data was summarised into; raise numMicroClusters"
-            )
-        micro_labels = cut_weighted(Z, clusterer.n_clusters, weights)
+            warn_fewer_clusters(micro.n_micro, clusterer.n_clusters, "n_clusters")
+        micro_labels = cut_weighted(Z, min(clusterer.n_clusters, micro.n_micro), weights)
     else:
         low, high = check_k_range("k_range", clusterer.k_range)
         if low > micro.n_micro:

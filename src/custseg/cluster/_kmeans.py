@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyspark import keyword_only
 from pyspark.ml.param import Param, TypeConverters
+from sklearn.exceptions import ConvergenceWarning
 
-from ._base import BaseClusterer, choose_k_by_silhouette, nearest_centroid
+from ._base import BaseClusterer, choose_k_by_silhouette, nearest_centroid, warn_fewer_clusters
 from ._spark import (
     SparkClusterEstimator,
     SparkClusterModel,
     _SparkClusterParams,
+    check_finite,
     sample_features,
     spark_param,
 )
@@ -99,7 +102,10 @@ class KMeans(BaseClusterer):
 
         def labels_for_k(k: int) -> np.ndarray:
             model = SkKMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
-            fitted[k] = model.fit(X)
+            with warnings.catch_warnings():
+                # Fewer distinct points than k: said once below, with the clusters kept.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fitted[k] = model.fit(X)
             return model.labels_
 
         self.silhouette_by_k_: dict[int, float] = {}
@@ -118,11 +124,16 @@ class KMeans(BaseClusterer):
             )
         model = fitted[best_k]
         # Order clusters by decreasing size, then label with the same rule predict uses.
+        # A centre no customer is nearest to (fewer distinct points than k) is dropped, so
+        # n_clusters_ is the number of labels really assigned.
         k = model.cluster_centers_.shape[0]
         counts = np.bincount(model.labels_, minlength=k)
         first = np.full(k, X.shape[0])
         np.minimum.at(first, model.labels_, np.arange(X.shape[0]))
         mapping = np.lexsort((first, -counts))  # new label -> sklearn's label
+        mapping = mapping[counts[mapping] > 0]
+        if mapping.size < best_k:
+            warn_fewer_clusters(int(mapping.size), best_k, "k")
         self.cluster_centers_ = np.ascontiguousarray(model.cluster_centers_[mapping])
         self.n_clusters_ = int(self.cluster_centers_.shape[0])
         self.inertia_ = float(model.inertia_)
@@ -132,7 +143,11 @@ class KMeans(BaseClusterer):
 
     def set_centers(self, centers: np.ndarray, sizes: np.ndarray, inertia: float) -> KMeans:
         """Take centroids fitted elsewhere (Spark's k-means), ordered by decreasing size like ``fit``."""
-        order = np.argsort(-np.asarray(sizes), kind="stable")
+        sizes = np.asarray(sizes)
+        order = np.argsort(-sizes, kind="stable")
+        order = order[sizes[order] > 0]  # an empty cluster is no cluster (see fit)
+        if order.size < len(sizes):
+            warn_fewer_clusters(int(order.size), len(sizes), "k")
         self.cluster_centers_ = np.ascontiguousarray(np.asarray(centers, dtype=np.float64)[order])
         self.n_clusters_ = int(self.cluster_centers_.shape[0])
         self.inertia_ = float(inertia)
@@ -218,16 +233,26 @@ class SparkKMeans(SparkClusterEstimator, _KMeansParams):
             )
             chosen = KMeans(**clusterer.get_params()).fit(sample)
             k, silhouettes = chosen.n_clusters_, chosen.silhouette_by_k_
+        check_finite(dataset, features, self.getFeaturesCol())  # Spark ML's own error is raw
         vectors = dataset.select(array_to_vector(features).alias("features"))
         fitted = SparkMLKMeans(k=k, seed=clusterer.random_state, featuresCol="features").fit(
             vectors
         )
         summary = fitted.summary
+        centers = np.array(fitted.clusterCenters())
+        sizes = np.array(summary.clusterSizes)
+        if sizes.size != centers.shape[0]:
+            # Spark ML keeps fewer centres than k when the data has fewer distinct points,
+            # but still reports k sizes: count the rows per kept centre instead.
+            counted = summary.predictions.groupBy(fitted.getPredictionCol()).count().collect()
+            sizes = np.zeros(centers.shape[0], dtype=np.int64)
+            for row in counted:
+                sizes[int(row[0])] = int(row["count"])
         result = KMeans(**clusterer.get_params())
         result.silhouette_by_k_ = silhouettes
-        return result.set_centers(
-            np.array(fitted.clusterCenters()), np.array(summary.clusterSizes), summary.trainingCost
-        )
+        if centers.shape[0] < k:
+            warn_fewer_clusters(int(centers.shape[0]), k, "k")
+        return result.set_centers(centers, sizes, summary.trainingCost)
 
     @keyword_only
     def __init__(

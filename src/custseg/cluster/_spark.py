@@ -37,7 +37,7 @@ from pyspark.ml.param.shared import HasFeaturesCol, HasPredictionCol
 from custseg.errors import ModelError, ParameterError
 
 from ._base import BaseClusterer
-from ._validation import check_int
+from ._validation import check_int, refuse_non_finite
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -90,7 +90,10 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
 
     def _validate(self, updates: dict[str, Any]) -> None:
         """Validate raw values before pyspark's type converters see them."""
-        algo = {**self._algo_values(), **{k: v for k, v in updates.items() if k in self._algo_params}}
+        algo = {
+            **self._algo_values(),
+            **{k: v for k, v in updates.items() if k in self._algo_params},
+        }
         self._clusterer_cls(**algo).validate_params()
         if "maxDriverRows" in updates:
             check_int("maxDriverRows", updates["maxDriverRows"], 1)
@@ -103,7 +106,9 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
         unknown = [k for k in kwargs if not self.hasParam(k)]
         if unknown:
             accepted = ", ".join(p.name for p in self.params)
-            raise ParameterError(f"{type(self).__name__} has no param {unknown[0]!r}; accepted: {accepted}")
+            raise ParameterError(
+                f"{type(self).__name__} has no param {unknown[0]!r}; accepted: {accepted}"
+            )
         self._validate(kwargs)
         return self._set(**kwargs)
 
@@ -118,9 +123,7 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
 
     # -- persistence -------------------------------------------------------------
     def _param_values(self) -> dict[str, Any]:
-        return {
-            p.name: _untuple(self.getOrDefault(p)) for p in self.params if self.isDefined(p)
-        }
+        return {p.name: _untuple(self.getOrDefault(p)) for p in self.params if self.isDefined(p)}
 
 
 class SparkClusterEstimator(Estimator, _SparkClusterParams):
@@ -136,10 +139,21 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
         features = features_as_array(dataset, self.getFeaturesCol())
         # One pass in the common case: collect at most maxDriverRows + 1 rows; only a
         # larger input is counted (for the message, and for the distributed path).
-        X = collect_features(dataset.select(features.alias("f")).limit(max_rows + 1), self.getFeaturesCol())
+        X = collect_features(
+            dataset.select(features.alias("f")).limit(max_rows + 1), self.getFeaturesCol()
+        )
         if X.shape[0] <= max_rows:
             if X.shape[0] == 0:
                 raise ParameterError(f"{type(self).__name__}.fit got an empty DataFrame (0 rows)")
+            if not np.isfinite(X).all():
+                finite = np.isfinite(X)
+                refuse_non_finite(
+                    f"featuresCol {self.getFeaturesCol()!r}",
+                    int((~finite.all(axis=1)).sum()),
+                    X.shape[0],
+                    (~finite).sum(axis=0),
+                    feature_names(dataset, self.getFeaturesCol()),
+                )
             clusterer.check_data_size(X.shape[0])
             fitted = clusterer.fit(X)
         else:
@@ -234,7 +248,9 @@ class SparkClusterModel(Model, _SparkClusterParams):
         return cls._from_saved(meta, arrays, path)
 
     @classmethod
-    def _from_saved(cls: type[M], meta: dict[str, Any], arrays: dict[str, np.ndarray], path: Any) -> M:
+    def _from_saved(
+        cls: type[M], meta: dict[str, Any], arrays: dict[str, np.ndarray], path: Any
+    ) -> M:
         _check_class(meta, cls, path)
         state = {**meta["clusterer"], **arrays}
         clusterer = cls._clusterer_cls.from_dict(state)
@@ -264,6 +280,51 @@ def features_as_array(dataset: DataFrame, col_name: str) -> Column:
     raise ParameterError(
         f"featuresCol {col_name!r} must be a vector or array<double> column, got {dtype.simpleString()}"
     )
+
+
+def feature_names(dataset: DataFrame, col_name: str) -> list[str] | None:
+    """The names of a vector column's features, from the ML attributes VectorAssembler writes."""
+    attrs = dataset.schema[col_name].metadata.get("ml_attr", {}).get("attrs", {})
+    named = sorted((a["idx"], a["name"]) for group in attrs.values() for a in group if "name" in a)
+    return [name for _, name in named] or None
+
+
+def raise_non_finite(dataset: DataFrame, features: Column, col_name: str) -> None:
+    """Count the rows and the features that are null, NaN or infinite (one aggregation), and
+    raise the one-line error naming them; called once a fit has seen such a row."""
+    from pyspark.sql import functions as F
+
+    def bad(x: Column) -> Column:
+        return x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))
+
+    points = dataset.select(features.alias("f"))
+    first = points.agg(F.count("*").alias("n"), F.max(F.size("f")).alias("d")).first()
+    assert first is not None
+    n_rows, d = int(first["n"]), int(first["d"] or 0)
+    stats = points.agg(
+        F.count_if(F.exists("f", bad)).alias("rows"),
+        *[F.count_if(bad(F.col("f")[j])).alias(f"f{j}") for j in range(d)],
+    ).first()
+    assert stats is not None
+    if stats["rows"]:
+        per_feature = [int(stats[f"f{j}"]) for j in range(d)]
+        refuse_non_finite(
+            f"featuresCol {col_name!r}",
+            int(stats["rows"]),
+            n_rows,
+            per_feature,
+            feature_names(dataset, col_name),
+        )
+
+
+def check_finite(dataset: DataFrame, features: Column, col_name: str) -> None:
+    """One pass: refuse NaN / infinite features (the error names them) before a Spark ML fit."""
+    from pyspark.sql import functions as F
+
+    has_bad = F.exists("f", lambda x: F.isnan(x) | (F.abs(x) == float("inf")))
+    row = dataset.select(features.alias("f")).agg(F.count_if(has_bad).alias("bad")).first()
+    if row is not None and row["bad"]:
+        raise_non_finite(dataset, features, col_name)
 
 
 def collect_features(features: DataFrame, col_name: str) -> np.ndarray:
@@ -298,7 +359,9 @@ def sample_features(
     splits): bounded by ``max_rows``, features only, never the customers' ids.
     """
     fraction = min(1.0, 1.2 * max_rows / max(n_rows, 1))  # a little over, then cut to max_rows
-    sampled = dataset.select(features.alias("f")).sample(fraction=fraction, seed=seed).limit(max_rows)
+    sampled = (
+        dataset.select(features.alias("f")).sample(fraction=fraction, seed=seed).limit(max_rows)
+    )
     return collect_features(sampled, col_name)
 
 
@@ -359,7 +422,10 @@ def _check_class(meta: dict[str, Any], cls: type, path: Any) -> None:
 
 
 def _write(
-    path: str | os.PathLike[str], meta: dict[str, Any], arrays: dict[str, np.ndarray], overwrite: bool
+    path: str | os.PathLike[str],
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    overwrite: bool,
 ) -> None:
     """Write into a temporary sibling folder, then rename: a failed save leaves no half model."""
     target = Path(path)
@@ -369,7 +435,9 @@ def _write(
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        (tmp / METADATA_FILE).write_text(
+            json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8"
+        )
         if arrays:
             np.savez(tmp / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
         if target.exists():
@@ -388,7 +456,9 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
     folder = Path(path)
     meta_file = folder / METADATA_FILE
     if not meta_file.is_file():
-        raise ModelError(f"no saved custseg estimator or model at {folder} (missing {METADATA_FILE})")
+        raise ModelError(
+            f"no saved custseg estimator or model at {folder} (missing {METADATA_FILE})"
+        )
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

@@ -51,7 +51,7 @@ import numpy as np
 
 from custseg.errors import ParameterError
 
-from ._spark import collect_features
+from ._spark import collect_features, raise_non_finite
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -169,6 +169,7 @@ def sample_features(
         sampled = sampled.sample(withReplacement=False, fraction=fraction, seed=seed)
     X = collect_features(sampled.limit(size), col_name)
     if X.shape[0] and not np.isfinite(X).all():
+        raise_non_finite(dataset, features, col_name)  # counts them all and names the features
         bad = int((~np.isfinite(X).all(axis=1)).sum())
         raise ParameterError(
             f"featuresCol {col_name!r} holds NaN or infinite values ({bad} rows in a sample of "
@@ -219,6 +220,8 @@ def summarise_around(
     table = merged.toArrow()  # at most n_micro + 2 rows: bounded, whatever the data size
     micro_ids = table.column("micro").to_numpy()
     counts = table.column("n").to_numpy().astype(np.int64)
+    if counts[micro_ids < 0].sum():
+        raise_non_finite(dataset, features, col_name)  # names the features (NaN / infinity)
     _refuse_unplaceable_rows(micro_ids, counts, col_name, n_dims)
     order = np.argsort(micro_ids)
     ids = micro_ids[order]

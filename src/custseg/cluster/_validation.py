@@ -89,7 +89,9 @@ def check_features(X: Any, name: str = "X") -> np.ndarray:
     try:
         arr = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} must be a numeric matrix (customers x features): {exc}") from None
+        raise ParameterError(
+            f"{name} must be a numeric matrix (customers x features): {exc}"
+        ) from None
     if arr.ndim != 2:
         raise ParameterError(
             f"{name} must be 2-D (customers x features), got an array of shape {arr.shape}"
@@ -100,13 +102,38 @@ def check_features(X: Any, name: str = "X") -> np.ndarray:
         raise ParameterError(f"{name} has no columns (features)")
     finite = np.isfinite(arr)
     if not finite.all():
-        bad_rows = np.flatnonzero(~finite.all(axis=1))
-        raise ParameterError(
-            f"{name} holds NaN or infinite values in {bad_rows.size} of {arr.shape[0]} rows "
-            f"(first at row {int(bad_rows[0])}); impute or drop them before clustering"
+        names = [str(c) for c in X.columns] if hasattr(X, "columns") else None
+        refuse_non_finite(
+            name, int((~finite.all(axis=1)).sum()), arr.shape[0], (~finite).sum(axis=0), names
         )
     # +0.0 turns -0.0 into 0.0, so byte-wise lookups of training rows are exact.
     return np.ascontiguousarray(arr) + 0.0
+
+
+def refuse_non_finite(
+    name: str,
+    bad_rows: int,
+    n_rows: int,
+    bad_per_feature: Sequence[int],
+    feature_names: Sequence[str] | None = None,
+) -> None:
+    """Raise the one-line error for NaN / infinite features, naming the columns that hold them.
+
+    ``bad_per_feature[j]``: rows whose feature j is NaN or infinite; the features are
+    named by ``feature_names`` when known (a DataFrame's columns, a vector's ML
+    attributes), else by position.
+    """
+    bad = [(j, int(n)) for j, n in enumerate(bad_per_feature) if n]
+    if feature_names is not None and len(feature_names) != len(bad_per_feature):
+        feature_names = None
+    shown = [
+        f"{feature_names[j]!r}: {n}" if feature_names else f"feature {j}: {n}" for j, n in bad[:3]
+    ]
+    more = f", and {len(bad) - 3} more features" if len(bad) > 3 else ""
+    raise ParameterError(
+        f"{name} holds NaN or infinite values in {bad_rows} of {n_rows} rows "
+        f"({', '.join(shown)}{more}); impute or drop them before clustering"
+    )
 
 
 def check_n_features(X: np.ndarray, expected: int) -> None:
