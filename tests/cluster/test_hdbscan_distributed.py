@@ -139,7 +139,7 @@ def test_summarised_hdbscan_round_trips_and_refuses_inconsistent_state():
         ({"maxBubbles": 2.5}, "maxBubbles must be an integer >= 4, got 2.5"),
         ({"maxBubbles": "many"}, "maxBubbles must be an integer >= 4, got 'many'"),
         ({"min_cluster_size": 1}, "min_cluster_size must be an integer >= 2, got 1"),
-        ({"min_samples": 0}, "min_samples must be None or an integer >= 1, got 0"),
+        ({"min_samples": 0}, "min_samples must be None or an integer >= 2, got 0"),
     ],
 )
 def test_bad_params_are_refused_by_name(kwargs, message):
@@ -187,7 +187,7 @@ def test_save_load_round_trip_keeps_labels(spark, tmp_path):
 def test_non_finite_features_are_refused_with_their_count(spark):
     X = blobs(800, seed=2)
     X[[3, 50]] = np.nan
-    with pytest.raises(ParameterError, match="NaN / infinite values in 2 of 800 rows"):
+    with pytest.raises(ParameterError, match="NaN or infinite values in 2 of 800 rows"):
         SparkHDBSCAN(**PARAMS, maxDriverRows=100).fit(frame(spark, X))
 
 
@@ -202,10 +202,14 @@ def engine_data() -> np.ndarray:
 @pytest.mark.spark
 @pytest.mark.slow
 def test_local_cluster_runs_the_distributed_path(local_cluster_fits):
-    assert_agrees(HDBSCAN(**PARAMS).fit(engine_data()).labels_, local_cluster_fits["hdbscan"]["prediction"])
+    assert_agrees(
+        HDBSCAN(**PARAMS).fit(engine_data()).labels_, local_cluster_fits["hdbscan"]["prediction"]
+    )
 
 
 @pytest.mark.spark
 @pytest.mark.slow
 def test_spark_connect_runs_the_distributed_path(connect_fits):
-    assert_agrees(HDBSCAN(**PARAMS).fit(engine_data()).labels_, connect_fits["hdbscan"]["prediction"])
+    assert_agrees(
+        HDBSCAN(**PARAMS).fit(engine_data()).labels_, connect_fits["hdbscan"]["prediction"]
+    )

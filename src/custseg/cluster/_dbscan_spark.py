@@ -473,7 +473,9 @@ def fit_distributed(
     )
     points = indexed.select(F.col(ROW_ID).alias("id"), F.col(FEATURES).alias("f"))
     try:
-        d = _check_features(points, n_rows, features_col)  # also fills the persisted rows
+        d = _check_features(
+            points, n_rows, features_col, dataset, features
+        )  # also fills the persisted rows
     except Exception:
         indexed.unpersist()
         raise
@@ -602,8 +604,11 @@ def _to_pandas(df: DataFrame) -> pd.DataFrame:
     return cast(pd.DataFrame, df.toPandas())
 
 
-def _check_features(points: DataFrame, n_rows: int, name: str) -> int:
-    """Refuse nulls, NaN / infinity and ragged vectors, as the driver path does; return d."""
+def _check_features(
+    points: DataFrame, n_rows: int, name: str, dataset: DataFrame, features: Column
+) -> int:
+    """Refuse nulls, NaN / infinity and ragged vectors, as the driver path does; return d.
+    ``dataset`` and ``features`` are the caller's: its column metadata names the features."""
     from pyspark.sql import functions as F
 
     bad_value = F.exists("f", lambda x: x.isNull() | F.isnan(x) | (F.abs(x) == float("inf")))
@@ -626,7 +631,7 @@ def _check_features(points: DataFrame, n_rows: int, name: str) -> int:
     if stats["shortest"] < 1:
         raise ParameterError(f"featuresCol {name!r} holds empty vectors (no features)")
     if stats["bad"]:
-        raise_non_finite(points, F.col("f"), name)  # names the features that hold them
+        raise_non_finite(dataset, features, name)  # names the features that hold them
         raise ParameterError(
             f"featuresCol {name!r} holds NaN or infinite values in {stats['bad']} of {n_rows} rows; "
             "impute or drop them before clustering"
