@@ -131,7 +131,7 @@ def test_dbscan_advice_when_nothing_else_is_usable_says_so():
 
 @pytest.mark.parametrize(
     ("n", "configured", "expected"),
-    [(100, None, 10), (90_000, None, 50), (10_000, None, 33), (10_000, 6, 6)],
+    [(100, None, 10), (22_500, None, 50), (90_000, None, 100), (10**6, None, 100), (10_000, 6, 6)],
 )
 def test_k_max_grows_with_the_customers_unless_configured(n, configured, expected):
     from custseg.segment.tuning import k_max_for
@@ -146,6 +146,10 @@ def test_k_choice_sentence_never_prints_a_score_it_did_not_compute():
     assert text == (
         "k=4 by the highest silhouette (0.420) over k=2..12, ahead of k=5 (0.400); "
         "4 k (8-10, 12) not considered: more than 2 segments under 50 customers"
+    )
+    coarse = _k_choice(12, {2: 0.2, 12: 0.5, 14: 0.4}, [100], 2, 100, 50)
+    assert coarse.startswith(
+        "k=12 by the highest silhouette (0.500) over k=2..100 (4 of its 99 k scored, coarse to fine)"
     )
     nothing = _k_choice(2, {}, [2, 3], 2, 3, 50)
     assert "nan" not in nothing and nothing.startswith("k=2, the smallest tried: no k in 2..3")

@@ -2,7 +2,6 @@
 
 - :class:`BaseClusterer`: the scikit-learn shaped base (``fit_predict``,
   ``get_params``, ``to_dict`` / ``from_dict`` plumbing).
-- :func:`choose_k_by_silhouette`: the k search used by Hierarchical and KMeans.
 - :func:`relabel_by_size`: labels 0..k-1 ordered by decreasing cluster size.
 - :func:`thread_map`: chunked tree queries on all cores (scikit-learn's
   trees release the GIL).
@@ -29,8 +28,6 @@ from ._validation import check_features, check_n_features
 FORMAT_VERSION = 1
 _PREDICT_CHUNK = 65_536
 _MIN_THREADED_ROWS = 20_000
-# Distance chunks of the silhouette (scikit-learn's default is 1 GB).
-_SILHOUETTE_MEMORY_MB = 128
 
 C = TypeVar("C", bound="BaseClusterer")
 T = TypeVar("T")
@@ -226,70 +223,6 @@ def nearest_centroid(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
         d = sq_centers[None, :] - 2.0 * block @ centers.T
         out[start : start + block.shape[0]] = np.argmin(d, axis=1)
     return out
-
-
-#: A k may hold at most this many segments below ``min_segment_size``: room for outlier
-#: groups (the seed analysis has two single-customer segments), not for a k that only
-#: splits customers into fragments too small to act on.
-MAX_SMALL_SEGMENTS = 2
-
-
-def choose_k_by_silhouette(
-    X: np.ndarray,
-    labels_for_k: Callable[[int], np.ndarray],
-    k_range: tuple[int, int],
-    sample_size: int,
-    random_state: int,
-    param_name: str = "k_range",
-    min_segment_size: int = 1,
-) -> tuple[int, dict[int, float], np.ndarray, list[int]]:
-    """The k in ``k_range`` (both ends included) with the highest silhouette.
-
-    A k whose clusters include more than :data:`MAX_SMALL_SEGMENTS` below
-    ``min_segment_size`` rows is not a candidate (it is returned in the list of
-    skipped k). Above ``sample_size`` rows the silhouette is computed on one
-    seeded sample, the same for every k so the scores are comparable. Ties go
-    to the smaller k. Returns ``(best_k, {k: score}, labels at best_k, skipped k)``.
-    """
-    from sklearn import config_context
-    from sklearn.metrics import silhouette_score
-
-    n = X.shape[0]
-    low, high = k_range
-    if low > n - 1:
-        raise ParameterError(
-            f"{param_name} starts at {low}, but choosing k by silhouette needs k <= the number "
-            f"of customers minus one ({n - 1})"
-        )
-    high = min(high, n - 1)
-    if n > sample_size:
-        rng = np.random.default_rng(random_state)
-        idx = np.sort(rng.choice(n, size=sample_size, replace=False))
-    else:
-        idx = np.arange(n)
-    Xs = X[idx]
-    scores: dict[int, float] = {}
-    skipped: list[int] = []
-    best: tuple[int, float, np.ndarray] | None = None
-    for k in range(low, high + 1):
-        labels = labels_for_k(k)
-        sizes = np.unique(labels, return_counts=True)[1]
-        if int((sizes < min_segment_size).sum()) > MAX_SMALL_SEGMENTS:
-            skipped.append(k)
-            continue
-        sample_labels = labels[idx]
-        n_distinct = np.unique(sample_labels).size
-        if n_distinct < 2 or n_distinct > Xs.shape[0] - 1:
-            continue  # silhouette undefined (ties collapsed clusters, or sample too small)
-        with config_context(working_memory=_SILHOUETTE_MEMORY_MB):
-            score = float(silhouette_score(Xs, sample_labels))
-        scores[k] = score
-        if best is None or score > best[1]:
-            best = (k, score, labels)
-    if best is None:
-        k = low
-        return k, scores, labels_for_k(k), skipped
-    return best[0], scores, best[2], skipped
 
 
 class RowLookup:

@@ -27,11 +27,11 @@ from ._base import (
     BaseClusterer,
     RowLookup,
     centroids,
-    choose_k_by_silhouette,
     nearest_centroid,
     relabel_by_size,
     warn_fewer_clusters,
 )
+from ._k_search import choose_k_by_silhouette
 from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
 from ._validation import (
     check_choice,

@@ -34,8 +34,9 @@ import numpy as np
 
 from custseg.errors import ParameterError
 
-from ._base import choose_k_by_silhouette, warn_fewer_clusters
+from ._base import warn_fewer_clusters
 from ._hierarchical import Hierarchical
+from ._k_search import choose_k_by_silhouette
 from ._linkage import linkage_matrix
 from ._summaries import MicroClusters, micro_cluster_summaries
 from ._validation import check_k_range

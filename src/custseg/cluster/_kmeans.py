@@ -10,7 +10,8 @@ from pyspark import keyword_only
 from pyspark.ml.param import Param, TypeConverters
 from sklearn.exceptions import ConvergenceWarning
 
-from ._base import BaseClusterer, choose_k_by_silhouette, nearest_centroid, warn_fewer_clusters
+from ._base import BaseClusterer, nearest_centroid, warn_fewer_clusters
+from ._k_search import choose_k_by_silhouette
 from ._spark import (
     SparkClusterEstimator,
     SparkClusterModel,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from custseg.cluster import DBSCAN, HDBSCAN, Hierarchical, KMeans, k_distance_curve, knee_point
-from custseg.cluster._base import MAX_SMALL_SEGMENTS
+from custseg.cluster._k_search import FULL_GRID_MAX, MAX_SMALL_SEGMENTS
 from custseg.config import SegmentConfig
 from custseg.segment.diagnostics import DBSCANDiagnostics, diagnose_dbscan
 from custseg.segment.evaluation import cluster_metrics, stability
@@ -64,8 +64,9 @@ def score(metrics: dict[str, float]) -> float:
     return sil * (1.0 - metrics.get("noise_share", 0.0))
 
 
-#: The automatic k range: sqrt(n) / 3, at least 10 and at most 50 (30 at 8,100 customers).
-K_MAX_FLOOR, K_MAX_CEILING = 10, 50
+#: The automatic k range: sqrt(n) / 3, at least 10 and at most 100 (30 at 8,100 customers,
+#: 100 from 90,000). Wide ranges are searched coarse to fine (cluster/_k_search.py).
+K_MAX_FLOOR, K_MAX_CEILING = 10, 100
 
 
 def k_max_for(n: int, configured: int | None) -> int:
@@ -89,6 +90,9 @@ def _k_choice(
         text = f"k={k}, the smallest tried: no k in {low}..{high} has a silhouette to compare"
     else:
         text = f"k={k} by the highest silhouette ({silhouettes[k]:.3f}) over k={low}..{high}"
+    visited, in_range = len(silhouettes) + len(skipped), high - low + 1
+    if in_range > FULL_GRID_MAX:  # not every k was scored
+        text += f" ({visited} of its {in_range} k scored, coarse to fine)"
     others = {kk: v for kk, v in silhouettes.items() if kk != k}
     if others:
         runner = max(others, key=lambda kk: (others[kk], -kk))
