@@ -172,7 +172,7 @@ def test_data_dependent_check(df) -> None:
     [
         (lambda: SparkDBSCAN(eps=-1.0), "eps must be > 0, got -1.0"),
         (lambda: SparkDBSCAN(eps=0.5, min_samples=0), "min_samples must be an integer >= 1, got 0"),
-        (lambda: SparkDBSCAN(eps=0.5, maxDriverRows=0), "maxDriverRows must be an integer >= 1, got 0"),
+        (lambda: SparkDBSCAN(eps=0.5, maxDriverRows=-1), "maxDriverRows must be an integer >= 0, got -1"),
         (lambda: SparkHierarchical(linkage="median"), "linkage must be one of"),
         (lambda: SparkHierarchical(n_clusters=0), "n_clusters must be None or an integer >= 1, got 0"),
         (lambda: SparkHDBSCAN(min_cluster_size=1), "min_cluster_size must be an integer >= 2, got 1"),

@@ -104,6 +104,16 @@ class BaseClusterer:
     def check_data_size(self, n_rows: int) -> None:
         """Check the parameters against the number of customers; raises ParameterError."""
 
+    def core_neighbours(self) -> int:
+        """Neighbours per row the exact fit keeps in memory (its size estimate, ``_engine``)."""
+        return 0
+
+    def params_for_sample(self, ratio: float) -> dict[str, Any]:
+        """This fitted model's parameters for the exact fit of a sample ``ratio`` times smaller
+        (the agreement estimate of ``_engine``): the same number of clusters, or the same
+        density."""
+        return self.get_params()
+
     # -- fitted state ----------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):
@@ -133,6 +143,8 @@ class BaseClusterer:
             "n_features_in": int(self.n_features_in_),
         }
         out.update(self._state_to_dict())
+        if hasattr(self, "fit_report_"):  # set by the Spark estimators: which engine fitted
+            out["fit_report"] = _jsonable(self.fit_report_)
         return out
 
     @classmethod
@@ -155,6 +167,8 @@ class BaseClusterer:
         obj = cls(**params)
         obj.n_features_in_ = int(data["n_features_in"])
         obj._state_from_dict(data)
+        if "fit_report" in data:
+            obj.fit_report_ = dict(data["fit_report"])
         return obj
 
     def _state_to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract

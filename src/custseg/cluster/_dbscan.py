@@ -89,6 +89,10 @@ class DBSCAN(BaseClusterer):
     def check_data_size(self, n_rows: int) -> None:
         check_not_above_rows("min_samples", self.min_samples, n_rows)
 
+    def params_for_sample(self, ratio: float) -> dict[str, Any]:
+        # The same density (neighbours within eps per volume) in a sample ratio times thinner.
+        return {"eps": self.eps, "min_samples": max(1, round(self.min_samples / ratio))}
+
     def fit(self, X: Any, y: Any = None) -> DBSCAN:
         """Cluster ``X`` (customers x features); returns self."""
         self.validate_params()
@@ -295,7 +299,9 @@ class SparkDBSCANSummary:
         self.featuresCol = features_col
         self.numClusters = n_clusters
         self.numCorePoints = n_core
-        self.numBoxes = n_boxes  # spatial partitions of the distributed fit (0: fitted on the driver)
+        self.numBoxes = (
+            n_boxes  # spatial partitions of the distributed fit (0: fitted on the driver)
+        )
 
 
 class SparkDBSCANModel(SparkClusterModel, _DBSCANParams):
@@ -427,6 +433,7 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
     """
 
     _model_cls = SparkDBSCANModel
+    _distributed_is_exact = True
 
     @keyword_only
     def __init__(
@@ -437,7 +444,7 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
         featuresCol: str = "features",
         predictionCol: str = "prediction",
         isCoreCol: str = "is_core",
-        maxDriverRows: int = 100_000,
+        maxDriverRows: int | None = None,
         partitionRows: int = DEFAULT_PARTITION_ROWS,
         maxModelPoints: int = DEFAULT_MAX_MODEL_POINTS,
     ) -> None:
@@ -456,7 +463,12 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
         return model
 
     def _fit_distributed(
-        self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
+        self,
+        dataset: DataFrame,
+        features: Column,
+        clusterer: BaseClusterer,
+        n_rows: int,
+        driver_rows: int,
     ) -> BaseClusterer:
         """Exact distributed DBSCAN; returns a DBSCAN holding the kept core points."""
         from ._dbscan_spark import fit_distributed

@@ -83,6 +83,17 @@ class HDBSCAN(BaseClusterer):
         if self.min_samples is not None:
             check_not_above_rows("min_samples", self.min_samples, n_rows)
 
+    def core_neighbours(self) -> int:
+        return self.min_samples or self.min_cluster_size
+
+    def params_for_sample(self, ratio: float) -> dict[str, Any]:
+        # The same density in a sample ratio times thinner: the core distance's neighbours and
+        # the smallest cluster both shrink with it.
+        return {
+            "min_cluster_size": max(2, round(self.min_cluster_size / ratio)),
+            "min_samples": max(2, round(self.core_neighbours() / ratio)),
+        }
+
     def fit(self, X: Any, y: Any = None) -> HDBSCAN:
         """Cluster ``X`` (customers x features); returns self."""
         import hdbscan
@@ -262,7 +273,12 @@ class SparkHDBSCAN(SparkClusterEstimator, _HDBSCANParams):
     _model_cls = SparkHDBSCANModel
 
     def _fit_distributed(
-        self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
+        self,
+        dataset: DataFrame,
+        features: Column,
+        clusterer: BaseClusterer,
+        n_rows: int,
+        driver_rows: int,
     ) -> BaseClusterer:
         from ._hdbscan_spark import fit_distributed
 
@@ -280,7 +296,7 @@ class SparkHDBSCAN(SparkClusterEstimator, _HDBSCANParams):
         min_samples: int | None = None,
         featuresCol: str = "features",
         predictionCol: str = "prediction",
-        maxDriverRows: int = 100_000,
+        maxDriverRows: int | None = None,
         maxBubbles: int = DEFAULT_MAX_BUBBLES,
     ) -> None:
         super().__init__()

@@ -211,6 +211,9 @@ class Hierarchical(BaseClusterer):
         model.micro_labels_ = labels
         return model
 
+    def params_for_sample(self, ratio: float) -> dict[str, Any]:
+        return {**self.get_params(), "n_clusters": self.n_clusters_}
+
     def predict(self, X: Any) -> np.ndarray:
         """Training rows: their training label; other rows: the nearest centroid's cluster."""
         X = self._check_predict_input(X)
@@ -333,14 +336,19 @@ class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
     def setNumMicroClusters(self, value: int) -> Any:
         return self.setParams(numMicroClusters=value)
 
-    def _check_distributed(self, clusterer: BaseClusterer, n_rows: int) -> None:
+    def _check_distributed(self, clusterer: BaseClusterer, n_rows: int, driver_rows: int) -> None:
         from ._hierarchical_spark import check_distributed_linkage
 
         assert isinstance(clusterer, Hierarchical)
-        check_distributed_linkage(clusterer.linkage, n_rows, self.getMaxDriverRows())
+        check_distributed_linkage(clusterer.linkage, n_rows, driver_rows)
 
     def _fit_distributed(
-        self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
+        self,
+        dataset: DataFrame,
+        features: Column,
+        clusterer: BaseClusterer,
+        n_rows: int,
+        driver_rows: int,
     ) -> BaseClusterer:
         from ._hierarchical_spark import fit_distributed
 
@@ -354,7 +362,7 @@ class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
         return fit_distributed(
             dataset, features, clusterer,
             n_rows=n_rows, n_micro=n_micro,
-            col_name=self.getFeaturesCol(), max_driver_rows=self.getMaxDriverRows(),
+            col_name=self.getFeaturesCol(), max_driver_rows=driver_rows,
         )  # fmt: skip
 
     @keyword_only
@@ -368,7 +376,7 @@ class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
         random_state: int = 0,
         featuresCol: str = "features",
         predictionCol: str = "prediction",
-        maxDriverRows: int = 100_000,
+        maxDriverRows: int | None = None,
         numMicroClusters: int = DEFAULT_MICRO_CLUSTERS,
     ) -> None:
         super().__init__()

@@ -11,6 +11,7 @@ from pyspark.ml.param import Param, TypeConverters
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import BaseClusterer, nearest_centroid, warn_fewer_clusters
+from ._engine import CHOICE_SAMPLE_ROWS
 from ._k_search import choose_k_by_silhouette
 from ._spark import (
     SparkClusterEstimator,
@@ -156,6 +157,9 @@ class KMeans(BaseClusterer):
         self.silhouette_by_k_ = getattr(self, "silhouette_by_k_", {})
         return self
 
+    def params_for_sample(self, ratio: float) -> dict[str, Any]:
+        return {**self.get_params(), "k": self.n_clusters_}
+
     def predict(self, X: Any) -> np.ndarray:
         """The cluster of the nearest centroid."""
         return nearest_centroid(self._check_predict_input(X), self.cluster_centers_)
@@ -215,7 +219,12 @@ class SparkKMeans(SparkClusterEstimator, _KMeansParams):
     _model_cls = SparkKMeansModel
 
     def _fit_distributed(
-        self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
+        self,
+        dataset: DataFrame,
+        features: Column,
+        clusterer: BaseClusterer,
+        n_rows: int,
+        driver_rows: int,
     ) -> BaseClusterer:
         from pyspark.ml.clustering import KMeans as SparkMLKMeans
         from pyspark.ml.functions import array_to_vector
@@ -229,7 +238,7 @@ class SparkKMeans(SparkClusterEstimator, _KMeansParams):
                 features,
                 self.getFeaturesCol(),
                 n_rows,
-                self.getMaxDriverRows(),
+                min(n_rows, CHOICE_SAMPLE_ROWS),
                 clusterer.random_state,
             )
             chosen = KMeans(**clusterer.get_params()).fit(sample)
@@ -266,7 +275,7 @@ class SparkKMeans(SparkClusterEstimator, _KMeansParams):
         silhouette_sample: int = 10_000,
         featuresCol: str = "features",
         predictionCol: str = "prediction",
-        maxDriverRows: int = 100_000,
+        maxDriverRows: int | None = None,
     ) -> None:
         super().__init__()
         self.setParams(**self._input_kwargs)

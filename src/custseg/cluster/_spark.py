@@ -2,12 +2,15 @@
 
 A Spark estimator wraps a single-node estimator (``DBSCAN``, ...):
 
-- ``fit(df)`` validates the parameters, then dispatches on size: up to
-  ``maxDriverRows`` the features column alone is collected to the driver
-  (Arrow) and the single-node kernel runs there; above it each estimator's
+- ``fit(df)`` validates the parameters, then dispatches on size: up to the
+  driver limit (``maxDriverRows``, else estimated from rows x features x memory,
+  see ``_engine``) the features column alone is collected to the driver (Arrow)
+  and the exact single-node algorithm runs there; above it each estimator's
   ``_fit_distributed`` takes over (``_dbscan_spark``, ``_hierarchical_spark``,
   ``_hdbscan_spark``, Spark ML's k-means) and returns a fitted single-node
-  estimator of bounded size.
+  estimator of bounded size. Either way the fitted estimator's ``fit_report_``
+  says which engine ran, why, and (approximate paths) its agreement with the
+  exact algorithm on a sample; it is logged and saved with the model.
 - ``model.transform(df)`` is distributed: a pandas UDF applies the fitted
   single-node model's ``predict`` rule to each row (the small model travels
   to the executors inside the UDF's closure). No join, no collect.
@@ -37,6 +40,14 @@ from pyspark.ml.param.shared import HasFeaturesCol, HasPredictionCol
 from custseg.errors import ModelError, ParameterError
 
 from ._base import BaseClusterer
+from ._engine import (
+    AGREEMENT_SAMPLE_ROWS,
+    agreement,
+    distributed_report,
+    driver_limit,
+    exact_report,
+    log_report,
+)
 from ._validation import check_int, refuse_non_finite
 
 if TYPE_CHECKING:
@@ -45,7 +56,6 @@ if TYPE_CHECKING:
 METADATA_FILE = "metadata.json"
 ARRAYS_FILE = "arrays.npz"
 SAVE_FORMAT_VERSION = 1
-DEFAULT_MAX_DRIVER_ROWS = 100_000
 
 M = TypeVar("M", bound="SparkClusterModel")
 
@@ -59,10 +69,11 @@ def spark_param(name: str, doc: str, converter: Callable[[Any], Any]) -> Param[A
 class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
     """Params every Spark clustering estimator and model share."""
 
-    maxDriverRows: Param[int] = spark_param(
+    maxDriverRows: Param[int | None] = spark_param(
         "maxDriverRows",
-        "largest number of rows fitted by collecting the features to the driver",
-        TypeConverters.toInt,
+        "largest number of rows fitted exactly on the driver (None: estimated from rows x "
+        "features x memory; 0: always the distributed path)",
+        lambda value: None if value is None else TypeConverters.toInt(value),
     )
 
     _input_kwargs: dict[str, Any]  # set by pyspark's keyword_only
@@ -70,12 +81,14 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
     # Names of the params passed to the single-node estimator (same spelling).
     _algo_params: ClassVar[tuple[str, ...]] = ()
     _clusterer_cls: ClassVar[type[BaseClusterer]]
+    # Whether the path above the driver limit gives the exact algorithm's answer.
+    _distributed_is_exact: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(maxDriverRows=DEFAULT_MAX_DRIVER_ROWS)
+        self._setDefault(maxDriverRows=None)
 
-    def getMaxDriverRows(self) -> int:
+    def getMaxDriverRows(self) -> int | None:
         return self.getOrDefault(self.maxDriverRows)
 
     def _algo_values(self) -> dict[str, Any]:
@@ -95,8 +108,8 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
             **{k: v for k, v in updates.items() if k in self._algo_params},
         }
         self._clusterer_cls(**algo).validate_params()
-        if "maxDriverRows" in updates:
-            check_int("maxDriverRows", updates["maxDriverRows"], 1)
+        if updates.get("maxDriverRows") is not None:
+            check_int("maxDriverRows", updates["maxDriverRows"], 0)
         for name, value in updates.items():
             if name.endswith("Col") and (not isinstance(value, str) or not value):
                 raise ParameterError(f"{name} must be a non-empty column name, got {value!r}")
@@ -132,17 +145,24 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
     _model_cls: ClassVar[type[SparkClusterModel]]
 
     def _fit(self, dataset: DataFrame) -> SparkClusterModel:
-        """Validate, then dispatch on size: the driver path up to maxDriverRows, else distributed."""
+        """Validate, then dispatch on size: exact on the driver up to the driver limit, else
+        the distributed path."""
         clusterer = self._make_clusterer()
         clusterer.validate_params()
-        max_rows = check_int("maxDriverRows", self.getMaxDriverRows(), 1)
         features = features_as_array(dataset, self.getFeaturesCol())
-        # One pass in the common case: collect at most maxDriverRows + 1 rows; only a
-        # larger input is counted (for the message, and for the distributed path).
-        X = collect_features(
-            dataset.select(features.alias("f")).limit(max_rows + 1), self.getFeaturesCol()
+        n_features = _n_features(dataset, features, self.getFeaturesCol())
+        limit = driver_limit(
+            clusterer.method,
+            n_features,
+            neighbours=clusterer.core_neighbours(),
+            configured=self.getMaxDriverRows(),
         )
-        if X.shape[0] <= max_rows:
+        # One pass in the common case: collect at most limit + 1 rows; only a larger
+        # input is counted (for the message, and for the distributed path).
+        X = collect_features(
+            dataset.select(features.alias("f")).limit(limit.rows + 1), self.getFeaturesCol()
+        )
+        if X.shape[0] <= limit.rows:
             if X.shape[0] == 0:
                 raise ParameterError(f"{type(self).__name__}.fit got an empty DataFrame (0 rows)")
             if not np.isfinite(X).all():
@@ -156,27 +176,45 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
                 )
             clusterer.check_data_size(X.shape[0])
             fitted = clusterer.fit(X)
+            fitted.fit_report_ = exact_report(X.shape[0], n_features, limit)
         else:
             del X
             n_rows = dataset.count()
-            self._check_distributed(clusterer, n_rows)
+            self._check_distributed(clusterer, n_rows, limit.rows)
             clusterer.check_data_size(n_rows)
-            fitted = self._fit_distributed(dataset, features, clusterer, n_rows)
+            fitted = self._fit_distributed(dataset, features, clusterer, n_rows, limit.rows)
+            ari, n_sample = None, 0
+            if not self._distributed_is_exact:
+                sample = sample_features(
+                    dataset, features, self.getFeaturesCol(), n_rows, AGREEMENT_SAMPLE_ROWS,
+                    getattr(clusterer, "random_state", 0),
+                )  # fmt: skip
+                n_sample = sample.shape[0]
+                ari = agreement(clusterer, fitted, sample, n_rows / n_sample)
+            fitted.fit_report_ = distributed_report(
+                n_rows, n_features, limit, self._distributed_is_exact, ari, n_sample
+            )
+        log_report(type(self).__name__, fitted.fit_report_)
         model = self._model_cls(fitted)
         self._copyValues(model)
         return model
 
-    def _check_distributed(self, clusterer: BaseClusterer, n_rows: int) -> None:
-        """What the path above maxDriverRows cannot do, refused before the driver path's own limits
-        (whose advice would not apply there)."""
+    def _check_distributed(self, clusterer: BaseClusterer, n_rows: int, driver_rows: int) -> None:
+        """What the path above the driver limit cannot do, refused before the driver path's own
+        limits (whose advice would not apply there)."""
 
     def _fit_distributed(
-        self, dataset: DataFrame, features: Column, clusterer: BaseClusterer, n_rows: int
+        self,
+        dataset: DataFrame,
+        features: Column,
+        clusterer: BaseClusterer,
+        n_rows: int,
+        driver_rows: int,
     ) -> BaseClusterer:
-        """The path above maxDriverRows; estimators without one refuse the data with its size."""
+        """The path above the driver limit; estimators without one refuse the data with its size."""
         raise ParameterError(
-            f"{type(self).__name__} collects to the driver up to maxDriverRows "
-            f"({self.getMaxDriverRows()}); the data has {n_rows} rows"
+            f"{type(self).__name__} collects to the driver up to {driver_rows} rows; "
+            f"the data has {n_rows} rows"
         )
 
     def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> None:
@@ -280,6 +318,15 @@ def features_as_array(dataset: DataFrame, col_name: str) -> Column:
     raise ParameterError(
         f"featuresCol {col_name!r} must be a vector or array<double> column, got {dtype.simpleString()}"
     )
+
+
+def _n_features(dataset: DataFrame, features: Column, col_name: str) -> int:
+    """The length of the feature vectors: from the ML attributes, else from the first row."""
+    names = feature_names(dataset, col_name)
+    if names is not None:
+        return len(names)
+    row = dataset.select(features.alias("f")).first()
+    return 0 if row is None or row["f"] is None else len(row["f"])
 
 
 def feature_names(dataset: DataFrame, col_name: str) -> list[str] | None:
