@@ -31,6 +31,8 @@ def test_file_then_overrides(tmp_path):
         ("", {"features.as_of": "yesterday"}, r"'features.as_of' has value 'yesterday'"),
         ("", {"segment.methods": ["dbscan", "magic"]}, r"segment.methods.1"),
         ("", {"segment.kmeans.k_max": 1}, r"segment.kmeans.k_max"),
+        ("", {"segment.engine": "gpu"}, r"'segment.engine' has value 'gpu'"),
+        ("", {"segment.exact_max_rows": -1}, r"'segment.exact_max_rows' has value -1"),
         ("", {"segment.hierarchical.k_min": 5, "segment.hierarchical.k_max": 3}, r"must be >= k_min \(5\)"),
         ("- a\n- b\n", {}, r"must hold a mapping"),
         ("a: [\n", {}, r"not valid YAML"),

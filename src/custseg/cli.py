@@ -73,7 +73,9 @@ def _feature_flags(parser: argparse.ArgumentParser) -> None:
 def _segment_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("segmentation and tracking")
     group.add_argument("--methods", help="comma-separated methods (default dbscan,hierarchical,hdbscan,kmeans)")
-    group.add_argument("--max-driver-customers", type=int, help="largest table clustered on the driver; above it methods are compared on a sample this size and the recommended one is fitted on all customers by Spark (default 100000)")
+    group.add_argument("--max-driver-customers", type=int, help="largest table clustered on the driver; above it methods are compared on a sample this size and the recommended one is fitted on all customers (default 100000)")
+    group.add_argument("--engine", choices=["auto", "single", "spark"], help="what fits the recommended method on all customers: auto = exact single-node up to the driver limit, Spark above it; single = always exact on the driver; spark = always the Spark estimator (default auto)")
+    group.add_argument("--exact-max-rows", type=int, help="the driver limit of the exact single-node fit (default: estimated from rows x features x memory)")
     group.add_argument("--truth", help="CSV customer_id,archetype for the ARI column (default <input>/truth/customer_archetypes.csv)")
     group.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     group.add_argument("--registry-uri", help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)")
@@ -96,6 +98,8 @@ def _store_flags(parser: argparse.ArgumentParser) -> None:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     mapping = {
         "max_driver_customers": "segment.max_driver_customers",
+        "engine": "segment.engine",
+        "exact_max_rows": "segment.exact_max_rows",
         "truth": "segment.truth_path",
         "tracking_uri": "tracking.tracking_uri",
         "registry_uri": "tracking.registry_uri",

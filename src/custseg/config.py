@@ -183,6 +183,8 @@ class SegmentConfig(_Strict):
         default_factory=lambda: ["dbscan", "hierarchical", "hdbscan", "kmeans"]
     )
     max_driver_customers: int = Field(100_000, ge=1)
+    engine: Literal["auto", "single", "spark"] = "auto"
+    exact_max_rows: int | None = Field(None, ge=0)  # None: estimated (cluster/_engine.py)
     random_seed: int = 42
     log_features: list[str] = Field(default_factory=list)
     hierarchical: HierarchicalConfig = Field(default_factory=HierarchicalConfig)

@@ -162,7 +162,8 @@ def test_failed_run_ends_failed(spark, tmp_path, monkeypatch):
 @pytest.mark.parametrize("method", ["hierarchical"])
 def test_above_max_driver_customers_compares_on_a_sample_and_fits_everyone(spark, tmp_path, method):
     """460 customers, 200 on the driver: the methods are compared on a sample of 200, the
-    recommended one is refitted on all 460 by its Spark estimator's distributed path."""
+    recommended one is refitted on all 460 by its Spark estimator (exact on the driver: 460
+    rows are far below its estimated driver limit)."""
     from sklearn.metrics import adjusted_rand_score
 
     frame, truth = planted_features()
@@ -179,6 +180,44 @@ def test_above_max_driver_customers_compares_on_a_sample_and_fits_everyone(spark
     # The registered model scores the customers as the gold table says.
     segmenter = tracking.load_segmenter(tracking.champion_uri(config.tracking))
     assert (segmenter.predict(frame) == labels).all()
+
+
+@pytest.mark.parametrize(
+    ("engine", "max_driver", "recommended_engine", "other_engine"),
+    [
+        ("auto", 200, "single-node, exact", "single-node, exact, on a sample of 200"),
+        ("spark", 100_000, "Spark, approximate (ARI ", "single-node, exact"),
+    ],
+)
+def test_the_engine_of_each_method_is_in_the_table_and_the_mlflow_run(
+    spark, tmp_path, engine, max_driver, recommended_engine, other_engine
+):
+    import mlflow
+
+    config = _planted_lakehouse(
+        spark,
+        tmp_path,
+        methods=["hierarchical", "kmeans"],
+        max_driver_customers=max_driver,
+        stability_bootstraps=2,
+        engine=engine,
+    )
+    report = pipeline.segment(spark, config, progress=lambda _m: None)
+    table = report.extra["comparison"].set_index("method")
+    best = report.extra["recommended"]
+    other = next(m for m in table.index if m != best)
+    assert table.loc[best, "engine"].startswith(recommended_engine)
+    assert table.loc[other, "engine"] == other_engine
+    assert "refitted on all 460 customers" in table.loc[best, "choice"]
+    assert f"| {table.loc[best, 'engine']} |" in report.extra["comparison_markdown"]
+    run = mlflow.get_run(report.extra["run_id"])
+    assert run.data.tags["custseg.engine"] == table.loc[best, "engine"]
+    assert run.data.tags["custseg.approximate"] == str(engine == "spark").lower()
+    assert run.data.params["engine"] == engine
+    if engine == "spark":
+        assert 0.9 <= run.data.metrics["agreement_ari"] <= 1.0
+    else:
+        assert "agreement_ari" not in run.data.metrics
 
 
 def test_interrupted_run_ends_killed(spark, tmp_path, monkeypatch):

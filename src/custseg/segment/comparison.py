@@ -32,7 +32,7 @@ PREFERENCE = ["hierarchical", "kmeans", "hdbscan", "dbscan"]
 COLUMNS = [
     "method", "params", "choice", "n_clusters", "noise_share", "largest_share", "silhouette",
     "davies_bouldin", "calinski_harabasz", "stability", "ari_truth", "score", "usable",
-    "recommended", "note", "seconds",
+    "recommended", "note", "seconds", "engine",
 ]  # fmt: skip
 
 
@@ -124,6 +124,7 @@ def comparison_table(results: list[MethodResult], recommended: str) -> pd.DataFr
                 "recommended": r.method == recommended and not fallback,
                 "note": note,
                 "seconds": r.seconds,
+                "engine": r.engine,
             }
         )
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -142,12 +143,12 @@ def comparison_markdown(table: pd.DataFrame) -> str:
             return f"{value:.{digits}f}"
         return str(value)
 
-    head = "| Method | Segments | Noise | Largest | Silhouette | Davies-Bouldin | Stability | ARI vs truth | Recommended |"
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    head = "| Method | Segments | Noise | Largest | Silhouette | Davies-Bouldin | Stability | ARI vs truth | Recommended | Engine |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(
             f"| {r.method} | {fmt(r.n_clusters)} | {fmt(r.noise_share, 2)} | {fmt(r.largest_share, 2)} | "
             f"{fmt(r.silhouette)} | {fmt(r.davies_bouldin)} | {fmt(r.stability, 2)} | {fmt(r.ari_truth)} | "
-            f"{'yes' if r.recommended else ''} |"
+            f"{'yes' if r.recommended else ''} | {r.engine} |"
         )
     return "\n".join(lines)

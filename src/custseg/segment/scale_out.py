@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from custseg.cluster._engine import describe
 from custseg.segment.tuning import MethodResult
 
 if TYPE_CHECKING:
@@ -53,9 +54,13 @@ def refit_on_all(
     scaler: FeatureScaler,
     n_customers: int,
     X_sample: np.ndarray,
-    max_driver_rows: int,
+    max_driver_rows: int | None,
 ) -> MethodResult:
-    """``result`` (tuned on ``X_sample``) refitted on every customer with the Spark estimator."""
+    """``result`` (tuned on ``X_sample``) refitted on every customer with the Spark estimator.
+
+    ``max_driver_rows`` is its driver limit: None estimates it (the exact single-node fit up
+    to it, the distributed path above), 0 forces the distributed path.
+    """
     from custseg.cluster import SparkDBSCAN, SparkHDBSCAN, SparkHierarchical, SparkKMeans
 
     estimators = {
@@ -72,12 +77,17 @@ def refit_on_all(
     model = estimator.fit(scaler.transform(features.select(*scaler.kept), SCALED_COL))
     fitted = model.clusterer
     shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    where = (
+        f"refitted on all {n_customers:,} customers"
+        if len(X_sample) == n_customers
+        else f"chosen on a sample of {len(X_sample):,}, refitted on all {n_customers:,} customers"
+    )
     return replace(
         result,
         params=params,
         estimator=fitted,
         # The sample's labels under the full model: for centroids, numbering and figures.
         labels=fitted.predict(X_sample),
-        choice=f"{result.choice}; chosen on a sample of {len(X_sample):,}, "
-        f"refitted on all {n_customers:,} customers ({shown})",
+        choice=f"{result.choice}; {where} ({shown})",
+        engine=describe(fitted.fit_report_),
     )

@@ -1,10 +1,15 @@
 """The segment stage: gold customer_features -> segments, profiles, comparison, MLflow.
 
 1. Fit the scaler (one Spark aggregation) and bring the scaled features to
-   the driver - only up to ``segment.max_driver_customers`` (default 100,000):
-   above it the stage stops with a message naming both figures.
-2. Tune and fit every configured method; measure each; pick the recommended
-   one by the comparison rule (see ``comparison.py``).
+   the driver - up to ``segment.max_driver_customers`` (default 100,000);
+   above it a seeded sample of that size (``scale_out.py``).
+2. Tune and fit every configured method on them; measure each; pick the
+   recommended one by the comparison rule (see ``comparison.py``). Above
+   ``max_driver_customers``, or with ``segment.engine: spark``, refit it on
+   all customers with its Spark estimator, which runs the exact single-node
+   algorithm up to its driver limit (``segment.engine``, ``exact_max_rows``)
+   and its distributed path above it; the comparison table and MLflow say
+   which engine fitted each method.
 3. Number its segments stably: matched to the current champion's segments.
 4. Assign every customer with the same distributed scorer ``custseg score``
    uses, describe each segment, write the gold tables.
@@ -171,8 +176,13 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     table = comparison_table(results, recommended_name)
     best = next(r for r in results if r.method == recommended_name)
     if large:
-        progress(f"  fitting {best.method} on all {n:,} customers")
-        best = refit_on_all(best, features, scaler, n, X, seg_cfg.max_driver_customers)
+        for r in results:
+            r.engine = f"{r.engine}, on a sample of {len(X):,}"
+    if large or seg_cfg.engine == "spark":
+        driver_rows = {"auto": seg_cfg.exact_max_rows, "single": n, "spark": 0}[seg_cfg.engine]
+        progress(f"  fitting {best.method} on all {n:,} customers (engine {seg_cfg.engine})")
+        best = refit_on_all(best, features, scaler, n, X, driver_rows)
+        progress(f"  {best.method}: {best.engine}")
         results = [best if r.method == best.method else r for r in results]
         table = comparison_table(results, recommended_name)
 
@@ -187,17 +197,26 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     )  # fmt: skip
 
     report = StageReport("segment")
-    with tracking.run(
-        "segment", tags={"custseg.stage": "segment", "custseg.recommended": best.method}
-    ) as parent:
+    # Set by the Spark estimators (cluster/_engine.py); absent when tuned single-node only.
+    fit_report = getattr(best.estimator, "fit_report_", None)
+    tags = {
+        "custseg.stage": "segment",
+        "custseg.recommended": best.method,
+        "custseg.engine": best.engine,
+        "custseg.approximate": str(bool(fit_report) and not fit_report["exact"]).lower(),
+    }
+    with tracking.run("segment", tags=tags) as parent:
         run_id = parent.info.run_id
         tracking.log_params({
             "n_customers": n, "features": ",".join(scaler.kept),
             "zero_variance_features": ",".join(scaler.zero_variance) or "none",
             "unavailable_features": ",".join(scaler.unavailable) or "none",
             "methods": ",".join(seg_cfg.methods), "max_driver_customers": seg_cfg.max_driver_customers,
+            "engine": seg_cfg.engine, "exact_max_rows": seg_cfg.exact_max_rows or "estimated",
             "random_seed": seg_cfg.random_seed,
         })  # fmt: skip
+        if fit_report and "agreement_ari" in fit_report:
+            tracking.log_metrics({"agreement_ari": fit_report["agreement_ari"]})
         tracking.log_dataset(
             raw[FEATURE_COLUMNS],
             source=str(lake.location("gold", "customer_features")),
@@ -326,7 +345,7 @@ def _log_methods(
             if r.error:
                 tracking.log_params({"error": r.error[:250]})
                 continue
-            tracking.log_params({**r.params, "choice": r.choice[:250]})
+            tracking.log_params({**r.params, "choice": r.choice[:250], "engine": r.engine[:250]})
             tracking.log_metrics({**r.metrics, "seconds": r.seconds})
             for i, point in enumerate(r.sweep):
                 with tracking.run(

@@ -47,6 +47,8 @@ class MethodResult:
     sweep: list[SweepPoint]
     choice: str  # how the parameters were chosen, in one sentence
     seconds: float = 0.0
+    # What fitted the model whose numbers are reported (cluster/_engine.py's describe).
+    engine: str = "single-node, exact"
     diagnostics: DBSCANDiagnostics | None = None
     k_distance: np.ndarray | None = None
     error: str | None = None  # set when the method could not run on this data
