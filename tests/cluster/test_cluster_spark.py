@@ -63,7 +63,10 @@ def df(spark):
 def models(df) -> dict:
     """Each method fitted once on the array column (the tests share them)."""
     warnings.filterwarnings("ignore", category=FutureWarning)
-    return {m: cls(featuresCol="arr", predictionCol="segment", **p).fit(df) for m, (cls, p, _) in METHODS.items()}
+    return {
+        m: cls(featuresCol="arr", predictionCol="segment", **p).fit(df)
+        for m, (cls, p, _) in METHODS.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,9 @@ def labels_of(scored, col: str = "segment") -> np.ndarray:
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_fit_transform_equals_single_node(models, scored, method: str) -> None:
     _, params, local_cls = METHODS[method]
-    expected = local_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}).fit(X)
+    expected = local_cls(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    ).fit(X)
     np.testing.assert_array_equal(models[method].clusterer.labels_, expected.labels_)
     pdf = scored[method]
     assert list(pdf.columns[:4]) == ["id", "arr", "vec", "segment"]
@@ -90,13 +95,17 @@ def test_dbscan_is_core_and_noise(scored) -> None:
     pdf = scored["dbscan"]
     ref = DBSCAN(eps=0.8, min_samples=5).fit(X)
     assert pdf["is_core"].dtype == bool
-    np.testing.assert_array_equal(np.flatnonzero(pdf["is_core"].to_numpy()), ref.core_sample_indices_)
+    np.testing.assert_array_equal(
+        np.flatnonzero(pdf["is_core"].to_numpy()), ref.core_sample_indices_
+    )
     assert (pdf["segment"].to_numpy()[-2:] == -1).all()
 
 
 def test_vector_column_accepted(df, scored) -> None:
     by_vec = SparkDBSCAN(eps=0.8, min_samples=5, featuresCol="vec", predictionCol="segment").fit(df)
-    np.testing.assert_array_equal(labels_of(by_vec.transform(df)), scored["dbscan"]["segment"].to_numpy())
+    np.testing.assert_array_equal(
+        labels_of(by_vec.transform(df)), scored["dbscan"]["segment"].to_numpy()
+    )
 
 
 def test_transform_is_distributed(df, models, capsys) -> None:
@@ -119,13 +128,17 @@ def test_save_load_round_trip(df, models, scored, tmp_path, method: str) -> None
     model = models[method]
     model.save(tmp_path / "model")
     model_cls = type(model)
-    by_model, by_estimator = model_cls.load(tmp_path / "model"), METHODS[method][0].load(tmp_path / "model")
+    by_model, by_estimator = (
+        model_cls.load(tmp_path / "model"),
+        METHODS[method][0].load(tmp_path / "model"),
+    )
     for loaded in (by_model, by_estimator):
         assert type(loaded) is model_cls
         assert loaded.getPredictionCol() == "segment" and loaded.getFeaturesCol() == "arr"
     # the vector column on the loaded model: same labels as the fitted model gave
     np.testing.assert_array_equal(
-        labels_of(by_model.setFeaturesCol("vec").transform(df)), scored[method]["segment"].to_numpy()
+        labels_of(by_model.setFeaturesCol("vec").transform(df)),
+        scored[method]["segment"].to_numpy(),
     )
 
 
@@ -152,8 +165,12 @@ def test_kmeans_above_max_driver_rows_runs_spark_ml_kmeans(spark) -> None:
     """The large path: Spark ML's k-means on all rows, clusters numbered by decreasing size;
     with k=None, k is chosen by silhouette on a sample of maxDriverRows rows."""
     blobs, truth = make_blobs(600, centers=3, cluster_std=0.7, random_state=0)
-    frame = spark.createDataFrame([(i, row.tolist()) for i, row in enumerate(blobs)], "id long, arr array<double>")
-    model = SparkKMeans(k=3, featuresCol="arr", predictionCol="segment", maxDriverRows=100).fit(frame)
+    frame = spark.createDataFrame(
+        [(i, row.tolist()) for i, row in enumerate(blobs)], "id long, arr array<double>"
+    )
+    model = SparkKMeans(k=3, featuresCol="arr", predictionCol="segment", maxDriverRows=100).fit(
+        frame
+    )
     labels = labels_of(model.transform(frame))
     assert adjusted_rand_score(truth, labels) > 0.95
     sizes = np.bincount(labels)
@@ -163,7 +180,9 @@ def test_kmeans_above_max_driver_rows_runs_spark_ml_kmeans(spark) -> None:
 
 
 def test_data_dependent_check(df) -> None:
-    with pytest.raises(ParameterError, match=re.escape("min_samples (500) exceeds the number of customers (122)")):
+    with pytest.raises(
+        ParameterError, match=re.escape("min_samples (500) exceeds the number of customers (122)")
+    ):
         SparkDBSCAN(eps=0.8, min_samples=500, featuresCol="arr").fit(df)
 
 
@@ -172,16 +191,36 @@ def test_data_dependent_check(df) -> None:
     [
         (lambda: SparkDBSCAN(eps=-1.0), "eps must be > 0, got -1.0"),
         (lambda: SparkDBSCAN(eps=0.5, min_samples=0), "min_samples must be an integer >= 1, got 0"),
-        (lambda: SparkDBSCAN(eps=0.5, maxDriverRows=-1), "maxDriverRows must be an integer >= 0, got -1"),
+        (
+            lambda: SparkDBSCAN(eps=0.5, maxDriverRows=-1),
+            "maxDriverRows must be an integer >= 0, got -1",
+        ),
         (lambda: SparkHierarchical(linkage="median"), "linkage must be one of"),
-        (lambda: SparkHierarchical(n_clusters=0), "n_clusters must be None or an integer >= 1, got 0"),
-        (lambda: SparkHDBSCAN(min_cluster_size=1), "min_cluster_size must be an integer >= 2, got 1"),
+        (
+            lambda: SparkHierarchical(n_clusters=0),
+            "n_clusters must be None or an integer >= 1, got 0",
+        ),
+        (
+            lambda: SparkHDBSCAN(min_cluster_size=1),
+            "min_cluster_size must be an integer >= 2, got 1",
+        ),
         (lambda: SparkKMeans(k_range=[4, 2]), "k_range must be a pair"),
         (lambda: SparkKMeans(predictionCol=""), "predictionCol must be a non-empty column name"),
         (lambda: SparkDBSCAN(eps=0.5).setParams(eps=0.0), "eps must be > 0, got 0.0"),
         (lambda: SparkKMeans().setParams(kk=3), "SparkKMeans has no param 'kk'"),
     ],
-    ids=["eps", "min_samples", "maxDriverRows", "linkage", "n_clusters", "min_cluster_size", "k_range", "predictionCol", "setParams", "unknown"],
+    ids=[
+        "eps",
+        "min_samples",
+        "maxDriverRows",
+        "linkage",
+        "n_clusters",
+        "min_cluster_size",
+        "k_range",
+        "predictionCol",
+        "setParams",
+        "unknown",
+    ],
 )
 def test_bad_params_at_construction(make, message: str) -> None:
     with pytest.raises(ParameterError, match=re.escape(message)):
@@ -192,13 +231,18 @@ def test_bad_features_column(spark, df) -> None:
     with pytest.raises(ParameterError, match="featuresCol 'nope' is not a column"):
         SparkKMeans(k=2, featuresCol="nope").fit(df)
     text = spark.createDataFrame([("a",)], "features string")
-    with pytest.raises(ParameterError, match="must be a vector or array<double> column, got string"):
+    with pytest.raises(
+        ParameterError, match="must be a vector or array<double> column, got string"
+    ):
         SparkKMeans(k=2).fit(text)
-    with_null = spark.createDataFrame([([0.0, 1.0],), (None,), ([1.0, 2.0],)], "features array<double>")
+    with_null = spark.createDataFrame(
+        [([0.0, 1.0],), (None,), ([1.0, 2.0],)], "features array<double>"
+    )
     with pytest.raises(ParameterError, match="featuresCol 'features' is null in 1 of 3 rows"):
         SparkKMeans(k=2).fit(with_null)
     with_nan = spark.createDataFrame(
-        [([0.0, 1.0],), ([float("nan"), 1.0],), ([1.0, None],), ([2.0, 2.0],)], "features array<double>"
+        [([0.0, 1.0],), ([float("nan"), 1.0],), ([1.0, None],), ([2.0, 2.0],)],
+        "features array<double>",
     )
     with pytest.raises(ParameterError, match="NaN or infinite values in 2 of 4 rows"):
         SparkKMeans(k=2).fit(with_nan)
