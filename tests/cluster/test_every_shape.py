@@ -108,8 +108,6 @@ def test_single_node_on_every_shape(method: str, shape: str) -> None:
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("method", SPARK)
 def test_spark_on_every_shape(spark, method: str, shape: str, path: str) -> None:
-    if (method, shape, path) == ("hdbscan", "constant_feature", "distributed"):
-        pytest.xfail("known, issue 20: SparkHDBSCAN's cell plan breaks on a constant feature")
     X = SHAPES[shape]
     df = spark.createDataFrame([(row.tolist(),) for row in X], "features array<double>")
     max_rows = 100_000 if path == "driver" else 5

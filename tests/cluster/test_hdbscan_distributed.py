@@ -81,10 +81,10 @@ def test_split_tree_is_balanced_and_leaves_lie_in_their_boxes():
     leaf = tree.leaf_of(X)
     counts = np.bincount(leaf, minlength=16)
     assert counts.sum() == 2048 and counts.min() >= 120 and counts.max() <= 136  # median splits
-    lo, hi = tree.boxes(4)
+    lo, hi = tree.boxes(4, X.shape[1])
     assert np.allclose(box_distance(X, lo[leaf], hi[leaf]), 0.0)
     # Cells are subtrees: the top two levels' boxes contain their leaves' points.
-    lo2, hi2 = tree.boxes(2)
+    lo2, hi2 = tree.boxes(2, X.shape[1])
     assert np.allclose(box_distance(X, lo2[leaf >> 2], hi2[leaf >> 2]), 0.0)
 
 

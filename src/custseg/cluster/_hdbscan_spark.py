@@ -128,9 +128,9 @@ class SplitTree:
             node = 2 * node + 1 + (X[rows, self.dims[node]] > self.values[node])
         return node - self.dims.size
 
-    def boxes(self, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds (``(2**depth, d)``, infinite at the outside) of the nodes at ``depth``."""
-        n_features = int(self.dims.max()) + 1 if self.dims.size else 1
+    def boxes(self, depth: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds (``(2**depth, n_features)``, infinite at the outside) of the
+        nodes at ``depth`` (``n_features``: features the tree never splits on count too)."""
         lo = np.full((1, n_features), -np.inf)
         hi = np.full((1, n_features), np.inf)
         for level in range(depth):
@@ -223,7 +223,7 @@ def make_plan(sample: np.ndarray, n_rows: int, min_samples: int, max_bubbles: in
     cell_depth = int(math.ceil(math.log2(max(MIN_CELLS, n_rows / CELL_TARGET_ROWS))))
     cell_depth = max(1, min(cell_depth, depth))
     tree = build_split_tree(sample, depth)
-    cell_lo, cell_hi = tree.boxes(cell_depth)
+    cell_lo, cell_hi = tree.boxes(cell_depth, n_features)
 
     # Halo radius per cell: a high quantile of the core distances the sample suggests. A
     # k-th neighbour distance scales as density^(-1/d); d = the number of features is the
