@@ -56,7 +56,7 @@ def main() -> None:
     methods = args.methods.split(",")
     head = (
         f"{'data':<15}{'rows':>8}{'dims':>5}  {'estimator':<19}{'ARI':>7}{'exact/self':>11}"
-        f"{'noise':>8}{'exact':>7}{'time s':>8}{'exact s':>8}{'ratio':>7}  {'peak':>10}"
+        f"{'noise':>8}{'exact':>7}{'time s':>8}{'exact s':>8}{'ratio':>9}  {'peak':>10}"
         f"{'logged ARI':>11}"
     )
     print(head)
@@ -70,7 +70,7 @@ def main() -> None:
                 f"{row['data']:<15}{row['rows']:>8,}{row['dims']:>5}  "
                 f"{battery.SPARK[method].__name__:<19}{row['ari']:>7.3f}"
                 f"{row['exact_self_ari']:>11.3f}{row['noise']:>8.3f}{row['noise_exact']:>7.3f}"
-                f"{row['seconds']:>8.1f}{row['exact_seconds']:>8.1f}{ratio:>6.1f}x  "
+                f"{row['seconds']:>8.1f}{row['exact_seconds']:>8.1f}{ratio:>8.1f}x  "
                 f"{gib(row['peak_bytes']):>10}{logged:>11}",
                 flush=True,
             )
