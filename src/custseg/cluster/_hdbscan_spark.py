@@ -164,11 +164,15 @@ def build_split_tree(sample: np.ndarray, depth: int) -> SplitTree:
         counts = np.bincount(node, minlength=m)
         pts = sample[order]
         sums = np.column_stack([np.bincount(node, pts[:, j], minlength=m) for j in range(d)])
-        squares = np.column_stack(
-            [np.bincount(node, pts[:, j] ** 2, minlength=m) for j in range(d)]
-        )
         safe = np.maximum(counts, 1)[:, None]
-        dim = np.argmax(squares / safe - (sums / safe) ** 2, axis=1)
+        means = sums / safe
+        # The widest feature by mean absolute deviation, not variance: a sparse column (one
+        # customer far out, the rest tied) has a large variance but a median split that
+        # leaves one row on a side, and a tree of such splits has mostly empty leaves.
+        spread = np.column_stack(
+            [np.bincount(node, np.abs(pts[:, j] - means[node, j]), minlength=m) for j in range(d)]
+        )
+        dim = np.argmax(spread / safe, axis=1)
         v = pts[np.arange(n), dim[node]]
         by_value = np.lexsort((v, node))
         order, node, v = order[by_value], node[by_value], v[by_value]
