@@ -41,11 +41,12 @@ def test_the_limit_is_the_memory_budget_over_the_bytes_per_row():
     )
 
 
-def test_ward_is_capped_by_its_quadratic_time_and_a_set_limit_wins():
+def test_ward_and_hdbscan_are_capped_by_their_time_and_a_set_limit_wins():
     limit = driver_limit("hierarchical", 4, memory=64 * GIB)
     assert limit.rows == EXACT_COSTS["hierarchical"].max_rows
     assert "rows squared" in limit.reason
     assert driver_limit("hierarchical", 4, configured=123).rows == 123
+    assert driver_limit("hdbscan", 2, neighbours=5, memory=64 * GIB).rows == 200_000
 
 
 @pytest.fixture(scope="module")

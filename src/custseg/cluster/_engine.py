@@ -4,8 +4,9 @@ Up to a size the exact single-node algorithm runs on the driver; above it the
 estimator's distributed path runs. The size is estimated, not fixed: the
 exact fit's peak memory grows with rows x features (and, for HDBSCAN, rows x
 the neighbours of its core distances), so the number of rows that fit is the
-memory this process may use divided by that cost. Ward's exact tree also takes
-time quadratic in the rows, so it has a row cap as well. ``maxDriverRows``
+memory this process may use divided by that cost. Exact Ward's time is quadratic
+in the rows and exact HDBSCAN's grows faster than linearly, so they have a row cap
+as well. ``maxDriverRows``
 overrides the estimate (0: always the distributed path).
 
 The distributed paths of SparkHierarchical, SparkHDBSCAN and SparkKMeans are
@@ -51,7 +52,14 @@ class ExactCost:
 
 EXACT_COSTS: dict[str, ExactCost] = {
     "dbscan": ExactCost(per_row=1_200, per_value=64),
-    "hdbscan": ExactCost(per_row=1_200, per_value=64, per_neighbour=32),
+    "hdbscan": ExactCost(
+        per_row=1_200,
+        per_value=64,
+        per_neighbour=32,
+        max_rows=200_000,
+        why_max="exact HDBSCAN's time grows faster than its rows (24-116 s at 100,000 rows of "
+        "2-16 features on 2 cores)",
+    ),
     "kmeans": ExactCost(per_row=900, per_value=32),
     "hierarchical": ExactCost(
         per_row=600,
