@@ -5,6 +5,7 @@
 >>> print(profile_markdown(profiles))                            # the seed analysis's table
 """
 
+from custseg.profile.insights import business_insights
 from custseg.profile.matching import match_segments, migration_counts, migration_matrix, relabel
 from custseg.profile.rules import (
     ARCHETYPES,
@@ -12,7 +13,6 @@ from custseg.profile.rules import (
     PROFILE_FEATURES,
     WORDS,
     archetype,
-    business_insights,
     describe_segments,
     is_outlier,
     profile_markdown,

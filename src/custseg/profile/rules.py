@@ -61,7 +61,7 @@ last week.
 
 The unassigned group (noise) is a row like the segments; it is never
 flagged as an outlier segment, and when it carries more revenue than any
-segment the first insight says so.
+segment the first insight (:mod:`custseg.profile.insights`) says so.
 
 Outliers: a segment is flagged when its share is below ``outlier_share``
 or it has at most two customers.
@@ -301,11 +301,13 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
 
 
-def _pct(x: float) -> str:
+def percent(x: float) -> str:
+    """A share as a percentage with one decimal, or n/a."""
     return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
 
 
-def _capital(text: str) -> str:
+def capitalise(text: str) -> str:
+    """The sentence with its first letter capitalised."""
     return text[:1].upper() + text[1:]
 
 
@@ -321,7 +323,7 @@ def _purchase_text(words: Mapping[str, str]) -> str:
         )
         if f in words
     ]
-    return _capital(", ".join(parts))
+    return capitalise(", ".join(parts))
 
 
 def _loyalty_phrase(word: str) -> str:
@@ -361,7 +363,7 @@ def _loyalty_text(words: Mapping[str, str]) -> str:
             parts.append(f"{words[PRODUCTS]} product diversity")
         if CATEGORIES in words:
             parts.append(f"{words[CATEGORIES]} category diversity")
-    return _capital(", ".join(parts))
+    return capitalise(", ".join(parts))
 
 
 def _description(
@@ -375,8 +377,8 @@ def _description(
 ) -> str:
     """One behaviour sentence with the medians behind each word, recency phrased naturally."""
     who = "unassigned customer" if segment == NOISE else "customer"
-    head = f"{size:,} {who}{'' if size == 1 else 's'} ({_pct(share)} of customers"
-    head += f", {_pct(revenue_share)} of revenue)" if not math.isnan(revenue_share) else ")"
+    head = f"{size:,} {who}{'' if size == 1 else 's'} ({percent(share)} of customers"
+    head += f", {percent(revenue_share)} of revenue)" if not math.isnan(revenue_share) else ")"
     parts = []
     if RECENCY in words:
         phrase = _recency_phrase(words[RECENCY], medians[RECENCY], typical_gap_days)
@@ -515,91 +517,3 @@ def profile_markdown(profiles: pd.DataFrame) -> str:
         cells = (label, row.purchase_text, row.loyalty_text, row.archetype_text, int(row.size))
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _name(row: Any) -> str:
-    return f"segment {int(row.segment)} ({row.archetype})"
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def business_insights(profiles: pd.DataFrame) -> list[str]:
-    """A few plain sentences for a report: revenue leader, largest segment, at-risk segments,
-    tiny segments to investigate and the noise share. Deterministic: ties go to the lower segment."""
-    insights: list[str] = []
-    ordered = profiles.sort_values("segment", kind="stable")
-    segments = ordered[ordered["segment"] != NOISE]
-    noise = ordered[ordered["segment"] == NOISE]
-
-    with_revenue = segments[segments["revenue_share"].notna()]
-    leader = None
-    top_segment_share = with_revenue["revenue_share"].max() if not with_revenue.empty else math.nan
-    noise_leads = False
-    if not noise.empty and pd.notna(noise.iloc[0]["revenue_share"]):
-        row = noise.iloc[0]
-        noise_leads = bool(
-            row["revenue_share"] > 0 and not (row["revenue_share"] <= top_segment_share)
-        )
-        if noise_leads:
-            insights.append(
-                f"The {int(row['size']):,} unassigned customers ({_pct(row['share'])} of customers) carry "
-                f"{_pct(row['revenue_share'])} of revenue, more than any segment: no segment describes "
-                "them, so review them one by one (key accounts, bulk or business buyers, data errors) "
-                "before acting on the segments"
-                + (
-                    "; the clustering explains fewer than half the customers."
-                    if row["share"] >= 0.5
-                    else "."
-                )
-            )
-    if not with_revenue.empty and with_revenue["revenue_share"].max() > 0:
-        leader = with_revenue.loc[with_revenue["revenue_share"].idxmax()]
-        insights.append(
-            f"{_capital(_name(leader))} carries the most revenue: "
-            f"{_pct(leader.revenue_share)} of revenue from {_pct(leader.share)} of customers."
-        )
-    if not segments.empty:
-        largest = segments.loc[segments["size"].idxmax()]
-        if leader is None or int(largest.segment) != int(leader.segment):
-            insights.append(
-                f"{_capital(_name(largest))} is the largest segment: {_pct(largest.share)} of customers"
-                + (
-                    f" and {_pct(largest.revenue_share)} of revenue."
-                    if pd.notna(largest.revenue_share)
-                    else "."
-                )
-            )
-
-    at_risk = segments[segments["archetype"] == "lapsed / at risk"]
-    if at_risk.empty:
-        if not segments.empty:
-            insights.append("No segment is lapsed or at risk.")
-    else:
-        parts = [
-            f"{_name(r)} with {_pct(r.share)} of customers"
-            + (f" and {_pct(r.revenue_share)} of revenue" if pd.notna(r.revenue_share) else "")
-            for r in at_risk.itertuples(index=False)
-        ]
-        insights.append(f"At risk: {_join(parts)}; plan a win-back campaign.")
-
-    tiny = segments[segments["is_outlier"]]
-    if not tiny.empty:
-        parts = [
-            f"{int(r.segment)} ({r.archetype}, {int(r.size):,} customer{'' if int(r.size) == 1 else 's'})"
-            for r in tiny.itertuples(index=False)
-        ]
-        plural = len(parts) > 1
-        insights.append(
-            f"Investigate tiny segment{'s' if plural else ''} {_join(parts)} before acting: "
-            f"{'they' if plural else 'it'} may be data errors or special accounts."
-        )
-
-    if not noise.empty and not noise_leads:  # when it leads revenue, the first insight said it all
-        row = noise.iloc[0]
-        sentence = f"{_pct(row.share)} of customers ({int(row['size']):,}) are unassigned noise"
-        if row.share >= 0.5:
-            sentence += "; the clustering explains fewer than half the customers"
-        insights.append(sentence + ".")
-    return insights
