@@ -214,6 +214,10 @@ def test_the_engine_of_each_method_is_in_the_table_and_the_mlflow_run(
     assert run.data.tags["custseg.engine"] == table.loc[best, "engine"]
     assert run.data.tags["custseg.approximate"] == str(engine == "spark").lower()
     assert run.data.params["engine"] == engine
+    # The planted archetypes are distinct groups: the structure check says so.
+    assert run.data.tags["custseg.structure"] == "clear"
+    assert any(note.startswith("segment structure: clear") for note in report.notes)
+    assert run.data.metrics["structure_silhouette"] > run.data.metrics["structure_reference_silhouette"]
     if engine == "spark":
         assert 0.9 <= run.data.metrics["agreement_ari"] <= 1.0
     else:

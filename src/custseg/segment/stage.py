@@ -42,6 +42,7 @@ from custseg.segment.evaluation import sample_indices
 from custseg.segment.scale_out import refit_on_all
 from custseg.segment.scaling import FeatureScaler
 from custseg.segment.segmenter import Segmenter
+from custseg.segment.structure import check_structure
 from custseg.segment.tuning import MethodResult, tune
 
 if TYPE_CHECKING:
@@ -189,6 +190,7 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     tracking.setup(config.tracking)
     champion = tracking.load_champion(config.tracking)
     mapping, numbering = _segment_numbers(best, raw, scaler, champion[0] if champion else None)
+    structure = check_structure(X, int(best.metrics.get("n_clusters", 0)), seg_cfg.random_seed)
     projection = _projection(X, seg_cfg.random_seed)
     segmenter = Segmenter(
         method=best.method, scaler=scaler, clusterer=best.estimator, segment_map=mapping,
@@ -204,6 +206,7 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
         "custseg.recommended": best.method,
         "custseg.engine": best.engine,
         "custseg.approximate": str(bool(fit_report) and not fit_report["exact"]).lower(),
+        "custseg.structure": structure.verdict if structure else "not measured",
     }
     with tracking.run("segment", tags=tags) as parent:
         run_id = parent.info.run_id
@@ -215,6 +218,13 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
             "engine": seg_cfg.engine, "exact_max_rows": seg_cfg.exact_max_rows or "estimated",
             "random_seed": seg_cfg.random_seed,
         })  # fmt: skip
+        if structure is not None:
+            tracking.log_metrics(
+                {
+                    "structure_silhouette": structure.silhouette,
+                    "structure_reference_silhouette": structure.reference_silhouette,
+                }
+            )
         if fit_report and "agreement_ari" in fit_report:
             tracking.log_metrics({"agreement_ari": fit_report["agreement_ari"]})
         tracking.log_dataset(
@@ -305,6 +315,8 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     report.notes.append(
         f"registered {config.tracking.model_name} version {version} as @{config.tracking.alias} (run {run_id})"
     )
+    if structure is not None:
+        report.notes.append(structure.summary())
     for r in results:
         if r.diagnostics is not None:
             report.notes.append(r.diagnostics.summary())
