@@ -91,6 +91,9 @@ def test_summary_profile_and_comparison(report_lake):
     assert context["profile_markdown"].startswith("| Cluster | Units Purchased |")
     assert len(context["cards"]) == 4 and context["cards"][-1]["label"] == "noise (unassigned)"
     assert [r["recommended"] for r in context["comparison_rows"]] == [False, False, True, False]
+    # What fitted each method, as the segment stage recorded it.
+    assert context["comparison_header"][-1] == "Engine"
+    assert context["comparison_rows"][-1]["cells"][-1]["text"].startswith("Spark, approximate (ARI")
     findings = " ".join(context["findings"])
     assert "62% of customers are labelled noise" in findings
     assert "Densities vary" in findings and findings.count("Use HDBSCAN") == 1  # said once

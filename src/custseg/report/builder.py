@@ -32,7 +32,7 @@ COMPARISON_COLUMNS = (
     ("noise_share", "Noise", "pct"), ("largest_share", "Largest", "pct"), ("silhouette", "Silhouette", "num"),
     ("davies_bouldin", "Davies-Bouldin", "num"), ("stability", "Stability", "num2"),
     ("ari_truth", "ARI vs truth", "num"), ("score", "Score", "num"), ("usable", "Usable", "bool"),
-    ("recommended", "Recommended", "bool"), ("note", "Note", "text"),
+    ("recommended", "Recommended", "bool"), ("note", "Note", "text"), ("engine", "Engine", "text"),
 )  # fmt: skip
 
 

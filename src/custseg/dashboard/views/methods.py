@@ -15,6 +15,7 @@ COLUMNS = {
     "largest_share": "Largest", "silhouette": "Silhouette", "davies_bouldin": "Davies-Bouldin",
     "stability": "Stability", "ari_truth": "ARI vs truth", "score": "Score", "usable": "Usable",
     "recommended": "Recommended", "note": "Note", "seconds": "Seconds",
+    "engine": "Engine",
 }  # fmt: skip
 
 if ui.ready(src):
