@@ -33,7 +33,11 @@ def test_file_then_overrides(tmp_path):
         ("", {"segment.kmeans.k_max": 1}, r"segment.kmeans.k_max"),
         ("", {"segment.engine": "gpu"}, r"'segment.engine' has value 'gpu'"),
         ("", {"segment.exact_max_rows": -1}, r"'segment.exact_max_rows' has value -1"),
-        ("", {"segment.hierarchical.k_min": 5, "segment.hierarchical.k_max": 3}, r"must be >= k_min \(5\)"),
+        (
+            "",
+            {"segment.hierarchical.k_min": 5, "segment.hierarchical.k_max": 3},
+            r"must be >= k_min \(5\)",
+        ),
         ("- a\n- b\n", {}, r"must hold a mapping"),
         ("a: [\n", {}, r"not valid YAML"),
     ],
@@ -56,5 +60,7 @@ def test_importing_custseg_does_not_start_spark():
     import sys
 
     code = "import custseg, custseg.config, custseg.cli, custseg.pipeline, custseg.storage, custseg.features; import sys; print('pyspark.sql.session' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "False"

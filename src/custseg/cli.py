@@ -44,11 +44,16 @@ def _log(message: str) -> None:
 
 # -- arguments ---------------------------------------------------------------
 
+
 def _engine_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("engine and storage")
     group.add_argument("--config", help="YAML file merged over the packaged defaults")
-    group.add_argument("--master", help="Spark master URL (default local[*]); e.g. spark://host:7077")
-    group.add_argument("--remote", help="Spark Connect URL, e.g. sc://host:15002 (replaces --master)")
+    group.add_argument(
+        "--master", help="Spark master URL (default local[*]); e.g. spark://host:7077"
+    )
+    group.add_argument(
+        "--remote", help="Spark Connect URL, e.g. sc://host:15002 (replaces --master)"
+    )
     group.add_argument("--driver-memory", help="Spark driver memory, e.g. 4g")
     group.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
 
@@ -61,7 +66,9 @@ def _input_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _feature_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", help="as-of date YYYY-MM-DD for tenure and recency (default: latest order)")
+    parser.add_argument(
+        "--as-of", help="as-of date YYYY-MM-DD for tenure and recency (default: latest order)"
+    )
     parser.add_argument(
         "--include-no-orders",
         action="store_true",
@@ -72,16 +79,40 @@ def _feature_flags(parser: argparse.ArgumentParser) -> None:
 
 def _segment_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("segmentation and tracking")
-    group.add_argument("--methods", help="comma-separated methods (default dbscan,hierarchical,hdbscan,kmeans)")
-    group.add_argument("--max-driver-customers", type=int, help="largest table clustered on the driver; above it methods are compared on a sample this size and the recommended one is fitted on all customers (default 100000)")
-    group.add_argument("--engine", choices=["auto", "single", "spark"], help="what fits the recommended method on all customers: auto = exact single-node up to the driver limit, Spark above it; single = always exact on the driver; spark = always the Spark estimator (default auto)")
-    group.add_argument("--exact-max-rows", type=int, help="the driver limit of the exact single-node fit (default: estimated from rows x features x memory)")
-    group.add_argument("--truth", help="CSV customer_id,archetype for the ARI column (default <input>/truth/customer_archetypes.csv)")
-    group.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    group.add_argument("--registry-uri", help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)")
+    group.add_argument(
+        "--methods", help="comma-separated methods (default dbscan,hierarchical,hdbscan,kmeans)"
+    )
+    group.add_argument(
+        "--max-driver-customers",
+        type=int,
+        help="largest table clustered on the driver; above it methods are compared on a sample this size and the recommended one is fitted on all customers (default 100000)",
+    )
+    group.add_argument(
+        "--engine",
+        choices=["auto", "single", "spark"],
+        help="what fits the recommended method on all customers: auto = exact single-node up to the driver limit, Spark above it; single = always exact on the driver; spark = always the Spark estimator (default auto)",
+    )
+    group.add_argument(
+        "--exact-max-rows",
+        type=int,
+        help="the driver limit of the exact single-node fit (default: estimated from rows x features x memory)",
+    )
+    group.add_argument(
+        "--truth",
+        help="CSV customer_id,archetype for the ARI column (default <input>/truth/customer_archetypes.csv)",
+    )
+    group.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    group.add_argument(
+        "--registry-uri",
+        help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)",
+    )
     group.add_argument("--experiment", help="MLflow experiment name (default custseg)")
     group.add_argument(
-        "--model-name", help="registered model name (default custseg-segmenter; catalog.schema.model with databricks-uc)"
+        "--model-name",
+        help="registered model name (default custseg-segmenter; catalog.schema.model with databricks-uc)",
     )
 
 
@@ -90,7 +121,10 @@ def _store_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("results")
     group.add_argument("--config", help="YAML file merged over the packaged defaults")
     group.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
-    group.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    group.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
     group.add_argument("--experiment", help="MLflow experiment name (default custseg)")
     group.add_argument("--model-name", help="registered model name (default custseg-segmenter)")
 
@@ -114,7 +148,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "as_of": "features.as_of",
         "include_no_orders": "features.include_customers_without_orders",
     }
-    values = {key: getattr(args, flag) for flag, key in mapping.items() if getattr(args, flag, None) is not None}
+    values = {
+        key: getattr(args, flag)
+        for flag, key in mapping.items()
+        if getattr(args, flag, None) is not None
+    }
     if getattr(args, "methods", None):
         values["segment.methods"] = [m.strip() for m in args.methods.split(",") if m.strip()]
     return values
@@ -138,15 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"custseg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    gen = sub.add_parser("generate", help="write a synthetic retail-org dataset (with planted truth)")
+    gen = sub.add_parser(
+        "generate", help="write a synthetic retail-org dataset (with planted truth)"
+    )
     gen.add_argument("--out", required=True, help="folder to write the raw layout into")
-    gen.add_argument("--customers", type=int, default=10_000, help="number of customers (default 10000)")
+    gen.add_argument(
+        "--customers", type=int, default=10_000, help="number of customers (default 10000)"
+    )
     gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     gen.add_argument(
         "--preset", choices=["realistic", "seed"], default="realistic",
         help="realistic archetypes, or the seed analysis's 25 customers (16/7/1/1)",
     )  # fmt: skip
-    gen.add_argument("--orders-per-customer", type=float, default=5.0, help="mean orders per customer (default 5)")
+    gen.add_argument(
+        "--orders-per-customer",
+        type=float,
+        default=5.0,
+        help="mean orders per customer (default 5)",
+    )
     gen.add_argument(
         "--bad", action="append", metavar="KIND=COUNT",
         help="inject COUNT bad records of KIND (repeatable), e.g. --bad malformed_json=10",
@@ -165,18 +212,36 @@ def build_parser() -> argparse.ArgumentParser:
     _feature_flags(feat)
     _engine_flags(feat)
 
-    seg = sub.add_parser("segment", help="cluster gold customer_features, compare methods, describe segments, track in MLflow")
+    seg = sub.add_parser(
+        "segment",
+        help="cluster gold customer_features, compare methods, describe segments, track in MLflow",
+    )
     _segment_flags(seg)
     _engine_flags(seg)
 
-    score = sub.add_parser("score", help="assign segments to a features table with a registered model")
-    score.add_argument(
-        "--model", help="model URI (default models:/custseg-segmenter@champion); models:/, runs:/ or a local path"
+    score = sub.add_parser(
+        "score", help="assign segments to a features table with a registered model"
     )
-    score.add_argument("--table", default="customer_features", help="gold table to score (default customer_features)")
-    score.add_argument("--output", default="customer_scores", help="gold table to write (default customer_scores)")
-    score.add_argument("--tracking-uri", help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    score.add_argument("--registry-uri", help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)")
+    score.add_argument(
+        "--model",
+        help="model URI (default models:/custseg-segmenter@champion); models:/, runs:/ or a local path",
+    )
+    score.add_argument(
+        "--table",
+        default="customer_features",
+        help="gold table to score (default customer_features)",
+    )
+    score.add_argument(
+        "--output", default="customer_scores", help="gold table to write (default customer_scores)"
+    )
+    score.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    score.add_argument(
+        "--registry-uri",
+        help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)",
+    )
     _engine_flags(score)
 
     run = sub.add_parser("run", help="every stage: ingest, features, segment")
@@ -185,24 +250,36 @@ def build_parser() -> argparse.ArgumentParser:
     _segment_flags(run)
     _engine_flags(run)
 
-    dash = sub.add_parser("dashboard", help="interactive dashboard over the gold tables and MLflow (no Spark)")
-    dash.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    dash = sub.add_parser(
+        "dashboard", help="interactive dashboard over the gold tables and MLflow (no Spark)"
+    )
+    dash.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
     dash.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     dash.add_argument("--open", action="store_true", help="open a browser tab")
     _store_flags(dash)
 
-    rep = sub.add_parser("report", help="one self-contained HTML report of the latest run (aggregates only)")
+    rep = sub.add_parser(
+        "report", help="one self-contained HTML report of the latest run (aggregates only)"
+    )
     rep.add_argument("--out", default="report.html", help="file to write (default report.html)")
     rep.add_argument("--title", help="report title")
     _store_flags(rep)
 
-    tables = sub.add_parser("tables", help="list the lakehouse tables with their versions (no Spark)")
+    tables = sub.add_parser(
+        "tables", help="list the lakehouse tables with their versions (no Spark)"
+    )
     tables.add_argument("--config", help="YAML file merged over the packaged defaults")
     tables.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
 
-    rollback = sub.add_parser("rollback", help="make an earlier version of a table live again (no Spark)")
+    rollback = sub.add_parser(
+        "rollback", help="make an earlier version of a table live again (no Spark)"
+    )
     rollback.add_argument("table", help="LAYER.TABLE, e.g. gold.customer_segments")
-    rollback.add_argument("--version", type=int, help="version to make live (default: the one before the live one)")
+    rollback.add_argument(
+        "--version", type=int, help="version to make live (default: the one before the live one)"
+    )
     rollback.add_argument("--config", help="YAML file merged over the packaged defaults")
     rollback.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
 
@@ -210,13 +287,19 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="generate the seed scenario and a realistic data set, run everything, print the results",
     )
-    demo.add_argument("--customers", type=int, default=10_000, help="customers in the realistic set (default 10000)")
+    demo.add_argument(
+        "--customers",
+        type=int,
+        default=10_000,
+        help="customers in the realistic set (default 10000)",
+    )
     demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     _engine_flags(demo)
     return parser
 
 
 # -- commands ----------------------------------------------------------------
+
 
 def _session(config: Config):
     from custseg.spark import create_session
@@ -295,7 +378,10 @@ def cmd_score(args: argparse.Namespace, config: Config) -> None:
     _log("[score]")
     report = score(spark, config, args.model, table=args.table, output=args.output, progress=_log)
     _print_reports([report])
-    print("  segment sizes: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(report.extra["segment_counts"].items())))
+    print(
+        "  segment sizes: "
+        + ", ".join(f"{k}: {v:,}" for k, v in sorted(report.extra["segment_counts"].items()))
+    )
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> None:
@@ -315,7 +401,11 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> None:
 
     for title, cfg, kwargs in (
         ("seed scenario (25 customers with orders: 16/7/1/1)", seed_config, {"preset": "seed"}),
-        (f"realistic data ({args.customers:,} customers)", real_config, {"customers": args.customers}),
+        (
+            f"realistic data ({args.customers:,} customers)",
+            real_config,
+            {"customers": args.customers},
+        ),
     ):
         print(f"\n=== {title} ===")
         _log(f"generating into {cfg.input.path}")
@@ -325,9 +415,15 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> None:
 
     uri = tracking.tracking_uri(config.tracking)
     print("\nWhere to look")
-    print(f"  lakehouse tables:  {Path(config.storage.root).absolute()}  (seed scenario: demo/seed/lakehouse)")
-    print(f"  MLflow UI:         mlflow ui --backend-store-uri {uri}   then open http://127.0.0.1:5000")
-    print(f"  score customers:   custseg score --model models:/{config.tracking.model_name}@{config.tracking.alias}")
+    print(
+        f"  lakehouse tables:  {Path(config.storage.root).absolute()}  (seed scenario: demo/seed/lakehouse)"
+    )
+    print(
+        f"  MLflow UI:         mlflow ui --backend-store-uri {uri}   then open http://127.0.0.1:5000"
+    )
+    print(
+        f"  score customers:   custseg score --model models:/{config.tracking.model_name}@{config.tracking.alias}"
+    )
     print("  dashboard:         custseg dashboard   then open http://127.0.0.1:8501")
     print("  report:            custseg report --out report.html")
 

@@ -48,7 +48,12 @@ class ReportLake:
     def config(self):
         from custseg.config import load_config
 
-        return load_config(overrides={"storage.root": str(self.root), "tracking.tracking_uri": f"sqlite:///{self.store}"})
+        return load_config(
+            overrides={
+                "storage.root": str(self.root),
+                "tracking.tracking_uri": f"sqlite:///{self.store}",
+            }
+        )
 
     def source(self):
         from custseg.dashboard.data import Source
@@ -59,7 +64,11 @@ class ReportLake:
 def _features(rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
     from custseg.features import FEATURE_COLUMNS
 
-    centres = [[12, 600, 400, 10, 2, 6, 100, 9, 4], [3, 2500, 800, 40, 3, 2, 1250, 3, 2], [150, 6000, 60, 300, 0, 1, 6000, 2, 1]]
+    centres = [
+        [12, 600, 400, 10, 2, 6, 100, 9, 4],
+        [3, 2500, 800, 40, 3, 2, 1250, 3, 2],
+        [150, 6000, 60, 300, 0, 1, 6000, 2, 1],
+    ]
     sizes = (50, 30, 15)
     blocks, labels = [], []
     for segment, (centre, size) in enumerate(zip(centres, sizes, strict=True), start=1):
@@ -90,7 +99,9 @@ def report_lake(tmp_path) -> ReportLake:
     features, labels = _features(rng)
     write_table(root, "gold", "customer_features", features)
 
-    profiles = describe_segments(segment_statistics_pandas(features.assign(segment=labels), PROFILE_FEATURES))
+    profiles = describe_segments(
+        segment_statistics_pandas(features.assign(segment=labels), PROFILE_FEATURES)
+    )
     names = dict(zip(profiles["segment"], profiles["archetype"], strict=True))
     segments = pd.DataFrame({
         "customer_id": features["customer_id"], "segment": labels.astype("int32"),

@@ -35,7 +35,9 @@ def stage(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("segment")
     frame, truth = planted_features()
     truth_file = root / "truth.csv"
-    pd.DataFrame({"customer_id": frame["customer_id"], "archetype": truth}).to_csv(truth_file, index=False)
+    pd.DataFrame({"customer_id": frame["customer_id"], "archetype": truth}).to_csv(
+        truth_file, index=False
+    )
     config = load_config(
         overrides={
             "storage.root": str(root / "lakehouse"),
@@ -67,7 +69,9 @@ def test_gold_tables_and_profiles(stage):
     profiles = lake.read("gold", "segment_profiles").toPandas()
     assert sorted(profiles["size"], reverse=True) == list(SIZES)
     assert {"archetype", "action", "description", "is_outlier"} <= set(profiles.columns)
-    assert first.extra["profile_markdown"].startswith("| Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |")
+    assert first.extra["profile_markdown"].startswith(
+        "| Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |"
+    )
     assert lake.read("gold", "method_comparison").count() == 4
     assert lake.exists("gold", "dbscan_k_distance") and lake.exists("gold", "hierarchy_linkage")
 
@@ -82,14 +86,20 @@ def test_mlflow_run_tree_and_alias(stage):
     parent = client.get_run(first.extra["run_id"])
     assert parent.info.status == "FINISHED"
     experiment = parent.info.experiment_id
-    children = mlflow.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = mlflow.search_runs(
+        [experiment], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     assert set(children["tags.mlflow.runName"]) == {"dbscan", "hierarchical", "hdbscan", "kmeans"}
     hier = children[children["tags.mlflow.runName"] == "hierarchical"].iloc[0]
-    sweeps = mlflow.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{hier['run_id']}'")
+    sweeps = mlflow.search_runs(
+        [experiment], filter_string=f"tags.mlflow.parentRunId = '{hier['run_id']}'"
+    )
     assert len(sweeps) >= 2  # one nested run per k tried
     version = client.get_model_version_by_alias(config.tracking.model_name, "champion")
     assert str(version.version) == second.extra["model_version"] == "2"
-    assert not mlflow.search_runs([experiment], filter_string="attributes.status = 'RUNNING'").shape[0]
+    assert not mlflow.search_runs(
+        [experiment], filter_string="attributes.status = 'RUNNING'"
+    ).shape[0]
 
 
 def test_retrain_keeps_segment_numbers_and_stores_migration(stage):
@@ -107,7 +117,12 @@ def test_pyfunc_round_trip_reproduces_training_segments(stage):
     tracking.setup(config.tracking)
     model = mlflow.pyfunc.load_model(tracking.champion_uri(config.tracking))
     predicted = model.predict(frame[FEATURE_COLUMNS])["segment"].to_numpy()
-    trained = lake.read("gold", "customer_segments").toPandas().set_index("customer_id").loc[frame["customer_id"], "segment"]
+    trained = (
+        lake.read("gold", "customer_segments")
+        .toPandas()
+        .set_index("customer_id")
+        .loc[frame["customer_id"], "segment"]
+    )
     assert (predicted == trained.to_numpy()).all()
 
 
@@ -134,7 +149,9 @@ def _planted_lakehouse(spark, tmp_path, **segment):
             **{f"segment.{key}": value for key, value in segment.items()},
         }
     )
-    Lakehouse(spark, config.storage).write(spark.createDataFrame(frame), "gold", "customer_features")
+    Lakehouse(spark, config.storage).write(
+        spark.createDataFrame(frame), "gold", "customer_features"
+    )
     return config
 
 
@@ -217,7 +234,10 @@ def test_the_engine_of_each_method_is_in_the_table_and_the_mlflow_run(
     # The planted archetypes are distinct groups: the structure check says so.
     assert run.data.tags["custseg.structure"] == "clear"
     assert any(note.startswith("segment structure: clear") for note in report.notes)
-    assert run.data.metrics["structure_silhouette"] > run.data.metrics["structure_reference_silhouette"]
+    assert (
+        run.data.metrics["structure_silhouette"]
+        > run.data.metrics["structure_reference_silhouette"]
+    )
     if engine == "spark":
         assert 0.9 <= run.data.metrics["agreement_ari"] <= 1.0
     else:

@@ -61,7 +61,9 @@ def render_report(source: Source, out: Path | str, title: str | None = None) -> 
     if hint is not None:
         raise InputDataError("nothing to report: " + hint.replace("`", "'"))
     context = report_context(source, title)
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     from custseg.report.template import TEMPLATE
 
     html = env.from_string(TEMPLATE).render(**context)
@@ -76,7 +78,9 @@ def _write_atomically(path: Path, text: str) -> Path:
             handle.write(text)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a report is meant to be shared
+        os.chmod(
+            tmp, 0o666 & ~umask
+        )  # mkstemp makes the file private; a report is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -156,7 +160,9 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
     moves = data.migration(source)
     migration_note = ""
     if not moves.empty:
-        moves = moves.assign(previous=moves["previous"].astype(int), current=moves["current"].astype(int))
+        moves = moves.assign(
+            previous=moves["previous"].astype(int), current=moves["current"].astype(int)
+        )
         figures["migration"] = charts.migration_figure(moves, labels)
         total = int(moves["customers"].sum())
         stayed = int(moves.loc[moves["previous"] == moves["current"], "customers"].sum())
@@ -175,11 +181,15 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
         "profile_header": PROFILE_HEADER,
         "profile_rows": profile_rows,
         "profile_markdown": profile_markdown(profiles),
-        "comparison_header": [heading for name, heading, _kind in COMPARISON_COLUMNS if name in comparison.columns],
+        "comparison_header": [
+            heading for name, heading, _kind in COMPARISON_COLUMNS if name in comparison.columns
+        ],
         "comparison_rows": _comparison_rows(comparison),
         "findings": _findings(comparison, diagnostics),
         "migration_note": migration_note,
-        "charts": {name: (_chart(fig, name) if fig is not None else None) for name, fig in figures.items()},
+        "charts": {
+            name: (_chart(fig, name) if fig is not None else None) for name, fig in figures.items()
+        },
         "plotly_js": Markup(get_plotlyjs()),
     }
 
@@ -207,7 +217,12 @@ def _comparison_rows(comparison: pd.DataFrame) -> list[dict[str, Any]]:
             return {"text": fmt_num(value, 2 if kind == "num2" else 3), "cls": "num"}
         if kind == "bool":
             return {"text": "yes" if bool(value) else "", "cls": ""}
-        return {"text": "" if value is None or (isinstance(value, float) and value != value) else str(value), "cls": ""}
+        return {
+            "text": ""
+            if value is None or (isinstance(value, float) and value != value)
+            else str(value),
+            "cls": "",
+        }
 
     rows = []
     for record in comparison.to_dict("records"):
@@ -232,7 +247,9 @@ def _findings(comparison: pd.DataFrame, diagnostics: dict[str, Any] | None) -> l
             + ("n/a" if ratio is None else f"{float(ratio):.1f}x")
             + f"; verdict: {diagnostics.get('verdict', 'n/a')}."
         )
-        lines += [f"{str(r)[:1].upper()}{str(r)[1:]}." for r in diagnostics.get("reasons", []) or []]
+        lines += [
+            f"{str(r)[:1].upper()}{str(r)[1:]}." for r in diagnostics.get("reasons", []) or []
+        ]
         if diagnostics.get("recommendation"):
             lines.append(str(diagnostics["recommendation"]))
     else:

@@ -50,7 +50,9 @@ if ui.ready(src):
     st.subheader("DBSCAN diagnostics")
     curve = data.k_distance(src)
     if diagnostics is None or curve.empty:
-        st.info("DBSCAN did not run in the last segmentation (segment.methods), so there is no k-distance curve.")
+        st.info(
+            "DBSCAN did not run in the last segmentation (segment.methods), so there is no k-distance curve."
+        )
     else:
         tiles = st.columns(5)
         tiles[0].metric("Verdict", str(diagnostics.get("verdict", "n/a")))
@@ -71,8 +73,14 @@ if ui.ready(src):
     st.subheader("Hierarchical clustering")
     Z = data.linkage_matrix(src)
     if Z is None:
-        st.info("Hierarchical clustering did not run in the last segmentation, so there is no dendrogram.")
+        st.info(
+            "Hierarchical clustering did not run in the last segmentation, so there is no dendrogram."
+        )
     else:
         hier = table[table["method"] == "hierarchical"] if not table.empty else table
-        k = int(hier.iloc[0]["n_clusters"]) if not hier.empty and pd.notna(hier.iloc[0]["n_clusters"]) else None
+        k = (
+            int(hier.iloc[0]["n_clusters"])
+            if not hier.empty and pd.notna(hier.iloc[0]["n_clusters"])
+            else None
+        )
         ui.chart(charts.dendrogram_figure(Z, k), key="methods_dendrogram")
