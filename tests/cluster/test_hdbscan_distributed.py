@@ -7,6 +7,8 @@ customer-like features; ``maxDriverRows`` is set small so the distributed path r
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,6 +94,26 @@ def test_split_tree_survives_constant_features():
     X = np.zeros((64, 3))
     tree = build_split_tree(X, depth=3)
     assert np.all(tree.leaf_of(X) == tree.leaf_of(X)[0])
+
+
+def test_split_tree_divides_features_tied_at_the_median():
+    """Integer-valued features (a 4x4x4 grid, rows repeated 1-3 times): the lower median
+    often equals a node's largest value, and "<=" would then send every row left, level
+    after level. Deep enough, every leaf holds copies of one row only."""
+    grid = np.array(list(itertools.product(range(4), repeat=3)), dtype=float)
+    X = np.repeat(grid, [1 + (i % 3) for i in range(len(grid))], axis=0)
+    X = X[np.random.default_rng(0).permutation(len(X))]
+    leaf = build_split_tree(X, depth=9).leaf_of(X)
+    for one in np.unique(leaf):
+        assert len(np.unique(X[leaf == one], axis=0)) == 1, X[leaf == one]
+    assert np.unique(leaf).size == len(grid)
+
+
+def test_small_data_gets_a_bubble_per_customer():
+    """Below maxBubbles the summary does not summarise: each customer is its own bubble."""
+    X = blobs(300, seed=5)
+    plan = make_plan(X, n_rows=300, min_samples=5, max_bubbles=65_536)
+    assert np.bincount(plan.tree.leaf_of(X)).max() == 1
 
 
 def test_halos_of_sparse_cells_are_capped_by_the_budget(monkeypatch):
