@@ -4,6 +4,7 @@ and the approximate paths' agreement with the exact algorithm."""
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -22,7 +23,16 @@ from custseg.cluster import (
     SparkHierarchical,
     SparkKMeans,
 )
-from custseg.cluster._engine import EXACT_COSTS, MEMORY_SHARE, agreement, describe, driver_limit
+from custseg.cluster._engine import (
+    EXACT_COSTS,
+    MEMORY_SHARE,
+    agreement,
+    describe,
+    driver_limit,
+    exact_bytes,
+)
+from custseg.cluster._one_executor import executor_limit, parse_memory
+from custseg.errors import ParameterError
 
 GIB = 2**30
 
@@ -129,3 +139,52 @@ def test_density_parameters_are_scaled_to_the_sample():
         "min_cluster_size": 50,
         "min_samples": 5,
     }
+
+
+# -- the exact fit on one executor -------------------------------------------------
+def test_the_executor_limit_reads_the_python_memory_an_executor_is_given():
+    per_row = exact_bytes("dbscan", 1, 8)
+    assert executor_limit("dbscan", 8, stated_memory="4g").rows == 4 * GIB // per_row
+    assert executor_limit("dbscan", 8, stated_memory="2048").rows == 2 * GIB // per_row  # MiB
+    assert executor_limit("dbscan", 8, stated_memory="512m").rows == 2**29 // per_row
+    unset = executor_limit("dbscan", 8, stated_memory=None)
+    assert unset.rows == 0 and "spark.executor.pyspark.memory is not set" in unset.reason
+    # The time caps hold on an executor too; a set value wins.
+    assert executor_limit("hierarchical", 4, stated_memory="64g").rows == 100_000
+    assert executor_limit("kmeans", 4, configured=77, stated_memory="64g").rows == 77
+    with pytest.raises(ParameterError, match="'lots'"):
+        parse_memory("lots")
+
+
+@pytest.mark.parametrize(
+    ("spark_est", "single"), EXACT, ids=["kmeans", "ward", "hdbscan", "dbscan"]
+)
+def test_above_the_driver_limit_one_executor_fits_exactly_and_says_where(
+    blobs, spark_est, single, tmp_path
+):
+    """maxDriverRows=0 keeps the rows off the driver; the exact algorithm runs in one Spark
+    task (a Python worker: another process than this one) and gives the single-node labels."""
+    X, df = blobs
+    model = spark_est().setMaxDriverRows(0).setMaxExecutorRows(10_000).fit(df)
+    report = model.clusterer.fit_report_
+    assert report["engine"] == "single-node" and report["exact"] and report["on"] == "one executor"
+    assert report["pid"] != os.getpid() and report["rows"] == 1_500
+    assert report["why"] == (
+        "1,500 rows > the driver limit (maxDriverRows=0) and <= one executor's "
+        "(maxExecutorRows=10,000)"
+    )
+    assert describe(report) == "single-node, exact, on one executor"
+    np.testing.assert_array_equal(model.clusterer.labels_, single().fit(X).labels_)
+    predicted = model.transform(df).select("prediction").toPandas()["prediction"].to_numpy()
+    np.testing.assert_array_equal(predicted, single().fit(X).predict(X))
+    model.save(str(tmp_path / "m"))
+    assert type(model).load(str(tmp_path / "m")).clusterer.fit_report_ == report
+
+
+def test_one_executor_fit_refuses_bad_rows_and_carries_warnings_back(spark):
+    bad = spark.createDataFrame([([0.0, 1.0],), ([float("nan"), 1.0],), ([2.0, 3.0],)], ["f"])
+    with pytest.raises(ParameterError, match="NaN"):
+        SparkKMeans(k=2, featuresCol="f", maxDriverRows=0, maxExecutorRows=100).fit(bad)
+    same = spark.createDataFrame([([1.0, 1.0],)] * 20, ["f"])
+    with pytest.warns(UserWarning, match="fewer"):
+        SparkKMeans(k=3, featuresCol="f", maxDriverRows=0, maxExecutorRows=100).fit(same)

@@ -445,6 +445,7 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
         predictionCol: str = "prediction",
         isCoreCol: str = "is_core",
         maxDriverRows: int | None = None,
+        maxExecutorRows: int | None = None,
         partitionRows: int = DEFAULT_PARTITION_ROWS,
         maxModelPoints: int = DEFAULT_MAX_MODEL_POINTS,
     ) -> None:

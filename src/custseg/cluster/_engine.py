@@ -1,6 +1,7 @@
 """Which engine fits a Spark estimator's data, and how far its answer is from the exact one.
 
-Up to a size the exact single-node algorithm runs on the driver; above it the
+Up to a size the exact single-node algorithm runs on the driver, then (where an
+executor is given more memory, ``_one_executor``) in one Spark task; above that the
 estimator's distributed path runs. The size is estimated, not fixed: the
 exact fit's peak memory grows with rows x features (and, for HDBSCAN, rows x
 the neighbours of its core distances), so the number of rows that fit is the
@@ -103,7 +104,6 @@ def driver_limit(
     """The driver limit of ``method`` on ``n_features`` features: ``configured``, else estimated."""
     if configured is not None:
         return DriverLimit(configured, f"maxDriverRows={configured:,}")
-    cost = EXACT_COSTS[method]
     budget = MEMORY_SHARE * (available_memory() if memory is None else memory)
     per_row = exact_bytes(method, 1, n_features, neighbours)
     rows = max(1, math.floor(budget / per_row))
@@ -111,8 +111,14 @@ def driver_limit(
         f"estimated: {per_row:,} bytes per row x {n_features} features fit "
         f"{rows:,} rows in {_gib(budget)} ({MEMORY_SHARE:.0%} of the memory available)"
     )
+    return row_cap(method, rows, reason)
+
+
+def row_cap(method: str, rows: int, reason: str) -> DriverLimit:
+    """``rows`` (fit in memory, for ``reason``), or the method's time cap when lower."""
+    cost = EXACT_COSTS[method]
     if cost.max_rows is not None and cost.max_rows < rows:
-        rows, reason = cost.max_rows, f"{cost.max_rows:,} rows: {cost.why_max}"
+        return DriverLimit(cost.max_rows, f"{cost.max_rows:,} rows: {cost.why_max}")
     return DriverLimit(rows, reason)
 
 
@@ -121,10 +127,30 @@ def exact_report(n_rows: int, n_features: int, limit: DriverLimit) -> dict[str, 
     return {
         "engine": "single-node",
         "exact": True,
+        "on": "driver",
         "rows": int(n_rows),
         "features": int(n_features),
         "driver_limit": limit.rows,
         "why": f"{n_rows:,} rows <= the driver limit ({limit.reason})",
+    }
+
+
+def executor_report(
+    n_rows: int, n_features: int, limit: DriverLimit, executor: DriverLimit, where: dict[str, Any]
+) -> dict[str, Any]:
+    """The fit report of an exact fit in one Spark task (``where``: its host and process)."""
+    return {
+        "engine": "single-node",
+        "exact": True,
+        "on": "one executor",
+        "host": where["host"],
+        "pid": where["pid"],
+        "rows": int(n_rows),
+        "features": int(n_features),
+        "driver_limit": limit.rows,
+        "executor_limit": executor.rows,
+        "why": f"{n_rows:,} rows > the driver limit ({limit.reason}) and <= one executor's "
+        f"({executor.reason})",
     }
 
 
@@ -154,7 +180,8 @@ def distributed_report(
 def describe(report: dict[str, Any]) -> str:
     """One phrase for the comparison table and the log, e.g. 'Spark, approximate (ARI 0.93 ...)'."""
     if report["engine"] == "single-node":
-        return "single-node, exact"
+        on_executor = report.get("on") == "one executor"
+        return "single-node, exact, on one executor" if on_executor else "single-node, exact"
     if report["exact"]:
         return "Spark, exact"
     ari = report.get("agreement_ari")

@@ -297,6 +297,7 @@ class SparkHDBSCAN(SparkClusterEstimator, _HDBSCANParams):
         featuresCol: str = "features",
         predictionCol: str = "prediction",
         maxDriverRows: int | None = None,
+        maxExecutorRows: int | None = None,
         maxBubbles: int = DEFAULT_MAX_BUBBLES,
     ) -> None:
         super().__init__()

@@ -377,6 +377,7 @@ class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
         featuresCol: str = "features",
         predictionCol: str = "prediction",
         maxDriverRows: int | None = None,
+        maxExecutorRows: int | None = None,
         numMicroClusters: int = DEFAULT_MICRO_CLUSTERS,
     ) -> None:
         super().__init__()

@@ -276,6 +276,7 @@ class SparkKMeans(SparkClusterEstimator, _KMeansParams):
         featuresCol: str = "features",
         predictionCol: str = "prediction",
         maxDriverRows: int | None = None,
+        maxExecutorRows: int | None = None,
     ) -> None:
         super().__init__()
         self.setParams(**self._input_kwargs)

@@ -42,12 +42,15 @@ from custseg.errors import ModelError, ParameterError
 from ._base import BaseClusterer
 from ._engine import (
     AGREEMENT_SAMPLE_ROWS,
+    DriverLimit,
     agreement,
     distributed_report,
     driver_limit,
     exact_report,
+    executor_report,
     log_report,
 )
+from ._one_executor import EXECUTOR_MEMORY_CONF, executor_limit, fit_on_one_executor
 from ._validation import check_int, refuse_non_finite
 
 if TYPE_CHECKING:
@@ -75,6 +78,13 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
         "features x memory; 0: always the distributed path)",
         lambda value: None if value is None else TypeConverters.toInt(value),
     )
+    maxExecutorRows: Param[int | None] = spark_param(
+        "maxExecutorRows",
+        "largest number of rows fitted exactly in one Spark task when they do not fit the "
+        "driver (None: estimated from spark.executor.pyspark.memory, 0 when it is not set; "
+        "0: never)",
+        lambda value: None if value is None else TypeConverters.toInt(value),
+    )
 
     _input_kwargs: dict[str, Any]  # set by pyspark's keyword_only
 
@@ -86,10 +96,13 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(maxDriverRows=None)
+        self._setDefault(maxDriverRows=None, maxExecutorRows=None)
 
     def getMaxDriverRows(self) -> int | None:
         return self.getOrDefault(self.maxDriverRows)
+
+    def getMaxExecutorRows(self) -> int | None:
+        return self.getOrDefault(self.maxExecutorRows)
 
     def _algo_values(self) -> dict[str, Any]:
         return {
@@ -108,8 +121,9 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
             **{k: v for k, v in updates.items() if k in self._algo_params},
         }
         self._clusterer_cls(**algo).validate_params()
-        if updates.get("maxDriverRows") is not None:
-            check_int("maxDriverRows", updates["maxDriverRows"], 0)
+        for name in ("maxDriverRows", "maxExecutorRows"):
+            if updates.get(name) is not None:
+                check_int(name, updates[name], 0)
         for name, value in updates.items():
             if name.endswith("Col") and (not isinstance(value, str) or not value):
                 raise ParameterError(f"{name} must be a non-empty column name, got {value!r}")
@@ -134,6 +148,9 @@ class _SparkClusterParams(HasFeaturesCol, HasPredictionCol):
     def setMaxDriverRows(self, value: int) -> Any:
         return self.setParams(maxDriverRows=value)
 
+    def setMaxExecutorRows(self, value: int) -> Any:
+        return self.setParams(maxExecutorRows=value)
+
     # -- persistence -------------------------------------------------------------
     def _param_values(self) -> dict[str, Any]:
         return {p.name: _untuple(self.getOrDefault(p)) for p in self.params if self.isDefined(p)}
@@ -145,8 +162,8 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
     _model_cls: ClassVar[type[SparkClusterModel]]
 
     def _fit(self, dataset: DataFrame) -> SparkClusterModel:
-        """Validate, then dispatch on size: exact on the driver up to the driver limit, else
-        the distributed path."""
+        """Validate, then dispatch on size: exact on the driver up to the driver limit, exact
+        in one Spark task up to the executor limit, else the distributed path."""
         clusterer = self._make_clusterer()
         clusterer.validate_params()
         features = features_as_array(dataset, self.getFeaturesCol())
@@ -180,24 +197,77 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
         else:
             del X
             n_rows = dataset.count()
-            self._check_distributed(clusterer, n_rows, limit.rows)
-            clusterer.check_data_size(n_rows)
-            fitted = self._fit_distributed(dataset, features, clusterer, n_rows, limit.rows)
-            ari, n_sample = None, 0
-            if not self._distributed_is_exact:
-                sample = sample_features(
-                    dataset, features, self.getFeaturesCol(), n_rows, AGREEMENT_SAMPLE_ROWS,
-                    getattr(clusterer, "random_state", 0),
-                )  # fmt: skip
-                n_sample = sample.shape[0]
-                ari = agreement(clusterer, fitted, sample, n_rows / n_sample)
-            fitted.fit_report_ = distributed_report(
-                n_rows, n_features, limit, self._distributed_is_exact, ari, n_sample
+            executor = executor_limit(
+                clusterer.method,
+                n_features,
+                neighbours=clusterer.core_neighbours(),
+                configured=self.getMaxExecutorRows(),
+                stated_memory=dataset.sparkSession.conf.get(EXECUTOR_MEMORY_CONF, None),
             )
+            if n_rows <= executor.rows:
+                fitted, where = self._fit_on_one_executor(
+                    dataset, features, clusterer, n_rows, n_features
+                )
+                fitted.fit_report_ = executor_report(n_rows, n_features, limit, executor, where)
+            else:
+                fitted = self._fit_above_limits(
+                    dataset, features, clusterer, n_rows, n_features, limit
+                )
         log_report(type(self).__name__, fitted.fit_report_)
         model = self._model_cls(fitted)
         self._copyValues(model)
         return model
+
+    def _fit_above_limits(
+        self,
+        dataset: DataFrame,
+        features: Column,
+        clusterer: BaseClusterer,
+        n_rows: int,
+        n_features: int,
+        limit: DriverLimit,
+    ) -> BaseClusterer:
+        """The distributed path, with its fit report (and agreement estimate, if approximate)."""
+        self._check_distributed(clusterer, n_rows, limit.rows)
+        clusterer.check_data_size(n_rows)
+        fitted = self._fit_distributed(dataset, features, clusterer, n_rows, limit.rows)
+        ari, n_sample = None, 0
+        if not self._distributed_is_exact:
+            sample = sample_features(
+                dataset, features, self.getFeaturesCol(), n_rows, AGREEMENT_SAMPLE_ROWS,
+                getattr(clusterer, "random_state", 0),
+            )  # fmt: skip
+            n_sample = sample.shape[0]
+            ari = agreement(clusterer, fitted, sample, n_rows / n_sample)
+        fitted.fit_report_ = distributed_report(
+            n_rows, n_features, limit, self._distributed_is_exact, ari, n_sample
+        )
+        return fitted
+
+    def _fit_on_one_executor(
+        self,
+        dataset: DataFrame,
+        features: Column,
+        clusterer: BaseClusterer,
+        n_rows: int,
+        n_features: int,
+    ) -> tuple[BaseClusterer, dict[str, Any]]:
+        """The exact fit in one Spark task, after the checks the driver path makes on its
+        collected rows (here two aggregations); the fitted estimator and where it ran."""
+        from pyspark.sql import functions as F
+
+        clusterer.check_data_size(n_rows)
+        points = dataset.select(features.alias("f"))
+        ragged = points.agg(
+            F.count_if(F.col("f").isNull() | (F.size("f") != n_features)).alias("n")
+        ).first()
+        if ragged is not None and ragged["n"]:
+            raise ParameterError(
+                f"featuresCol {self.getFeaturesCol()!r} is null or not {n_features} long in "
+                f"{int(ragged['n'])} of {n_rows} rows; impute or drop them before clustering"
+            )
+        check_finite(dataset, features, self.getFeaturesCol())
+        return fit_on_one_executor(dataset, features, clusterer, n_features)
 
     def _check_distributed(self, clusterer: BaseClusterer, n_rows: int, driver_rows: int) -> None:
         """What the path above the driver limit cannot do, refused before the driver path's own
