@@ -105,21 +105,25 @@ def driver_limit(
     if configured is not None:
         return DriverLimit(configured, f"maxDriverRows={configured:,}")
     budget = MEMORY_SHARE * (available_memory() if memory is None else memory)
+    where = f"{_gib(budget)} ({MEMORY_SHARE:.0%} of the memory available)"
+    limit = memory_limit(method, n_features, neighbours, budget, where)
+    return limit if limit.rows else DriverLimit(1, limit.reason)  # one row always fits
+
+
+def memory_limit(
+    method: str, n_features: int, neighbours: int, budget: float, where: str
+) -> DriverLimit:
+    """The rows whose exact fit fits ``budget`` bytes (``where``: that budget, in words),
+    or the method's time cap when lower."""
     per_row = exact_bytes(method, 1, n_features, neighbours)
-    rows = max(1, math.floor(budget / per_row))
-    reason = (
-        f"estimated: {per_row:,} bytes per row x {n_features} features fit "
-        f"{rows:,} rows in {_gib(budget)} ({MEMORY_SHARE:.0%} of the memory available)"
-    )
-    return row_cap(method, rows, reason)
-
-
-def row_cap(method: str, rows: int, reason: str) -> DriverLimit:
-    """``rows`` (fit in memory, for ``reason``), or the method's time cap when lower."""
+    rows = math.floor(budget / per_row)
     cost = EXACT_COSTS[method]
     if cost.max_rows is not None and cost.max_rows < rows:
         return DriverLimit(cost.max_rows, f"{cost.max_rows:,} rows: {cost.why_max}")
-    return DriverLimit(rows, reason)
+    return DriverLimit(
+        rows,
+        f"estimated: {per_row:,} bytes per row x {n_features} features fit {rows:,} rows in {where}",
+    )
 
 
 def exact_report(n_rows: int, n_features: int, limit: DriverLimit) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from custseg.errors import ParameterError
 
-from ._engine import DriverLimit, exact_bytes, row_cap
+from ._engine import DriverLimit, memory_limit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,11 +66,7 @@ def executor_limit(
         return DriverLimit(configured, f"maxExecutorRows={configured:,}")
     if not stated_memory:
         return DriverLimit(0, f"{EXECUTOR_MEMORY_CONF} is not set")
-    budget = parse_memory(stated_memory)
-    per_row = exact_bytes(method, 1, n_features, neighbours)
-    rows = max(0, budget // per_row)
-    reason = f"estimated: {per_row:,} bytes per row fit {rows:,} rows in {stated_memory}"
-    return row_cap(method, rows, reason)
+    return memory_limit(method, n_features, neighbours, parse_memory(stated_memory), stated_memory)
 
 
 def fit_on_one_executor(
