@@ -16,9 +16,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from custseg.errors import ConfigError
+from custseg.methods import METHODS
 
 
 class _Strict(BaseModel):
@@ -152,45 +161,27 @@ class FeaturesConfig(_Strict):
     include_customers_without_orders: bool = False
 
 
-class HierarchicalConfig(_Strict):
-    linkage: Literal["ward", "complete", "average", "single"] = "ward"
-    k_min: int = Field(2, ge=2)
-    k_max: int | None = Field(None, ge=2)  # None: grows with the data (segment/tuning.py)
+# Method names and each method's section (hierarchical, kmeans, dbscan, hdbscan) come from
+# the method registry, so that adding a method does not touch this file.
+Method = Literal[tuple(METHODS)]  # type: ignore[valid-type]
+
+_MethodSections = create_model(
+    "_MethodSections",
+    __base__=_Strict,
+    **{
+        name: (method.settings, Field(default_factory=method.settings))
+        for name, method in METHODS.items()
+    },
+)  # type: ignore[call-overload]
 
 
-class KMeansConfig(_Strict):
-    k_min: int = Field(2, ge=2)
-    k_max: int | None = Field(None, ge=2)
-
-
-class DBSCANConfig(_Strict):
-    min_samples: int | None = Field(None, ge=1)
-    eps: float | None = Field(None, gt=0)
-    sweep: list[float] = Field(default_factory=lambda: [0.5, 0.75, 1.0, 1.5, 2.0])
-
-
-class HDBSCANConfig(_Strict):
-    min_cluster_sizes: list[int] = Field(default_factory=lambda: [5, 10, 25, 50, 100])
-    # Counts the customer itself (scikit-learn's convention), so 2 is the smallest.
-    min_samples: int | None = Field(None, ge=2)
-
-
-Method = Literal["dbscan", "hierarchical", "hdbscan", "kmeans"]
-
-
-class SegmentConfig(_Strict):
-    methods: list[Method] = Field(
-        default_factory=lambda: ["dbscan", "hierarchical", "hdbscan", "kmeans"]
-    )
+class SegmentConfig(_MethodSections):  # type: ignore[misc,valid-type]
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS))
     max_driver_customers: int = Field(100_000, ge=1)
     engine: Literal["auto", "single", "spark"] = "auto"
     exact_max_rows: int | None = Field(None, ge=0)  # None: estimated (cluster/_engine.py)
     random_seed: int = 42
     log_features: list[str] = Field(default_factory=list)
-    hierarchical: HierarchicalConfig = Field(default_factory=HierarchicalConfig)
-    kmeans: KMeansConfig = Field(default_factory=KMeansConfig)
-    dbscan: DBSCANConfig = Field(default_factory=DBSCANConfig)
-    hdbscan: HDBSCANConfig = Field(default_factory=HDBSCANConfig)
     silhouette_sample: int = Field(10_000, ge=100)
     stability_bootstraps: int = Field(5, ge=0)
     outlier_share: float = Field(0.01, ge=0, lt=1)
@@ -338,11 +329,10 @@ def _check_ranges(config: Config) -> None:
             "config key 'input.transactions.column_names' has value None: a file without a header "
             "(header: false) needs its column names in order"
         )
-    for name, section in (
-        ("hierarchical", config.segment.hierarchical),
-        ("kmeans", config.segment.kmeans),
-    ):
-        if section.k_max is not None and section.k_max < section.k_min:
+    for name in METHODS:  # the methods that search a range of k (hierarchical, kmeans)
+        section = getattr(config.segment, name)
+        k_max = getattr(section, "k_max", None)
+        if k_max is not None and k_max < section.k_min:
             raise ConfigError(
                 f"config key 'segment.{name}.k_max' has value {section.k_max}: "
                 f"must be >= k_min ({section.k_min})"

@@ -5,8 +5,9 @@ most 25% of customers noise, puts at most 90% in its largest segment and is
 stable (mean bootstrap ARI >= 0.5, when measured). Among usable methods the
 highest score wins: silhouette on clustered customers x (1 - noise share).
 Ties go to the more interpretable method: hierarchical, k-means, HDBSCAN,
-DBSCAN. When no method is usable, the best score is used as a fallback: the
-table's note says no method is usable and nothing calls it recommended.
+DBSCAN (each method's ``preference`` in ``custseg.methods``). When no method
+is usable, the best score is used as a fallback: the table's note says no
+method is usable and nothing calls it recommended.
 
 DBSCAN's diagnosis ends with advice that names only methods this same run
 found usable (:func:`advise_dbscan`), so it never points at a method the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from custseg.methods import PREFERENCE
 from custseg.segment.evaluation import finite_or_none
 from custseg.segment.tuning import MethodResult, score
 
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 MAX_NOISE = 0.25
 MAX_LARGEST = 0.90
 MIN_STABILITY = 0.5
-PREFERENCE = ["hierarchical", "kmeans", "hdbscan", "dbscan"]
 
 COLUMNS = [
     "method", "params", "choice", "n_clusters", "noise_share", "largest_share", "silhouette",

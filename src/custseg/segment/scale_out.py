@@ -4,7 +4,8 @@ The methods are tuned and compared on a seeded random sample of
 ``max_driver_customers`` customers (numeric features only reach the driver). The
 recommended method is then refitted on *all* customers with its Spark estimator,
 whose distributed path runs above that size, with its parameters carried over
-from the sample so that they mean the same thing on n customers:
+from the sample so that they mean the same thing on n customers (each method's
+rule is data in its record, ``custseg.methods``):
 
 - DBSCAN keeps ``eps`` and scales ``min_samples`` by n / sample: the same density
   threshold (points per volume), since the full data is n / sample times denser;
@@ -15,13 +16,13 @@ from the sample so that they mean the same thing on n customers:
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from custseg.cluster._engine import describe
+from custseg.methods import METHODS
 from custseg.segment.tuning import MethodResult
 
 if TYPE_CHECKING:
@@ -34,18 +35,7 @@ SCALED_COL = "scaled_features"
 
 def full_scale_params(result: MethodResult, ratio: float) -> dict[str, Any]:
     """The parameters for all customers, from those chosen on a sample ``ratio`` times smaller."""
-    params = dict(result.params)
-    if result.method == "dbscan":
-        params["min_samples"] = math.ceil(params["min_samples"] * ratio)
-    elif result.method == "hdbscan":
-        size = params["min_cluster_size"]
-        params["min_samples"] = params.get("min_samples") or size  # hdbscan's default, pinned
-        params["min_cluster_size"] = math.ceil(size * ratio)
-    elif result.method == "hierarchical":
-        params["n_clusters"] = int(result.estimator.n_clusters_)
-    elif result.method == "kmeans":
-        params["k"] = int(result.estimator.n_clusters_)
-    return params
+    return METHODS[result.method].full_scale_params(result.params, ratio, result.estimator)
 
 
 def refit_on_all(
@@ -61,17 +51,9 @@ def refit_on_all(
     ``max_driver_rows`` is its driver limit: None estimates it (the exact single-node fit up
     to it, the distributed path above), 0 forces the distributed path.
     """
-    from custseg.cluster import SparkDBSCAN, SparkHDBSCAN, SparkHierarchical, SparkKMeans
-
-    estimators = {
-        "dbscan": SparkDBSCAN,
-        "hdbscan": SparkHDBSCAN,
-        "hierarchical": SparkHierarchical,
-        "kmeans": SparkKMeans,
-    }
     ratio = n_customers / len(X_sample)
     params = full_scale_params(result, ratio)
-    estimator = estimators[result.method](
+    estimator = METHODS[result.method].spark_estimator()(
         **params, featuresCol=SCALED_COL, maxDriverRows=max_driver_rows
     )
     model = estimator.fit(scaler.transform(features.select(*scaler.kept), SCALED_COL))

@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custseg.cluster import DBSCAN, HDBSCAN, Hierarchical, KMeans
 from custseg.errors import ModelError
+from custseg.methods import METHODS
 from custseg.segment.scaling import FeatureScaler
 
 if TYPE_CHECKING:
     import pandas as pd
 
-CLUSTERERS = {"dbscan": DBSCAN, "hierarchical": Hierarchical, "hdbscan": HDBSCAN, "kmeans": KMeans}
 STATE_FILE = "segmenter.json"
 ARRAYS_FILE = "clusterer.npz"
 NOISE = -1
@@ -48,7 +47,9 @@ class Segmenter:
 
     def assign(self, labels: np.ndarray) -> np.ndarray:
         """Clusterer labels -> stable segment numbers."""
-        lookup = np.vectorize(lambda label: self.segment_map.get(int(label), NOISE), otypes=[np.int64])
+        lookup = np.vectorize(
+            lambda label: self.segment_map.get(int(label), NOISE), otypes=[np.int64]
+        )
         return lookup(labels) if labels.size else labels.astype(np.int64)
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
@@ -56,7 +57,9 @@ class Segmenter:
         X = self.scaler.transform_pandas(features)
         if not np.isfinite(X).all():
             bad = int((~np.isfinite(X).all(axis=1)).sum())
-            raise ModelError(f"{bad} customer(s) have missing or infinite feature values; fix them before scoring")
+            raise ModelError(
+                f"{bad} customer(s) have missing or infinite feature values; fix them before scoring"
+            )
         return self.assign(self.clusterer.predict(X))
 
     def project(self, features: pd.DataFrame) -> np.ndarray:
@@ -96,10 +99,10 @@ class Segmenter:
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load a custseg segmenter from {folder}: {exc}") from exc
         method = meta["method"]
-        if method not in CLUSTERERS:
+        if method not in METHODS:
             raise ModelError(f"unknown segmenter method {method!r} in {folder}")
         projection = arrays.pop(PROJECTION_KEY, None)
-        clusterer = CLUSTERERS[method].from_dict({**meta["clusterer"], **arrays})
+        clusterer = METHODS[method].estimator().from_dict({**meta["clusterer"], **arrays})
         return cls(
             method=method,
             scaler=FeatureScaler.from_dict(meta["scaler"]),

@@ -25,6 +25,7 @@ import numpy as np
 from custseg.cluster import DBSCAN, HDBSCAN, Hierarchical, KMeans, k_distance_curve, knee_point
 from custseg.cluster._k_search import FULL_GRID_MAX, MAX_SMALL_SEGMENTS
 from custseg.config import SegmentConfig
+from custseg.methods import METHODS
 from custseg.segment.diagnostics import DBSCANDiagnostics, diagnose_dbscan
 from custseg.segment.evaluation import cluster_metrics, stability
 
@@ -250,14 +251,6 @@ def tune_hdbscan(X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None)
     )  # fmt: skip
 
 
-TUNERS = {
-    "hierarchical": tune_hierarchical,
-    "kmeans": tune_kmeans,
-    "dbscan": tune_dbscan,
-    "hdbscan": tune_hdbscan,
-}
-
-
 def tune(
     method: str, X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None = None
 ) -> MethodResult:
@@ -266,7 +259,7 @@ def tune(
 
     started = time.perf_counter()
     try:
-        result = TUNERS[method](X, config, truth)
+        result = METHODS[method].tuner()(X, config, truth)
     except ParameterError as exc:
         result = MethodResult(method, {}, None, np.full(X.shape[0], -1), {}, [], "", error=str(exc))
     result.seconds = time.perf_counter() - started
