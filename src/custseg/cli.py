@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from custseg import __version__
-from custseg.config import Config, load_config
+from custseg.config import DEFAULT_TRACKING_URI, Config, default_values, load_config
 from custseg.errors import CustsegError
 
 EXIT_USER_ERROR = 2
@@ -42,6 +42,23 @@ def _log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
+# --help shows the packaged defaults (defaults.yaml), so they are stated once, there.
+_DEFAULTS = default_values()
+
+
+def _default(dotted: str) -> str:
+    """The packaged default of a config key as --help shows it: ``segment.methods`` -> ``dbscan,...``."""
+    value: Any = _DEFAULTS
+    for part in dotted.split("."):
+        value = value[part]
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+_LAKEHOUSE_HELP = f"lakehouse root folder (default ./{_default('storage.root')})"
+_TRACKING_URI_HELP = f"MLflow tracking URI (default $MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI})"
+_EXPERIMENT_HELP = f"MLflow experiment name (default {_default('tracking.experiment')})"
+
+
 # -- arguments ---------------------------------------------------------------
 
 
@@ -49,19 +66,22 @@ def _engine_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("engine and storage")
     group.add_argument("--config", help="YAML file merged over the packaged defaults")
     group.add_argument(
-        "--master", help="Spark master URL (default local[*]); e.g. spark://host:7077"
+        "--master",
+        help=f"Spark master URL (default {_default('spark.master')}); e.g. spark://host:7077",
     )
     group.add_argument(
         "--remote", help="Spark Connect URL, e.g. sc://host:15002 (replaces --master)"
     )
     group.add_argument("--driver-memory", help="Spark driver memory, e.g. 4g")
-    group.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
+    group.add_argument("--lakehouse", help=_LAKEHOUSE_HELP)
 
 
 def _input_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", help="raw input folder (default data/raw)")
+    parser.add_argument("--input", help=f"raw input folder (default {_default('input.path')})")
     parser.add_argument(
-        "--layout", choices=["retail-org", "transactions"], help="input layout (default retail-org)"
+        "--layout",
+        choices=["retail-org", "transactions"],
+        help=f"input layout (default {_default('input.layout')})",
     )
 
 
@@ -80,17 +100,21 @@ def _feature_flags(parser: argparse.ArgumentParser) -> None:
 def _segment_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("segmentation and tracking")
     group.add_argument(
-        "--methods", help="comma-separated methods (default dbscan,hierarchical,hdbscan,kmeans)"
+        "--methods", help=f"comma-separated methods (default {_default('segment.methods')})"
     )
     group.add_argument(
         "--max-driver-customers",
         type=int,
-        help="largest table clustered on the driver; above it methods are compared on a sample this size and the recommended one is fitted on all customers (default 100000)",
+        help="largest table clustered on the driver; above it methods are compared on a sample this size and the recommended one is fitted on all customers (default "
+        + _default("segment.max_driver_customers")
+        + ")",
     )
     group.add_argument(
         "--engine",
         choices=["auto", "single", "spark"],
-        help="what fits the recommended method on all customers: auto = exact single-node up to the driver limit, Spark above it; single = always exact on the driver; spark = always the Spark estimator (default auto)",
+        help="what fits the recommended method on all customers: auto = exact single-node up to the driver limit, Spark above it; single = always exact on the driver; spark = always the Spark estimator (default "
+        + _default("segment.engine")
+        + ")",
     )
     group.add_argument(
         "--exact-max-rows",
@@ -103,16 +127,17 @@ def _segment_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--tracking-uri",
-        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+        help=_TRACKING_URI_HELP,
     )
     group.add_argument(
         "--registry-uri",
         help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)",
     )
-    group.add_argument("--experiment", help="MLflow experiment name (default custseg)")
+    group.add_argument("--experiment", help=_EXPERIMENT_HELP)
     group.add_argument(
         "--model-name",
-        help="registered model name (default custseg-segmenter; catalog.schema.model with databricks-uc)",
+        help=f"registered model name (default {_default('tracking.model_name')}; "
+        "catalog.schema.model with databricks-uc)",
     )
 
 
@@ -120,13 +145,12 @@ def _store_flags(parser: argparse.ArgumentParser) -> None:
     """Where the results live, for the commands that read them without Spark."""
     group = parser.add_argument_group("results")
     group.add_argument("--config", help="YAML file merged over the packaged defaults")
-    group.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
+    group.add_argument("--lakehouse", help=_LAKEHOUSE_HELP)
+    group.add_argument("--tracking-uri", help=_TRACKING_URI_HELP)
+    group.add_argument("--experiment", help=_EXPERIMENT_HELP)
     group.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+        "--model-name", help=f"registered model name (default {_default('tracking.model_name')})"
     )
-    group.add_argument("--experiment", help="MLflow experiment name (default custseg)")
-    group.add_argument("--model-name", help="registered model name (default custseg-segmenter)")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -181,9 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--out", required=True, help="folder to write the raw layout into")
     gen.add_argument(
-        "--customers", type=int, default=10_000, help="number of customers (default 10000)"
+        "--customers", type=int, default=10_000, help="number of customers (default %(default)s)"
     )
-    gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    gen.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
     gen.add_argument(
         "--preset", choices=["realistic", "seed"], default="realistic",
         help="realistic archetypes, or the seed analysis's 25 customers (16/7/1/1)",
@@ -192,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--orders-per-customer",
         type=float,
         default=5.0,
-        help="mean orders per customer (default 5)",
+        help="mean orders per customer (default %(default)g)",
     )
     gen.add_argument(
         "--bad", action="append", metavar="KIND=COUNT",
@@ -224,19 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--model",
-        help="model URI (default models:/custseg-segmenter@champion); models:/, runs:/ or a local path",
+        help=f"model URI (default models:/{_default('tracking.model_name')}@{_default('tracking.alias')}); "
+        "models:/, runs:/ or a local path",
     )
     score.add_argument(
         "--table",
         default="customer_features",
-        help="gold table to score (default customer_features)",
+        help="gold table to score (default %(default)s)",
     )
     score.add_argument(
-        "--output", default="customer_scores", help="gold table to write (default customer_scores)"
+        "--output", default="customer_scores", help="gold table to write (default %(default)s)"
     )
     score.add_argument(
         "--tracking-uri",
-        help="MLflow tracking URI (default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+        help=_TRACKING_URI_HELP,
     )
     score.add_argument(
         "--registry-uri",
@@ -254,16 +279,18 @@ def build_parser() -> argparse.ArgumentParser:
         "dashboard", help="interactive dashboard over the gold tables and MLflow (no Spark)"
     )
     dash.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default %(default)s: this machine only)",
     )
-    dash.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    dash.add_argument("--port", type=int, default=8501, help="port (default %(default)s)")
     dash.add_argument("--open", action="store_true", help="open a browser tab")
     _store_flags(dash)
 
     rep = sub.add_parser(
         "report", help="one self-contained HTML report of the latest run (aggregates only)"
     )
-    rep.add_argument("--out", default="report.html", help="file to write (default report.html)")
+    rep.add_argument("--out", default="report.html", help="file to write (default %(default)s)")
     rep.add_argument("--title", help="report title")
     _store_flags(rep)
 
@@ -271,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "tables", help="list the lakehouse tables with their versions (no Spark)"
     )
     tables.add_argument("--config", help="YAML file merged over the packaged defaults")
-    tables.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
+    tables.add_argument("--lakehouse", help=_LAKEHOUSE_HELP)
 
     rollback = sub.add_parser(
         "rollback", help="make an earlier version of a table live again (no Spark)"
@@ -281,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", type=int, help="version to make live (default: the one before the live one)"
     )
     rollback.add_argument("--config", help="YAML file merged over the packaged defaults")
-    rollback.add_argument("--lakehouse", help="lakehouse root folder (default ./lakehouse)")
+    rollback.add_argument("--lakehouse", help=_LAKEHOUSE_HELP)
 
     demo = sub.add_parser(
         "demo",
@@ -291,9 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--customers",
         type=int,
         default=10_000,
-        help="customers in the realistic set (default 10000)",
+        help="customers in the realistic set (default %(default)s)",
     )
-    demo.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    demo.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
     _engine_flags(demo)
     return parser
 

@@ -14,7 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from custseg.config import SegmentConfig
+
 NAN = float("nan")
+# The configured default (segment.silhouette_sample), for callers that pass none.
+DEFAULT_SAMPLE_SIZE: int = SegmentConfig.model_fields["silhouette_sample"].default
 
 
 def sample_indices(n: int, size: int, seed: int) -> np.ndarray:
@@ -28,7 +32,7 @@ def cluster_metrics(
     X: np.ndarray,
     labels: np.ndarray,
     truth: np.ndarray | None = None,
-    sample_size: int = 10_000,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
     seed: int = 0,
 ) -> dict[str, float]:
     """Clusters found, noise and largest-cluster shares, internal scores, ARI against truth."""
