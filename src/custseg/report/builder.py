@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from custseg import __version__
 from custseg.errors import EnvironmentProblem, InputDataError
+from custseg.methods import METHODS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -239,7 +240,7 @@ def _findings(comparison: pd.DataFrame, diagnostics: dict[str, Any] | None) -> l
     if diagnostics:
         ratio = diagnostics.get("density_ratio")
         lines.append(
-            f"DBSCAN with eps={float(diagnostics.get('eps', float('nan'))):.3g} "
+            f"{METHODS['dbscan'].label} with eps={float(diagnostics.get('eps', float('nan'))):.3g} "
             f"(knee of the k-distance curve {float(diagnostics.get('knee_eps', float('nan'))):.3g}) and "
             f"min_samples={diagnostics.get('min_samples')}: {diagnostics.get('n_clusters')} clusters, "
             f"{fmt_pct(diagnostics.get('noise_share'))} noise, the largest cluster holds "
@@ -253,6 +254,8 @@ def _findings(comparison: pd.DataFrame, diagnostics: dict[str, Any] | None) -> l
         if diagnostics.get("recommendation"):
             lines.append(str(diagnostics["recommendation"]))
     else:
-        lines.append("DBSCAN did not run in this segmentation (segment.methods).")
+        lines.append(
+            f"{METHODS['dbscan'].label} did not run in this segmentation (segment.methods)."
+        )
     lines += data.why_recommended(comparison, diagnostics)
     return lines

@@ -6,6 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from custseg.dashboard import charts, data, ui
+from custseg.methods import METHODS
+
+DBSCAN, HIERARCHICAL = METHODS["dbscan"].label, METHODS["hierarchical"].label
 
 src = ui.source()
 st.title("Methods compared")
@@ -47,11 +50,11 @@ if ui.ready(src):
     for sentence in data.why_recommended(table, diagnostics):
         st.markdown("- " + ui.md(sentence))
 
-    st.subheader("DBSCAN diagnostics")
+    st.subheader(f"{DBSCAN} diagnostics")
     curve = data.k_distance(src)
     if diagnostics is None or curve.empty:
         st.info(
-            "DBSCAN did not run in the last segmentation (segment.methods), so there is no k-distance curve."
+            f"{DBSCAN} did not run in the last segmentation (segment.methods), so there is no k-distance curve."
         )
     else:
         tiles = st.columns(5)
@@ -70,11 +73,11 @@ if ui.ready(src):
         st.caption("The knee of the sorted k-distance curve is the suggested eps. When densities vary, "
                    "no single eps fits every segment: sparse segments become noise or dense ones merge.")  # fmt: skip
 
-    st.subheader("Hierarchical clustering")
+    st.subheader(f"{HIERARCHICAL} clustering")
     Z = data.linkage_matrix(src)
     if Z is None:
         st.info(
-            "Hierarchical clustering did not run in the last segmentation, so there is no dendrogram."
+            f"{HIERARCHICAL} clustering did not run in the last segmentation, so there is no dendrogram."
         )
     else:
         hier = table[table["method"] == "hierarchical"] if not table.empty else table
