@@ -10,7 +10,10 @@ order ``segment.methods`` lists them by default.
 Adding a method is one new package plus one record: the package
 (``custseg/cluster/<method>/``, exported from ``custseg.cluster``) holds the
 estimators and may hold the tuner; the record below names them and holds
-the config section.
+the config section. Config validation, tuning, the comparison, scale-out and
+the saved segmenter then take the method with no other edit
+(tests/cluster/test_registry.py adds one to check); defaults.yaml, which
+users read, should show the new section too (a test checks the two agree).
 
 This module sits at the bottom of the import order (``custseg.config`` reads
 it), so it imports nothing heavy: classes and tuners are named by
