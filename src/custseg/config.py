@@ -176,7 +176,7 @@ _MethodSections = create_model(
 
 
 class SegmentConfig(_MethodSections):  # type: ignore[misc,valid-type]
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS))
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS))  # type: ignore[valid-type]
     max_driver_customers: int = Field(100_000, ge=1)
     engine: Literal["auto", "single", "spark"] = "auto"
     exact_max_rows: int | None = Field(None, ge=0)  # None: estimated (cluster/_engine.py)
