@@ -163,7 +163,7 @@ class FeaturesConfig(_Strict):
 
 # Method names and each method's section (hierarchical, kmeans, dbscan, hdbscan) come from
 # the method registry, so that adding a method does not touch this file.
-Method = Literal[tuple(METHODS)]  # type: ignore[valid-type]
+MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
 
 _MethodSections = create_model(
     "_MethodSections",
@@ -176,7 +176,7 @@ _MethodSections = create_model(
 
 
 class SegmentConfig(_MethodSections):  # type: ignore[misc,valid-type]
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS))  # type: ignore[valid-type]
+    methods: list[MethodName] = Field(default_factory=lambda: list(METHODS))  # type: ignore[valid-type]
     max_driver_customers: int = Field(100_000, ge=1)
     engine: Literal["auto", "single", "spark"] = "auto"
     exact_max_rows: int | None = Field(None, ge=0)  # None: estimated (cluster/_engine.py)
