@@ -15,6 +15,7 @@ import pytest
 
 from custseg.data import generate as gen
 from custseg.data import schemas
+from custseg.data.generate import plan as gen_plan  # the block layout constants live here
 from custseg.errors import ConfigError
 
 pytestmark = pytest.mark.spark
@@ -261,10 +262,10 @@ def test_same_seed_same_bytes_other_seed_other_data(datasets) -> None:
 
 def test_content_does_not_depend_on_spark_partitions(spark, tmp_path, monkeypatch) -> None:
     """Small blocks spread over 1 or 4 partitions: identical bytes (single-file mode)."""
-    monkeypatch.setattr(gen, "BLOCK_CUSTOMERS", 40)
+    monkeypatch.setattr(gen_plan, "BLOCK_CUSTOMERS", 40)
     results = {}
     for blocks_per_file in (100, 2):
-        monkeypatch.setattr(gen, "BLOCKS_PER_FILE", blocks_per_file)
+        monkeypatch.setattr(gen_plan, "BLOCKS_PER_FILE", blocks_per_file)
         raw = tmp_path / f"bpf{blocks_per_file}"
         gen.generate(
             spark, raw, customers=CUSTOMERS // 2, seed=5, bad_records={"duplicate_order": 3}
@@ -280,9 +281,9 @@ def test_content_does_not_depend_on_spark_partitions(spark, tmp_path, monkeypatc
 def test_large_datasets_write_customer_part_files_with_headers(
     spark, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(gen, "BLOCK_CUSTOMERS", 40)
-    monkeypatch.setattr(gen, "BLOCKS_PER_FILE", 2)
-    monkeypatch.setattr(gen, "SINGLE_FILE_MAX", 100)
+    monkeypatch.setattr(gen_plan, "BLOCK_CUSTOMERS", 40)
+    monkeypatch.setattr(gen_plan, "BLOCKS_PER_FILE", 2)
+    monkeypatch.setattr(gen_plan, "SINGLE_FILE_MAX", 100)
     summary = gen.generate(spark, tmp_path, customers=200, seed=5)
     parts = sorted((tmp_path / "customers").iterdir())
     assert [p.name for p in parts] == ["part-00000.csv", "part-00001.csv", "part-00002.csv"]

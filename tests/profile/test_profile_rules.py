@@ -304,6 +304,6 @@ def test_lapsed_needs_a_silence_of_two_typical_gaps() -> None:
 def test_recency_phrase_agrees_with_the_typical_gap(
     word: str, median: float, gap: float, expected: str
 ) -> None:
-    from custseg.profile.rules import _recency_phrase
+    from custseg.profile.descriptions import _recency_phrase
 
     assert _recency_phrase(word, median, gap) == expected

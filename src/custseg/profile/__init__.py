@@ -13,11 +13,8 @@ from custseg.profile.rules import (
     PROFILE_FEATURES,
     WORDS,
     archetype,
-    describe_segments,
     is_outlier,
-    profile_markdown,
     qualitative_word,
-    similar_features,
     word_level,
 )
 from custseg.profile.statistics import (
@@ -27,6 +24,7 @@ from custseg.profile.statistics import (
     typical_gap_days,
     typical_gap_days_pandas,
 )
+from custseg.profile.table import describe_segments, profile_markdown, similar_features
 
 __all__ = [
     "ARCHETYPES",

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from custseg.profile.rules import NOISE, capitalise, percent
+from custseg.profile.descriptions import capitalise, percent
+from custseg.profile.rules import NOISE
 
 
 def _name(row: Any) -> str:

@@ -1,7 +1,10 @@
-"""Segments in plain business language: deterministic rules, no language model.
+"""Segments in plain business language: the deterministic rules, no language model.
 
-Everything here is pure pandas / Python over a :class:`SegmentStatistics`,
-so the same numbers always give the same words, names and actions.
+A segment's medians become words against the population's cut points, and its
+words become an archetype name, an outlier flag and a business action. Pure
+Python, so the same numbers always give the same words, names and actions.
+The sentences built from them live in :mod:`custseg.profile.descriptions`, the
+per-segment table in :mod:`custseg.profile.table`.
 
 Words. Each feature of each segment gets one of "very low", "low",
 "moderate", "high", "very high": the segment's median is placed among the
@@ -23,14 +26,6 @@ A feature whose medians are the same in every segment, within
 ``FLAT_SHARE`` of the population's q20..q80 range, tells the segments apart
 in no way: it reads "similar" in every segment and no rule uses it, so no
 segment is called "long" or "recent" against segments just like it.
-
-Recency is days since the last order, so "low recency" means the segment
-bought recently; the table keeps the scale word ("low recency"). The
-description says "bought recently" only when the median recency is within
-the population's typical gap between orders (the median over repeat buyers
-of (last - first purchase) / (orders - 1)), and "have not bought for a
-while" / "for a long time" only when it is beyond one / two such gaps;
-otherwise it keeps the scale word.
 
 Archetypes, first matching rule wins ("one order" = median num_orders <= 1;
 VL/L/M/H/VH are the words; a rule that needs a missing feature does not
@@ -71,11 +66,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import pandas as pd
-
-from custseg.profile.statistics import CUT_NAMES, SegmentStatistics
 
 # Feature names of the customer table (see DESIGN.md, "Customer features").
 UNITS = "units_purchased"
@@ -161,24 +151,6 @@ ARCHETYPES: dict[str, tuple[str, str]] = {
     ),
 }
 
-_RECENCY_PHRASES = (
-    "bought very recently",
-    "bought recently",
-    "bought moderately recently",
-    "have not bought for a while",
-    "have not bought for a long time",
-)
-_LOYALTY_PHRASES = (
-    "very low loyalty",
-    "low loyalty",
-    "average loyalty",
-    "high loyalty",
-    "very high loyalty",
-)
-_MARKDOWN_HEADER = (
-    "| Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |\n|---|---|---|---|---|"
-)
-
 
 # --------------------------------------------------------------------------- words
 
@@ -216,7 +188,8 @@ def qualitative_word(value: float, cut_points: Sequence[float], constant: bool =
     return UNKNOWN if level is None else WORDS[level]
 
 
-def _level_of(word: str | None) -> int | None:
+def level_of(word: str | None) -> int | None:
+    """The 0..4 level of a word of WORDS; None for "unknown", "similar" or no word."""
     return WORDS.index(word) if word in WORDS else None
 
 
@@ -239,7 +212,7 @@ def archetype(
     """The archetype name of a segment from its feature words and medians (rules in the module doc)."""
     if segment == NOISE:
         return NOISE_ARCHETYPE
-    level = {f: _level_of(words.get(f)) for f in PROFILE_FEATURES}
+    level = {f: level_of(words.get(f)) for f in PROFILE_FEATURES}
 
     def ge(feature: str, k: int) -> bool:
         value = level[feature]
@@ -288,232 +261,3 @@ def is_outlier(size: int, share: float, outlier_share: float = 0.01) -> bool:
 
     (The unassigned group is not a segment and never an outlier one: see describe_segments.)"""
     return bool(size <= 2 or share < outlier_share)
-
-
-# --------------------------------------------------------------------------- texts
-
-
-def _fmt(x: float) -> str:
-    if x is None or math.isnan(x):
-        return "n/a"
-    if float(x).is_integer():
-        return f"{int(x):,}"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.1f}"
-
-
-def percent(x: float) -> str:
-    """A share as a percentage with one decimal, or n/a."""
-    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
-
-
-def capitalise(text: str) -> str:
-    """The sentence with its first letter capitalised."""
-    return text[:1].upper() + text[1:]
-
-
-def _purchase_text(words: Mapping[str, str]) -> str:
-    """The table's second cell: units, spend, tenure, recency words."""
-    parts = [
-        f"{words[f]} {label}"
-        for f, label in (
-            (UNITS, "units"),
-            (SPEND, "spend"),
-            (TENURE, "tenure"),
-            (RECENCY, "recency"),
-        )
-        if f in words
-    ]
-    return capitalise(", ".join(parts))
-
-
-def _loyalty_phrase(word: str) -> str:
-    level = _level_of(word)
-    return _LOYALTY_PHRASES[level] if level is not None else f"{word} loyalty"
-
-
-def _recency_phrase(word: str, median: float, typical_gap_days: float) -> str:
-    """ "bought recently" only within one typical gap, "not bought for a while" beyond one gap,
-    "for a long time" beyond LAPSE_GAPS gaps; otherwise the scale word ("low recency")."""
-    level = _level_of(word)
-    gap = typical_gap_days if typical_gap_days and not math.isnan(typical_gap_days) else math.nan
-    if level is None or math.isnan(median) or math.isnan(gap):
-        return f"{word} recency"
-    if level <= L and median <= gap:
-        return _RECENCY_PHRASES[level]
-    if level == M and median <= gap:
-        return _RECENCY_PHRASES[M]
-    if level == VH and median >= lapse_days(gap):
-        return _RECENCY_PHRASES[VH]
-    if level >= H and median >= gap:
-        return _RECENCY_PHRASES[H]
-    return f"{word} recency"
-
-
-def _loyalty_text(words: Mapping[str, str]) -> str:
-    """The table's third cell: loyalty, order count, product/category diversity words."""
-    parts = []
-    if LOYALTY in words:
-        parts.append(_loyalty_phrase(words[LOYALTY]))
-    if ORDERS in words:
-        parts.append(f"{words[ORDERS]} order count")
-    if PRODUCTS in words and CATEGORIES in words and words[PRODUCTS] == words[CATEGORIES]:
-        parts.append(f"{words[PRODUCTS]} product/category diversity")
-    else:
-        if PRODUCTS in words:
-            parts.append(f"{words[PRODUCTS]} product diversity")
-        if CATEGORIES in words:
-            parts.append(f"{words[CATEGORIES]} category diversity")
-    return capitalise(", ".join(parts))
-
-
-def _description(
-    size: int,
-    share: float,
-    revenue_share: float,
-    segment: int,
-    words: Mapping[str, str],
-    medians: Mapping[str, float],
-    typical_gap_days: float,
-) -> str:
-    """One behaviour sentence with the medians behind each word, recency phrased naturally."""
-    who = "unassigned customer" if segment == NOISE else "customer"
-    head = f"{size:,} {who}{'' if size == 1 else 's'} ({percent(share)} of customers"
-    head += f", {percent(revenue_share)} of revenue)" if not math.isnan(revenue_share) else ")"
-    parts = []
-    if RECENCY in words:
-        phrase = _recency_phrase(words[RECENCY], medians[RECENCY], typical_gap_days)
-        parts.append(f"{phrase} (median {_fmt(medians[RECENCY])} days ago)")
-    if ORDERS in words:
-        orders = medians[ORDERS]
-        if not math.isnan(orders) and orders <= 1:
-            parts.append("a single order")
-        else:
-            parts.append(f"{words[ORDERS]} order count (median {_fmt(orders)})")
-    simple = (
-        (SPEND, "spend", ""),
-        (ORDER_VALUE, "order value", ""),
-        (UNITS, "units", ""),
-        (TENURE, "tenure", " days"),
-    )
-    for f, label, unit in simple:
-        if f in words:
-            parts.append(f"{words[f]} {label} (median {_fmt(medians[f])}{unit})")
-    if LOYALTY in words:
-        parts.append(f"{_loyalty_phrase(words[LOYALTY])} (median tier {_fmt(medians[LOYALTY])})")
-    for f, label in ((PRODUCTS, "product diversity"), (CATEGORIES, "category diversity")):
-        if f in words:
-            parts.append(f"{words[f]} {label} (median {_fmt(medians[f])})")
-    others = [f for f in words if f not in PROFILE_FEATURES]
-    parts += [f"{words[f]} {f} (median {_fmt(medians[f])})" for f in others]
-    return head + (": " + "; ".join(parts) if parts else "") + "."
-
-
-# --------------------------------------------------------------------------- profiles
-
-
-def similar_features(stats: SegmentStatistics, features: Sequence[str]) -> set[str]:
-    """The features whose median is the same in every segment (noise aside), within FLAT_SHARE
-    of the population's q20..q80 range: they do not tell the segments apart."""
-    segments = stats.segments[stats.segments["segment"] != NOISE]
-    if len(segments) < 2:
-        return set()
-    flat = set()
-    for f in features:
-        medians = segments[f"{f}_median"].dropna()
-        if medians.empty:
-            continue
-        pop = stats.population.loc[f]
-        spread = float(medians.max() - medians.min())
-        if spread <= FLAT_SHARE * float(pop["q80"] - pop["q20"]):
-            flat.add(f)
-    return flat
-
-
-def describe_segments(
-    stats: SegmentStatistics,
-    outlier_share: float = 0.01,
-    described: Sequence[str] | None = None,
-    typical_gap_days: float = math.nan,
-) -> pd.DataFrame:
-    """One row per segment in business language.
-
-    ``described``: the features that get words (default: every feature of
-    ``stats``); the model's clustering features, so a feature it left out
-    (zero variance, not available) is never described. ``typical_gap_days``:
-    the population's typical gap between orders (see :func:`typical_gap_days`),
-    what recency is phrased and lapsing judged against.
-
-    Columns: ``segment, size, share, revenue_share, archetype, archetype_text,
-    description, purchase_text, loyalty_text, action, is_outlier`` and, per
-    feature ``f`` of ``stats``, ``f_median, f_mean``, and ``f_word`` for the
-    described ones. ``purchase_text``, ``loyalty_text`` and ``archetype_text``
-    are the second, third and fourth cells of :func:`profile_markdown`'s table.
-    """
-    if not 0 <= outlier_share < 1:
-        raise ValueError(f"outlier_share must be in [0, 1), got {outlier_share}")
-    population = stats.population
-    described = [
-        f for f in (stats.features if described is None else described) if f in stats.features
-    ]
-    flat = similar_features(stats, described)
-    records: list[dict[str, Any]] = []
-    # Records, not itertuples: feature names need not be Python identifiers.
-    for values in stats.segments.to_dict("records"):
-        segment = int(values["segment"])
-        medians = {f: float(values[f"{f}_median"]) for f in stats.features}
-        words = {}
-        for f in described:
-            pop = population.loc[f]
-            constant = bool(pop["min"] == pop["max"])
-            word = qualitative_word(medians[f], [pop[c] for c in CUT_NAMES], constant)
-            words[f] = SIMILAR if f in flat and word != UNKNOWN else word
-        name = archetype(segment, words, medians, typical_gap_days)
-        sentence, action = ARCHETYPES[name]
-        size, share, revenue_share = (
-            int(values["size"]),
-            float(values["share"]),
-            float(values["revenue_share"]),
-        )
-        record: dict[str, Any] = {
-            "segment": segment,
-            "size": size,
-            "share": share,
-            "revenue_share": revenue_share,
-            "archetype": name,
-            "archetype_text": sentence,
-            "description": _description(
-                size, share, revenue_share, segment, words, medians, typical_gap_days
-            ),
-            "purchase_text": _purchase_text(words),
-            "loyalty_text": _loyalty_text(words),
-            "action": action,
-            "is_outlier": segment != NOISE and is_outlier(size, share, outlier_share),
-        }
-        for f in stats.features:
-            record[f"{f}_median"] = medians[f]
-            record[f"{f}_mean"] = float(values[f"{f}_mean"])
-            if f in words:
-                record[f"{f}_word"] = words[f]
-        records.append(record)
-    return pd.DataFrame.from_records(records)
-
-
-def _cell(value: object) -> str:
-    """Text made safe for one Markdown table cell: no pipes, no line breaks."""
-    text = " ".join(str(value).split())
-    return text.replace("\\", "\\\\").replace("|", "\\|")
-
-
-def profile_markdown(profiles: pd.DataFrame) -> str:
-    """The seed analysis's Markdown table, one row per segment (noise labelled "noise").
-
-    | Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |, where the
-    cells hold the purchase words, the loyalty/orders/diversity words, the
-    archetype sentence and the segment size.
-    """
-    lines = [_MARKDOWN_HEADER]
-    for row in profiles.itertuples(index=False):
-        label = "noise" if int(row.segment) == NOISE else str(int(row.segment))
-        cells = (label, row.purchase_text, row.loyalty_text, row.archetype_text, int(row.size))
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
