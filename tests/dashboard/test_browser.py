@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -355,8 +356,15 @@ def test_docs_screenshots(browser):
 
 
 def test_without_a_browser_the_skip_says_how_to_get_one(monkeypatch):
+    pytest.importorskip("selenium")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     reason = find_browser()
-    assert isinstance(reason, str) or reason is None
-    if "selenium" not in reason:
-        assert "no chromium and chromedriver" in reason and "scripts/install-browser.sh" in reason
+    assert isinstance(reason, str), reason
+    assert "no chromium and chromedriver" in reason and "scripts/install-browser.sh" in reason
+
+
+def test_without_selenium_the_skip_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "selenium", None)  # makes `import selenium` raise ImportError
+    reason = find_browser()
+    assert isinstance(reason, str), reason
+    assert "selenium is not installed" in reason and "pip install selenium" in reason

@@ -113,16 +113,23 @@ def test_unity_catalog_models_need_three_level_names(overrides, message):
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "unity_catalog"),
     [
-        {"tracking.registry_uri": "databricks-uc", "tracking.model_name": "main.custseg.segmenter"},
-        {"tracking.tracking_uri": "databricks", "tracking.model_name": "main.custseg.segmenter"},
-        {"tracking.tracking_uri": "databricks", "tracking.registry_uri": "databricks"},  # workspace registry
-        {},
+        ({"tracking.registry_uri": "databricks-uc", "tracking.model_name": "main.custseg.segmenter"}, True),
+        ({"tracking.tracking_uri": "databricks", "tracking.model_name": "main.custseg.segmenter"}, True),
+        ({"tracking.tracking_uri": "databricks", "tracking.registry_uri": "databricks"}, False),  # workspace registry
+        ({}, False),
     ],
 )
-def test_accepted_registry_settings(overrides):
-    load_config(overrides=overrides)
+def test_accepted_registry_settings(overrides, unity_catalog):
+    from custseg.config import uses_unity_catalog
+
+    tracking = load_config(overrides=overrides).tracking
+    for dotted, value in overrides.items():
+        assert getattr(tracking, dotted.removeprefix("tracking.")) == value, dotted
+    if not overrides:
+        assert tracking.model_name == "custseg-segmenter"
+    assert uses_unity_catalog(tracking.tracking_uri, tracking.registry_uri) is unity_catalog
 
 
 def test_setup_points_mlflow_at_the_registry(tmp_path, mlflow_store):
