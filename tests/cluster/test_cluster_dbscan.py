@@ -6,17 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from partitions import same_partition
 from sklearn.cluster import DBSCAN as SkDBSCAN
 from sklearn.datasets import make_blobs, make_circles, make_moons
 
 from custseg.cluster import DBSCAN, _base, _dbscan, _dbscan_kernels, k_distance_curve, knee_point
 from custseg.errors import ModelError
-
-
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    """a and b group the points identically (up to relabelling)."""
-    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
-    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
 def assert_matches_sklearn(X: np.ndarray, eps: float, min_samples: int) -> DBSCAN:
@@ -145,7 +140,11 @@ def test_to_dict_round_trip() -> None:
     assert set(arrays) == {"components", "core_labels"}
     meta = json.loads(json.dumps({k: v for k, v in state.items() if k not in arrays}))
     restored = DBSCAN.from_dict({**meta, **arrays})
-    assert restored.eps == 0.7 and restored.min_samples == 5 and restored.n_clusters_ == model.n_clusters_
+    assert (
+        restored.eps == 0.7
+        and restored.min_samples == 5
+        and restored.n_clusters_ == model.n_clusters_
+    )
     new = X + np.random.default_rng(0).normal(scale=0.3, size=X.shape)
     np.testing.assert_array_equal(restored.predict(new), model.predict(new))
     np.testing.assert_array_equal(restored.predict(X), model.labels_)

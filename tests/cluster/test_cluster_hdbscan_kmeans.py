@@ -14,11 +14,6 @@ from sklearn.metrics import adjusted_rand_score
 from custseg.cluster import HDBSCAN, KMeans
 
 
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
-    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
-
-
 @pytest.fixture(scope="module")
 def noisy_moons() -> np.ndarray:
     rng = np.random.default_rng(0)

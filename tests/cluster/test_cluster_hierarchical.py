@@ -6,17 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from partitions import same_partition
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from custseg.cluster import Hierarchical, _hierarchical
 from custseg.errors import ParameterError
-
-
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
-    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fast_hdbscan.hdbscan import clusters_from_spanning_tree
+from partitions import assert_same_partition
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
@@ -32,13 +33,6 @@ def blobs_2d(rng: np.random.Generator) -> np.ndarray:
     sizes = rng.integers(20, 150, 6)
     parts = [rng.normal(c, s, (n, 2)) for c, s, n in zip(centres, spreads, sizes, strict=True)]
     return np.concatenate([*parts, rng.uniform(-8, 8, (40, 2))])
-
-
-def assert_same_partition(expected: np.ndarray, got: np.ndarray) -> None:
-    """The same noise and the same clusters, whatever their numbers."""
-    np.testing.assert_array_equal(expected < 0, got < 0)
-    pairs = set(zip(expected[expected >= 0].tolist(), got[got >= 0].tolist(), strict=True))
-    assert len(pairs) == len({e for e, _ in pairs}) == len({g for _, g in pairs})
 
 
 @pytest.mark.parametrize("seed", range(6))

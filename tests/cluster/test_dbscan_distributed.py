@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 import pytest
+from partitions import same_partition
 from sklearn.cluster import DBSCAN as SkDBSCAN
 from sklearn.datasets import make_blobs, make_circles, make_moons
 from sklearn.neighbors import NearestNeighbors
@@ -129,12 +130,6 @@ PIECES = _pieces()
 ALL_X = padded(list(PIECES.values()), 12)
 PIECE_OF = np.repeat(np.arange(len(PIECES)), [len(X) for X, _ in PIECES.values()])
 ONE_D = np.array([[0.0], [0.5], [1.0], [1.5], [5.0], [5.5], [6.0], [10.0]])
-
-
-def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
-    """a and b group the points identically (up to relabelling)."""
-    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
-    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
 def assert_dbscan_equivalent(

@@ -12,10 +12,10 @@ import warnings
 
 import numpy as np
 import pytest
+from partitions import same_partition
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.cluster import DBSCAN as SkDBSCAN
 from sklearn.exceptions import ConvergenceWarning
-from test_cluster_dbscan import same_partition
 
 from custseg.cluster import (
     DBSCAN,

@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -54,7 +55,9 @@ def find_browser() -> tuple[str, str] | str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if chromium is None or driver is None:
-        missing = " and ".join(n for n, p in (("chromium", chromium), ("chromedriver", driver)) if p is None)
+        missing = " and ".join(
+            n for n, p in (("chromium", chromium), ("chromedriver", driver)) if p is None
+        )
         return (f"no {missing} on this machine: run scripts/install-browser.sh as root "
                 "(apt-get install chromium chromium-driver); browsers are never downloaded")  # fmt: skip
     return chromium, driver
@@ -134,7 +137,9 @@ def start_dashboard(config):
 
     port = free_port()
     argv, env = server.command(config, port=port)
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -206,7 +211,12 @@ def test_filter_updates_charts_and_table(browser, dashboard, dash_lake, tmp_path
     from custseg.dashboard import data
 
     browser.get(f"{dashboard}/explore")
-    wait_for(browser, "return document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3", 60, "3 charts")
+    wait_for(
+        browser,
+        "return document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3",
+        60,
+        "3 charts",
+    )
     wait_for(browser, "return document.querySelector('[data-testid=stTable]')", 30, "the table")
     before = explore_state(browser)
     total = len(dash_lake.features)
@@ -235,15 +245,24 @@ def test_customer_text_is_shown_literally(browser, dashboard, dash_lake):
     from selenium.webdriver.common.keys import Keys
 
     browser.get(f"{dashboard}/customers")
-    wait_for(browser, "return document.querySelector('.st-key-customers_mask')", 60, "the masking switch")
+    wait_for(
+        browser, "return document.querySelector('.st-key-customers_mask')", 60, "the masking switch"
+    )
     # Masked first: the literal name is nowhere on the page.
-    wait_for(browser, "return document.querySelector('[data-testid=stTable]')", 30, "the customer detail")
+    wait_for(
+        browser, "return document.querySelector('[data-testid=stTable]')", 30, "the customer detail"
+    )
     assert dash_lake.hostile_name not in browser.execute_script("return document.body.innerText")
 
     element(browser, ".st-key-customers_mask label").click()
     wait_for(browser, "return document.body.innerText.includes('UNMASKED')", 30, "masking off")
     type_into(browser, ".st-key-customers_search input", dash_lake.hostile_id + Keys.ENTER)
-    wait_for(browser, "return document.body.innerText.includes('customers-found: 1 ')", 30, "the search result")
+    wait_for(
+        browser,
+        "return document.body.innerText.includes('customers-found: 1 ')",
+        30,
+        "the search result",
+    )
     shown = wait_for(
         browser,
         "const t = document.querySelector('[data-testid=stTable]');"
@@ -275,7 +294,10 @@ def test_report_opens_offline_with_every_chart_drawn(browser, dash_lake, tmp_pat
     profiles["action"] = profiles["action"] + " " + dash_lake.hostile_name
     target = live.parent / "v00000099"
     target.mkdir()
-    pq.write_table(pa.Table.from_pandas(pd.DataFrame(profiles), preserve_index=False), target / "part-0.parquet")
+    pq.write_table(
+        pa.Table.from_pandas(pd.DataFrame(profiles), preserve_index=False),
+        target / "part-0.parquet",
+    )
     (target / "_SUCCESS").touch()
     (live.parent / "_current").write_text("v00000099\n")
     source = Source(lakehouse=root, tracking_uri=dash_lake.source.tracking_uri)
@@ -290,7 +312,9 @@ def test_report_opens_offline_with_every_chart_drawn(browser, dash_lake, tmp_pat
         browser.get(report.as_uri())
         expected = wait_for(browser, "return location.protocol === 'file:' && document.readyState === 'complete'"
                                      " && document.querySelectorAll('.chart').length", 60, "the report")  # fmt: skip
-        assert expected == 8  # sizes, shares, z-scores, projection, comparison, k-distance, dendrogram, migration
+        assert (
+            expected == 8
+        )  # sizes, shares, z-scores, projection, comparison, k-distance, dendrogram, migration
         charts = wait_for(
             browser,
             "const s = Array.from(document.querySelectorAll('.chart')).map(c => {"
@@ -317,7 +341,10 @@ def test_report_opens_offline_with_every_chart_drawn(browser, dash_lake, tmp_pat
         browser.set_window_size(1400, 1000)
 
 
-@pytest.mark.skipif(not os.environ.get("CUSTSEG_DOCS_DEMO"), reason="set CUSTSEG_DOCS_DEMO to a demo run's folder to refresh docs/screenshots")
+@pytest.mark.skipif(
+    not os.environ.get("CUSTSEG_DOCS_DEMO"),
+    reason="set CUSTSEG_DOCS_DEMO to a demo run's folder to refresh docs/screenshots",
+)
 def test_docs_screenshots(browser):
     """Screenshots of every page (and the report) for docs/dashboard.md, from a `custseg demo` run."""
     from selenium.webdriver.common.keys import Keys
@@ -332,11 +359,21 @@ def test_docs_screenshots(browser):
     try:
         for page in PAGES:
             browser.get(url + ("/" if page == "overview" else f"/{page}"))
-            wait_for(browser, "return document.querySelector('[data-testid=stMainBlockContainer] h1')", 60, page)
+            wait_for(
+                browser,
+                "return document.querySelector('[data-testid=stMainBlockContainer] h1')",
+                60,
+                page,
+            )
             time.sleep(4)  # charts and tables finish drawing
             full_page_screenshot(browser, DOCS / f"{page}.png")
         browser.get(f"{url}/explore")
-        wait_for(browser, "return document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3", 60, "explore")
+        wait_for(
+            browser,
+            "return document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3",
+            60,
+            "explore",
+        )
         for state in ("CA", "NY"):
             type_into(browser, ".st-key-explore_state input", state + Keys.ENTER)
             time.sleep(2)
@@ -355,8 +392,15 @@ def test_docs_screenshots(browser):
 
 
 def test_without_a_browser_the_skip_says_how_to_get_one(monkeypatch):
+    pytest.importorskip("selenium")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     reason = find_browser()
-    assert isinstance(reason, str) or reason is None
-    if "selenium" not in reason:
-        assert "no chromium and chromedriver" in reason and "scripts/install-browser.sh" in reason
+    assert isinstance(reason, str), reason
+    assert "no chromium and chromedriver" in reason and "scripts/install-browser.sh" in reason
+
+
+def test_without_selenium_the_skip_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "selenium", None)  # makes `import selenium` raise ImportError
+    reason = find_browser()
+    assert isinstance(reason, str), reason
+    assert "selenium is not installed" in reason and "pip install selenium" in reason

@@ -20,6 +20,7 @@ CATALOG = {"storage.format": "delta", "storage.catalog": "main", "storage.schema
 
 # -- tables ------------------------------------------------------------------------------
 
+
 def test_parquet_paths_stay_the_default():
     storage = load_config().storage
     assert storage.format == "parquet" and storage.catalog is None and storage.schema_ is None
@@ -41,9 +42,18 @@ def test_catalog_tables_are_three_level_with_the_layer_as_prefix(layer, table, n
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"storage.catalog": "main", "storage.schema": "custseg"}, r"storage.schema.*need storage.format: delta"),
-        ({"storage.format": "delta", "storage.catalog": "main"}, r"storage.catalog and storage.schema go together"),
-        ({"storage.format": "delta", "storage.schema": "custseg"}, r"go together \(catalog is None\)"),
+        (
+            {"storage.catalog": "main", "storage.schema": "custseg"},
+            r"storage.schema.*need storage.format: delta",
+        ),
+        (
+            {"storage.format": "delta", "storage.catalog": "main"},
+            r"storage.catalog and storage.schema go together",
+        ),
+        (
+            {"storage.format": "delta", "storage.schema": "custseg"},
+            r"go together \(catalog is None\)",
+        ),
         ({**CATALOG, "storage.catalog": "main; drop"}, r"storage.catalog.*plain identifier"),
         ({**CATALOG, "storage.schema": "a.b"}, r"storage.schema.*plain identifier"),
     ],
@@ -84,7 +94,9 @@ def test_delta_catalog_read_is_spark_table(tmp_path):
 
 def test_a_missing_catalog_table_names_it_and_the_command(tmp_path):
     config = StorageConfig(root=str(tmp_path), format="delta", catalog="main", schema="custseg")
-    with pytest.raises(InputDataError, match=r"as main.custseg.gold_customer_features; run 'custseg features'"):
+    with pytest.raises(
+        InputDataError, match=r"as main.custseg.gold_customer_features; run 'custseg features'"
+    ):
         Lakehouse(fake_spark(table_exists=False), config).read("gold", "customer_features")
 
 
@@ -99,11 +111,21 @@ def test_delta_without_catalog_writes_a_path(tmp_path):
 
 # -- MLflow ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"tracking.registry_uri": "databricks-uc"}, r"tracking.model_name.*three-level Unity Catalog name catalog.schema.model"),
-        ({"tracking.registry_uri": "databricks-uc://prod", "tracking.model_name": "custseg.segmenter"}, r"three-level"),
+        (
+            {"tracking.registry_uri": "databricks-uc"},
+            r"tracking.model_name.*three-level Unity Catalog name catalog.schema.model",
+        ),
+        (
+            {
+                "tracking.registry_uri": "databricks-uc://prod",
+                "tracking.model_name": "custseg.segmenter",
+            },
+            r"three-level",
+        ),
         ({"tracking.tracking_uri": "databricks"}, r"the default for tracking URI 'databricks'"),
     ],
 )
@@ -113,16 +135,38 @@ def test_unity_catalog_models_need_three_level_names(overrides, message):
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "unity_catalog"),
     [
-        {"tracking.registry_uri": "databricks-uc", "tracking.model_name": "main.custseg.segmenter"},
-        {"tracking.tracking_uri": "databricks", "tracking.model_name": "main.custseg.segmenter"},
-        {"tracking.tracking_uri": "databricks", "tracking.registry_uri": "databricks"},  # workspace registry
-        {},
+        (
+            {
+                "tracking.registry_uri": "databricks-uc",
+                "tracking.model_name": "main.custseg.segmenter",
+            },
+            True,
+        ),
+        (
+            {
+                "tracking.tracking_uri": "databricks",
+                "tracking.model_name": "main.custseg.segmenter",
+            },
+            True,
+        ),
+        (
+            {"tracking.tracking_uri": "databricks", "tracking.registry_uri": "databricks"},
+            False,
+        ),  # workspace registry
+        ({}, False),
     ],
 )
-def test_accepted_registry_settings(overrides):
-    load_config(overrides=overrides)
+def test_accepted_registry_settings(overrides, unity_catalog):
+    from custseg.config import uses_unity_catalog
+
+    tracking = load_config(overrides=overrides).tracking
+    for dotted, value in overrides.items():
+        assert getattr(tracking, dotted.removeprefix("tracking.")) == value, dotted
+    if not overrides:
+        assert tracking.model_name == "custseg-segmenter"
+    assert uses_unity_catalog(tracking.tracking_uri, tracking.registry_uri) is unity_catalog
 
 
 def test_setup_points_mlflow_at_the_registry(tmp_path, mlflow_store):
@@ -140,6 +184,7 @@ def test_setup_points_mlflow_at_the_registry(tmp_path, mlflow_store):
 
 
 # -- shipping the package ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("config", "ships"),
@@ -164,13 +209,17 @@ def test_the_package_zip_holds_the_sources_and_imports_from_itself(tmp_path):
 
     archive = package_zip(tmp_path)
     names = zipfile.ZipFile(archive).namelist()
-    assert {"custseg/__init__.py", "custseg/defaults.yaml", "custseg/cluster/__init__.py"} <= set(names)
+    assert {"custseg/__init__.py", "custseg/defaults.yaml", "custseg/cluster/__init__.py"} <= set(
+        names
+    )
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     probe = (
         f"import sys; sys.path.insert(0, {str(archive)!r}); import custseg.config, custseg.cluster; "
         "assert custseg.config.__file__.startswith(sys.path[0]), custseg.config.__file__; "
         "print(custseg.config.load_config().storage.root)"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "lakehouse"
