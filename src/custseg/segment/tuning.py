@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from custseg.cluster import DBSCAN, HDBSCAN, Hierarchical, KMeans, k_distance_curve, knee_point
-from custseg.cluster._k_search import FULL_GRID_MAX, MAX_SMALL_SEGMENTS
+from custseg.cluster._common.k_search import FULL_GRID_MAX, MAX_SMALL_SEGMENTS
 from custseg.config import SegmentConfig
 from custseg.segment.diagnostics import DBSCANDiagnostics, diagnose_dbscan
 from custseg.segment.evaluation import cluster_metrics, stability
