@@ -104,6 +104,27 @@ class DBSCAN(BaseClusterer):
         self.labels_ = labels
         return self
 
+    @classmethod
+    def from_core_points(
+        cls,
+        params: dict[str, Any],
+        components: np.ndarray,
+        core_labels: np.ndarray,
+        n_clusters: int,
+    ) -> DBSCAN:
+        """A fitted DBSCAN from the core points a distributed fit kept (see ``_distributed``).
+
+        ``n_clusters`` is the fit's own count: a thinned set of core points may not hold
+        every cluster's points, so it is not derived from ``core_labels``.
+        """
+        obj = cls(**params)
+        obj.validate_params()
+        components = np.asarray(components, dtype=np.float64)
+        obj.n_features_in_ = int(components.shape[1])
+        obj._set_core(components, core_labels)
+        obj.n_clusters_ = int(n_clusters)
+        return obj
+
     def _set_core(self, components: np.ndarray, core_labels: np.ndarray) -> None:
         self.components_ = np.ascontiguousarray(components, dtype=np.float64).reshape(
             -1, self.n_features_in_

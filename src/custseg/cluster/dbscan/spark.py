@@ -287,7 +287,6 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
         driver_rows: int,
     ) -> BaseClusterer:
         """Exact distributed DBSCAN; returns a DBSCAN holding the kept core points."""
-
         assert isinstance(clusterer, DBSCAN)
         fit = fit_distributed(
             dataset,
@@ -299,8 +298,7 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
             partition_rows=self.getPartitionRows(),
             max_model_points=self.getMaxModelPoints(),
         )
-        clusterer.n_features_in_ = int(fit.components.shape[1])
-        clusterer._set_core(fit.components, fit.core_labels)
-        clusterer.n_clusters_ = fit.n_clusters
         self._distributed_fit = fit
-        return clusterer
+        return DBSCAN.from_core_points(
+            clusterer.get_params(), fit.components, fit.core_labels, fit.n_clusters
+        )

@@ -117,7 +117,7 @@ class HDBSCAN(BaseClusterer):
         n_features: int,
         n_inexact_core: int = 0,
     ) -> HDBSCAN:
-        """A fitted HDBSCAN from the distributed fit's summary (see ``_hdbscan_spark``).
+        """A fitted HDBSCAN from the distributed fit's summary (see ``_distributed``).
 
         ``split_dims`` / ``split_values``: the bubbles' k-d split tree in heap order;
         ``leaf_labels``: the label of each bubble (leaf), -1 = noise or an empty bubble;
