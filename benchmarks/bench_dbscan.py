@@ -116,7 +116,7 @@ def run_spark_floor(driver_memory: str) -> dict:
     from custseg.spark import create_session
 
     def touch_kernels(batches):  # noqa: ANN001, ANN202 - runs in a Python worker
-        from custseg.cluster import _dbscan_kernels  # noqa: F401 - the import is the point
+        from custseg.cluster.dbscan import _kernels  # noqa: F401 - the import is the point
 
         yield from batches
 

@@ -102,7 +102,7 @@ def main() -> None:
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("custseg.cluster._hdbscan_spark").setLevel(logging.INFO)
+    logging.getLogger("custseg.cluster.hdbscan._distributed").setLevel(logging.INFO)
     from custseg.cluster import HDBSCAN, SparkHDBSCAN
     from custseg.config import SparkConfig
     from custseg.spark import create_session

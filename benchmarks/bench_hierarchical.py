@@ -33,7 +33,7 @@ For each size it prints, side by side:
 
 ``--compare-summarisers`` times only the micro-cluster summaries (custseg's sample-seeded
 single pass) against pyspark.ml KMeans and BisectingKMeans with the same k, to justify the
-choice documented in ``custseg/cluster/_summaries.py``.
+choice documented in ``custseg/cluster/hierarchical/_summaries.py``.
 
 Working files go to ``--workdir`` (default a temporary folder, removed afterwards).
 """
@@ -456,11 +456,11 @@ def compare_summarisers(spark: Any, work: Path, sizes: list[int], args: argparse
     from pyspark.ml.clustering import BisectingKMeans, KMeans
     from pyspark.ml.functions import array_to_vector
 
-    from custseg.cluster._hierarchical import DEFAULT_MICRO_CLUSTERS
-    from custseg.cluster._spark import features_as_array
-    from custseg.cluster._summaries import micro_cluster_summaries
+    from custseg.cluster._common.defaults import HIERARCHICAL_MICRO_CLUSTERS
+    from custseg.cluster._common.spark_frames import features_as_array
+    from custseg.cluster.hierarchical._summaries import micro_cluster_summaries
 
-    m = args.micro_clusters or DEFAULT_MICRO_CLUSTERS
+    m = args.micro_clusters or HIERARCHICAL_MICRO_CLUSTERS
     warm_up(spark, work)
     print(f"\nmicro-cluster summaries, k = {m}, blobs data")
     for n in sizes:

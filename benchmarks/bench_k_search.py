@@ -33,7 +33,8 @@ def grid_blobs(n: int) -> np.ndarray:
 
 
 def search(method: str, X: np.ndarray, high: int, every_k: bool) -> tuple[int, int, float]:
-    from custseg.cluster import Hierarchical, KMeans, _k_search
+    from custseg.cluster import Hierarchical, KMeans
+    from custseg.cluster._common import k_search as _k_search
 
     saved = _k_search.FULL_GRID_MAX
     _k_search.FULL_GRID_MAX = 10**9 if every_k else saved  # every k: the old linear search

@@ -179,7 +179,7 @@ class SegmentConfig(_MethodSections):  # type: ignore[misc,valid-type]
     methods: list[MethodName] = Field(default_factory=lambda: list(METHODS))  # type: ignore[valid-type]
     max_driver_customers: int = Field(100_000, ge=1)
     engine: Literal["auto", "single", "spark"] = "auto"
-    exact_max_rows: int | None = Field(None, ge=0)  # None: estimated (cluster/_engine.py)
+    exact_max_rows: int | None = Field(None, ge=0)  # None: estimated (cluster/_common/engine.py)
     random_seed: int = 42
     log_features: list[str] = Field(default_factory=list)
     silhouette_sample: int = Field(10_000, ge=100)

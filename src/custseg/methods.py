@@ -19,7 +19,8 @@ This module sits at the bottom of the import order (``custseg.config`` reads
 it), so it imports nothing heavy: classes and tuners are named by
 ``"module:attribute"`` strings and imported only when asked for. It lives
 beside ``config.py`` rather than in ``custseg/cluster/`` because importing a
-module there runs ``custseg/cluster/__init__.py``, which loads the estimators.
+module there runs ``custseg/cluster/__init__.py``, which loads the single-node
+estimators (scipy, scikit-learn) that config has no need of.
 """
 
 from __future__ import annotations

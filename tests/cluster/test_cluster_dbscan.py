@@ -10,7 +10,10 @@ from partitions import same_partition
 from sklearn.cluster import DBSCAN as SkDBSCAN
 from sklearn.datasets import make_blobs, make_circles, make_moons
 
-from custseg.cluster import DBSCAN, _base, _dbscan, _dbscan_kernels, k_distance_curve, knee_point
+from custseg.cluster import DBSCAN, k_distance_curve, knee_point
+from custseg.cluster._common import base
+from custseg.cluster.dbscan import _kernels as kernels
+from custseg.cluster.dbscan import estimator as dbscan_estimator
 from custseg.errors import ModelError
 
 
@@ -92,10 +95,10 @@ def test_chunked_queries_match_one_chunk(monkeypatch: pytest.MonkeyPatch) -> Non
     X = make_moons(500, noise=0.06, random_state=7)[0]
     whole = DBSCAN(eps=0.12, min_samples=5).fit(X)
     curve = k_distance_curve(X, 5)
-    monkeypatch.setattr(_dbscan_kernels, "QUERY_CHUNK", 7)
-    monkeypatch.setattr(_dbscan_kernels, "LARGE_FRAGMENT", 3)  # many fragments get own trees
-    monkeypatch.setattr(_dbscan, "_QUERY_CHUNK", 7)
-    monkeypatch.setattr(_base, "_MIN_THREADED_ROWS", 0)  # thread even this small input
+    monkeypatch.setattr(kernels, "QUERY_CHUNK", 7)
+    monkeypatch.setattr(kernels, "LARGE_FRAGMENT", 3)  # many fragments get own trees
+    monkeypatch.setattr(dbscan_estimator, "_QUERY_CHUNK", 7)
+    monkeypatch.setattr(base, "_MIN_THREADED_ROWS", 0)  # thread even this small input
     chunked = DBSCAN(eps=0.12, min_samples=5).fit(X)
     np.testing.assert_array_equal(chunked.labels_, whole.labels_)
     np.testing.assert_array_equal(chunked.predict(X), whole.labels_)

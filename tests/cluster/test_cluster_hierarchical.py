@@ -11,7 +11,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from custseg.cluster import Hierarchical, _hierarchical
+from custseg.cluster import Hierarchical
+from custseg.cluster.hierarchical import estimator as hierarchical_estimator
 from custseg.errors import ParameterError
 
 
@@ -115,7 +116,7 @@ def test_to_dict_round_trip(blobs: tuple[np.ndarray, np.ndarray]) -> None:
 
 
 def test_pairwise_linkages_are_limited(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_hierarchical, "MAX_PAIRWISE_ROWS", 10)
+    monkeypatch.setattr(hierarchical_estimator, "MAX_PAIRWISE_ROWS", 10)
     X = np.random.default_rng(0).normal(size=(11, 2))
     with pytest.raises(
         ParameterError, match=r"linkage 'complete' .* limited to 10 customers; the data has 11"

@@ -14,7 +14,7 @@ from partitions import assert_same_partition
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
-from custseg.cluster._condensed_tree import weighted_hdbscan
+from custseg.cluster.hdbscan._condensed_tree import weighted_hdbscan
 
 
 def mutual_reachability_tree(X: np.ndarray, min_samples: int) -> np.ndarray:

@@ -25,8 +25,9 @@ from sklearn.datasets import make_blobs, make_circles, make_moons
 from sklearn.neighbors import NearestNeighbors
 
 from custseg.cluster import DBSCAN, SparkDBSCAN, SparkDBSCANModel
-from custseg.cluster._dbscan_kernels import (
-    CoreLinker,
+from custseg.cluster.dbscan._core_linker import CoreLinker
+from custseg.cluster.dbscan._frames import HALO, OWN, PART
+from custseg.cluster.dbscan._kernels import (
     core_counts,
     count_own,
     count_within,
@@ -34,16 +35,17 @@ from custseg.cluster._dbscan_kernels import (
     nearest_core,
     nearest_listed_core,
 )
-from custseg.cluster._dbscan_spark import (
+from custseg.cluster.dbscan._partitioning import (
     box_loads,
     build_partitioner,
     candidate_leaves,
     choose_partitioner,
-    distance_to_sampled,
     partition_keys,
     spark_hash_int,
     task_slots,
 )
+from custseg.cluster.dbscan._passes import box_pass
+from custseg.cluster.dbscan._thinning import distance_to_sampled
 from custseg.errors import ParameterError
 
 
@@ -360,8 +362,6 @@ def test_box_passes_stream_in_chunks_and_boxes_share_a_partition() -> None:
     tiny halo chunk, gives what it gives with one chunk; own rows after a box's halo are refused."""
     import pandas as pd
 
-    from custseg.cluster import _dbscan_spark as ds
-
     rng = np.random.default_rng(5)
     X = np.vstack([rng.normal(0.0, 0.4, size=(400, 2)), rng.uniform(-3, 3, size=(200, 2))])
     eps, min_samples = 0.3, 5
@@ -372,27 +372,27 @@ def test_box_passes_stream_in_chunks_and_boxes_share_a_partition() -> None:
     frame = pd.DataFrame(
         {
             "id": rows.astype(np.int64),
-            ds.PART: keys[leaves].astype(np.int32),
-            "kind": np.where(leaves == own[rows], ds.OWN, ds.HALO).astype(np.int32),
+            PART: keys[leaves].astype(np.int32),
+            "kind": np.where(leaves == own[rows], OWN, HALO).astype(np.int32),
             "x0": X[rows, 0],
             "x1": X[rows, 1],
         }
     )
-    two_boxes = frame[frame[ds.PART].isin(keys[:2])].sort_values([ds.PART, "kind"], kind="stable")
+    two_boxes = frame[frame[PART].isin(keys[:2])].sort_values([PART, "kind"], kind="stable")
 
     def run(chunk_rows: int, batch_rows: int) -> pd.DataFrame:
-        kernel = ds._box_pass(partitioner, keys, eps, min_samples, 2, 0.0, chunk_rows)
+        kernel = box_pass(partitioner, keys, eps, min_samples, 2, 0.0, chunk_rows)
         batches = [two_boxes.iloc[i : i + batch_rows] for i in range(0, len(two_boxes), batch_rows)]
         return pd.concat(list(kernel(iter(batches))), ignore_index=True)
 
     whole, streamed = run(10**9, 10**9), run(5, 7)
     pd.testing.assert_frame_equal(streamed, whole)
-    assert set(whole[ds.PART]) == set(keys[:2].tolist())
+    assert set(whole[PART]) == set(keys[:2].tolist())
     # the core flags are the full data's
     counts = (np.linalg.norm(X[whole["id"]][:, None] - X[None], axis=2) <= eps).sum(axis=1)
     np.testing.assert_array_equal(whole["is_core"].to_numpy(), counts >= min_samples)
-    kernel = ds._box_pass(partitioner, keys, eps, min_samples, 2, 0.0, 100)
-    one_box = two_boxes[two_boxes[ds.PART] == keys[0]]
+    kernel = box_pass(partitioner, keys, eps, min_samples, 2, 0.0, 100)
+    one_box = two_boxes[two_boxes[PART] == keys[0]]
     with pytest.raises(RuntimeError, match="own rows arrived after its other rows"):
         list(kernel(iter([one_box.sort_values("kind", ascending=False)])))
     with pytest.raises(RuntimeError, match="rows arrived in two runs"):

@@ -23,7 +23,7 @@ from custseg.cluster import (
     SparkHierarchical,
     SparkKMeans,
 )
-from custseg.cluster._engine import (
+from custseg.cluster._common.engine import (
     EXACT_COSTS,
     MEMORY_SHARE,
     agreement,
@@ -31,7 +31,7 @@ from custseg.cluster._engine import (
     driver_limit,
     exact_bytes,
 )
-from custseg.cluster._one_executor import executor_limit, parse_memory
+from custseg.cluster._common.one_executor import executor_limit, parse_memory
 from custseg.errors import ParameterError
 
 GIB = 2**30
@@ -80,7 +80,7 @@ def test_below_the_estimated_limit_the_exact_algorithm_runs_and_says_so(
     blobs, spark_est, single, caplog
 ):
     X, df = blobs
-    with caplog.at_level(logging.INFO, logger="custseg.cluster._engine"):
+    with caplog.at_level(logging.INFO, logger="custseg.cluster._common.engine"):
         model = spark_est().fit(df)
     report = model.clusterer.fit_report_
     assert report["engine"] == "single-node" and report["exact"] and report["rows"] == 1_500

@@ -15,14 +15,9 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from custseg.cluster import HDBSCAN, SparkHDBSCAN, SparkHDBSCANModel
-from custseg.cluster import _hdbscan_spark as hdbscan_spark
-from custseg.cluster._hdbscan_spark import (
-    HALO_BUDGET,
-    SplitTree,
-    box_distance,
-    build_split_tree,
-    make_plan,
-)
+from custseg.cluster.hdbscan import _cells as cells
+from custseg.cluster.hdbscan._cells import HALO_BUDGET, make_plan
+from custseg.cluster.hdbscan._split_tree import SplitTree, box_distance, build_split_tree
 from custseg.errors import ModelError, ParameterError
 
 PARAMS = {"min_cluster_size": 30, "min_samples": 10}
@@ -130,7 +125,7 @@ def test_halos_of_sparse_cells_are_capped_by_the_budget(monkeypatch):
         for c in range(plan.n_cells)
     ])  # fmt: skip
     assert (halo <= HALO_BUDGET * own + 1).all(), (halo / own).max()
-    monkeypatch.setattr(hdbscan_spark, "HALO_BUDGET", 1e9)
+    monkeypatch.setattr(cells, "HALO_BUDGET", 1e9)
     uncapped = make_plan(X, n_rows=10_000_000, min_samples=10, max_bubbles=1024)
     assert (plan.halo > 0).all() and (plan.halo <= uncapped.halo).all()
     assert (plan.halo < uncapped.halo).any()  # the cap bites on this data

@@ -17,7 +17,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from custseg.cluster import Hierarchical, SparkHierarchical, SparkHierarchicalModel
-from custseg.cluster._hierarchical_spark import cut_weighted, weighted_ward_linkage
+from custseg.cluster.hierarchical._distributed import cut_weighted, weighted_ward_linkage
 from custseg.errors import ParameterError
 
 N_ROWS = 3000
@@ -235,7 +235,7 @@ def test_null_features_refused_on_the_large_path(spark) -> None:
 def test_partition_summaries_and_unplaceable_rows() -> None:
     import pyarrow as pa
 
-    from custseg.cluster._summaries import _partition_summariser
+    from custseg.cluster.hierarchical._summaries import _partition_summariser
 
     centers = np.array([[0.0, 0.0], [10.0, 10.0]])
     batches = [

@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from custseg.cluster import Hierarchical, KMeans
-from custseg.cluster._k_search import FULL_GRID_MAX, choose_k_by_silhouette, k_grid
+from custseg.cluster._common.k_search import FULL_GRID_MAX, choose_k_by_silhouette, k_grid
 
 
 def test_short_ranges_are_scored_in_full():

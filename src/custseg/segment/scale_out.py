@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from custseg.cluster._engine import describe
+from custseg.cluster._common.engine import describe
 from custseg.methods import METHODS
 from custseg.segment.tuning import MethodResult
 

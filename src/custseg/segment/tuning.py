@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from custseg.cluster import DBSCAN, HDBSCAN, Hierarchical, KMeans, k_distance_curve, knee_point
-from custseg.cluster._k_search import FULL_GRID_MAX, MAX_SMALL_SEGMENTS
+from custseg.cluster._common.k_search import FULL_GRID_MAX, MAX_SMALL_SEGMENTS
 from custseg.config import SegmentConfig
 from custseg.methods import METHODS
 from custseg.segment.diagnostics import DBSCANDiagnostics, diagnose_dbscan
@@ -48,7 +48,7 @@ class MethodResult:
     sweep: list[SweepPoint]
     choice: str  # how the parameters were chosen, in one sentence
     seconds: float = 0.0
-    # What fitted the model whose numbers are reported (cluster/_engine.py's describe).
+    # What fitted the model whose numbers are reported (cluster/_common/engine.py's describe).
     engine: str = "single-node, exact"
     diagnostics: DBSCANDiagnostics | None = None
     k_distance: np.ndarray | None = None
@@ -68,7 +68,7 @@ def score(metrics: dict[str, float]) -> float:
 
 
 #: The automatic k range: sqrt(n) / 3, at least 10 and at most 100 (30 at 8,100 customers,
-#: 100 from 90,000). Wide ranges are searched coarse to fine (cluster/_k_search.py).
+#: 100 from 90,000). Wide ranges are searched coarse to fine (cluster/_common/k_search.py).
 K_MAX_FLOOR, K_MAX_CEILING = 10, 100
 
 

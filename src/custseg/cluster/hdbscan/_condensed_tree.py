@@ -1,6 +1,6 @@
 """HDBSCAN's condensed tree and excess-of-mass selection over a weighted spanning tree.
 
-The distributed HDBSCAN (``_hdbscan_spark``) ends with a minimum spanning tree whose
+The distributed HDBSCAN (``_distributed``) ends with a minimum spanning tree whose
 vertices are *bubbles*: groups of customers, weighted by how many they hold. This
 module turns that tree into cluster labels the way HDBSCAN does for single points
 (Campello et al.; hdbscan's ``_condense_tree`` and ``_get_clusters``), with three
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._linkage import linkage_matrix
+from .._common.linkage import linkage_matrix
 
 
 def weighted_hdbscan(

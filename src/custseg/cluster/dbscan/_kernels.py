@@ -1,6 +1,6 @@
 """The exact DBSCAN kernels (numpy / scipy, one core): core flags, local clusters, nearest core.
 
-They run inside Spark tasks on one box of the distributed fit (``_dbscan_spark``) and,
+They run inside Spark tasks on one box of the distributed fit (``_distributed``) and,
 on all rows at once, in the single-node :class:`~custseg.cluster.DBSCAN`. Memory and
 time follow the rows, never the full neighbour lists (thousands of rows each in a
 dense blob): core flags come from a k-NN query bounded at eps, clusters from each
@@ -18,28 +18,39 @@ from typing import Any
 
 import numpy as np
 
-from ._neighbours import inverse, spatial_order
+from .._common.neighbours import inverse, spatial_order
 
 # Relative band around eps inside which a distance is re-checked exactly.
 TIE_BAND = 1e-9
+
+
 # Query rows per k-NN call (bounds the (rows x min_samples) result arrays).
 QUERY_CHUNK = 8_192
+
+
 # k-d tree leaf size (64 measured fastest for 8-D k-NN queries at eps's scale).
 LEAF_SIZE = 64
+
+
 # k-d tree leaf size of the core counts' trees (16 measured fastest on the issue #5 blobs: the
 # exact count of 100,000 sparse rows in a 10^6-row box took 7.3 s, against 10.1 s with 8 and
 # 8.5 s with 32; the approximate pass 1.5 s against 2.3 s with 64).
 COUNT_LEAF_SIZE = 16
+
+
 # Approximation factor of the first, filtering k-NN pass (scipy's ``eps``): the rows it
 # returns are true neighbours at true distances, so "k-th within eps" is still a proof.
 APPROX = 2.0
+
+
 # Nearest core points linked per row when building fragments of the local clusters.
 FRAGMENT_NEIGHBOURS = 8
+
+
 # Fragments this large get their own tree; smaller ones are pooled in one.
 LARGE_FRAGMENT = 64
 
 
-# -- exact distance tests ---------------------------------------------------------------------
 def sq_distances(point: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Squared distances summed dimension by dimension (scikit-learn's trees' order)."""
     total = np.zeros(rows.shape[0])
@@ -53,7 +64,6 @@ def _in_tie_band(dist: np.ndarray, eps: float) -> np.ndarray:
     return np.isfinite(dist) & (np.abs(dist - eps) <= eps * TIE_BAND)
 
 
-# -- kernels ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OwnCounts:
     """:func:`count_own`'s result: every row's count, and the exact lists behind the small ones."""
@@ -77,7 +87,7 @@ def count_own(X: np.ndarray, eps: float, min_samples: int) -> OwnCounts:
     counted exactly, and their neighbour lists are kept: a row with fewer than
     min_samples neighbours has them all listed, so its nearest core needs no
     further query (:func:`nearest_listed_core`). Queries run in spatial order
-    (``_neighbours``); everything comes back in row order.
+    (``_common.neighbours``); everything comes back in row order.
     """
     from scipy.spatial import cKDTree
 
@@ -224,7 +234,7 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
        (one bounded k-NN query), and the pooled small fragments for all members
        within eps (few: small fragments live where points are sparse).
 
-    The rows are worked on in spatial order (``_neighbours``) and numbered in
+    The rows are worked on in spatial order (``_common.neighbours``) and numbered in
     their given order.
     """
     from scipy.spatial import cKDTree
@@ -246,7 +256,7 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
         dist, idx = dist.reshape(dist.shape[0], -1), idx.reshape(idx.shape[0], -1)
         row, col = np.nonzero(np.isfinite(dist))
         row_idx, nbr = start + row, idx[row, col]
-        ok = _exactly_within(cores, row_idx, cores, nbr, dist[row, col], eps)
+        ok = exactly_within(cores, row_idx, cores, nbr, dist[row, col], eps)
         rows_parts.append(row_idx[ok])
         cols_parts.append(nbr[ok])
     fragment = _components(n, np.concatenate(rows_parts), np.concatenate(cols_parts))
@@ -268,7 +278,7 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
         dist, idx = frag_tree.query(cores[near], k=1, distance_upper_bound=reach)
         found = np.isfinite(dist)
         near, nearest, dist = near[found], members[idx[found]], dist[found]
-        ok = _exactly_within(cores, near, cores, nearest, dist, eps)
+        ok = exactly_within(cores, near, cores, nearest, dist, eps)
         # a row in the tie band whose nearest member is just beyond eps: check all members near it
         for row in near[~ok & _in_tie_band(dist, eps)]:
             candidates = members[frag_tree.query_ball_point(cores[row], reach)]
@@ -309,7 +319,7 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1].astype(np.int64)
 
 
-def _exactly_within(
+def exactly_within(
     A: np.ndarray, rows: np.ndarray, B: np.ndarray, others: np.ndarray, dist: np.ndarray, eps: float
 ) -> np.ndarray:
     """Is ``A[rows[i]]`` within eps of ``B[others[i]]``, given their distance ``dist[i]``?
@@ -370,7 +380,7 @@ def nearest_within(
     """(index, distance) of each row's nearest core point within eps; (-1, inf) where none is.
 
     Ties at eps are settled exactly (scikit-learn's comparison). The rows are
-    queried in spatial order (``_neighbours``) and answered in theirs.
+    queried in spatial order (``_common.neighbours``) and answered in theirs.
     """
     n = X.shape[0]
     nearest = np.full(n, -1, dtype=np.int64)
@@ -399,147 +409,3 @@ def nearest_within(
     dist[~found] = np.inf
     undo = inverse(order)
     return nearest[undo], dist[undo]
-
-
-class CoreLinker:
-    """Which local clusters of a box's own core points each halo core point reaches, exactly.
-
-    A core point owned by another box and within eps of an own core point of
-    local cluster ``G`` links its home cluster (its node there) to ``G``. The
-    distributed fit streams a box's halo core points through :meth:`links` in
-    chunks, so a task holds its own core points and one chunk, never its whole
-    halo, and never lists whole neighbourhoods (thousands of rows each in a
-    dense blob):
-
-    1. for each halo core, some own core within eps (one approximate k = 1
-       query): in a dense region this links the home cluster to the cluster it
-       overlaps;
-    2. halo cores of home clusters with few rows in the chunk: every own core
-       within eps (ball queries; such cores lie where points are sparse);
-    3. each home cluster with many rows in the chunk, against each large own
-       cluster it is not yet linked to and whose bounding box comes within eps
-       of its rows: a dual-tree pair count says whether any pair lies within
-       eps (some pair strictly inside: linked; none within reach: not; else the
-       few pairs in the tie band are checked exactly); against the pooled small
-       own clusters, the pairs within eps are listed.
-    """
-
-    def __init__(self, cores: np.ndarray, nodes: np.ndarray, eps: float) -> None:
-        from scipy.spatial import cKDTree
-
-        self.cores = cores
-        self.eps = eps
-        self.reach = eps * (1.0 + 4 * TIE_BAND)
-        self.node_keys, self.comp = np.unique(
-            np.asarray(nodes, dtype=np.int64), return_inverse=True
-        )
-        self.tree = cKDTree(cores, leafsize=LEAF_SIZE) if cores.shape[0] else None
-        sizes = np.bincount(self.comp, minlength=self.node_keys.size)
-        self.large: list[tuple[int, np.ndarray, np.ndarray, Any]] = []
-        for g in np.flatnonzero(sizes >= LARGE_FRAGMENT):
-            members = cores[self.comp == g]
-            self.large.append(
-                (int(g), members.min(axis=0), members.max(axis=0), cKDTree(members, leafsize=32))
-            )
-        small = np.flatnonzero(sizes[self.comp] < LARGE_FRAGMENT)
-        self.small_rows = small
-        self.small_tree = cKDTree(cores[small], leafsize=32) if small.size else None
-        if small.size:
-            self.small_box = (cores[small].min(axis=0), cores[small].max(axis=0))
-
-    def links(self, halo: np.ndarray, home: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct (home node, own node) pairs: a halo core of that home within eps of a core
-        of that own local cluster. ``halo`` holds halo core points, ``home`` their nodes."""
-        home = np.asarray(home, dtype=np.int64)
-        if self.tree is None or halo.shape[0] == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        eps_sq = self.eps * self.eps
-        pair_homes: list[np.ndarray] = []
-        pair_comps: list[np.ndarray] = []
-
-        # 1. some own core within eps: an approximate nearest-neighbour query (it returns a true
-        # distance, so a hit is a true link) costs a fiftieth of an exact one from outside a
-        # dense box; what it misses, steps 2 and 3 find
-        order = spatial_order(halo)  # see _neighbours
-        for start in range(0, order.size, QUERY_CHUNK):
-            rows = order[start : start + QUERY_CHUNK]
-            dist, idx = self.tree.query(
-                halo[rows], k=1, eps=APPROX, distance_upper_bound=self.reach
-            )
-            found = np.isfinite(dist)
-            rows, idx, dist = rows[found], idx[found], dist[found]
-            ok = _exactly_within(halo, rows, self.cores, idx, dist, self.eps)
-            pair_homes.append(home[rows[ok]])
-            pair_comps.append(self.comp[idx[ok]])
-
-        homes, group, group_size = np.unique(home, return_inverse=True, return_counts=True)
-        few = np.flatnonzero(group_size[group] < LARGE_FRAGMENT)
-        # 2. rows of small home groups: every own core within eps
-        for start in range(0, few.size, QUERY_CHUNK):
-            block = few[start : start + QUERY_CHUNK]
-            hits = self.tree.query_ball_point(halo[block], self.reach)
-            lengths = np.fromiter((len(h) for h in hits), dtype=np.int64, count=block.size)
-            if not lengths.sum():
-                continue
-            rows = np.repeat(block, lengths)
-            cols = np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])
-            ok = sq_distances_rows(halo[rows], self.cores[cols]) <= eps_sq
-            pair_homes.append(home[rows[ok]])
-            pair_comps.append(self.comp[cols[ok]])
-
-        # 3. large home groups: pair counts against the clusters they are not yet linked to
-        linked = set(
-            zip(
-                np.concatenate(pair_homes).tolist(),
-                np.concatenate(pair_comps).tolist(),
-                strict=True,
-            )
-        )
-        from scipy.spatial import cKDTree
-
-        for g_home in np.flatnonzero(group_size >= LARGE_FRAGMENT):
-            node = int(homes[g_home])
-            rows = halo[group == g_home]
-            lower, upper = rows.min(axis=0), rows.max(axis=0)
-            rows_tree = cKDTree(rows, leafsize=32)
-            for comp, c_lower, c_upper, comp_tree in self.large:
-                if (node, comp) in linked or not _boxes_within(
-                    lower, upper, c_lower, c_upper, self.reach
-                ):
-                    continue
-                if self._any_pair_within(rows, rows_tree, comp_tree):
-                    linked.add((node, comp))
-            near_small = self.small_tree is not None and _boxes_within(
-                lower, upper, *self.small_box, self.reach
-            )
-            if near_small and rows_tree.count_neighbors(self.small_tree, self.reach) > 0:
-                pairs = rows_tree.sparse_distance_matrix(
-                    self.small_tree, self.reach, output_type="ndarray"
-                )
-                i, j = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-                cols = self.small_rows[j]
-                ok = sq_distances_rows(rows[i], self.cores[cols]) <= eps_sq
-                linked.update((node, int(c)) for c in np.unique(self.comp[cols[ok]]))
-        if not linked:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        pairs_array = np.array(sorted(linked), dtype=np.int64)
-        return pairs_array[:, 0], self.node_keys[pairs_array[:, 1]]
-
-    def _any_pair_within(self, rows: np.ndarray, rows_tree: Any, comp_tree: Any) -> bool:
-        """Is some row within eps of some point of ``comp_tree`` (ties settled exactly)?"""
-        if rows_tree.count_neighbors(comp_tree, self.eps * (1.0 - 4 * TIE_BAND)) > 0:
-            return True
-        if rows_tree.count_neighbors(comp_tree, self.reach) == 0:
-            return False
-        pairs = rows_tree.sparse_distance_matrix(comp_tree, self.reach, output_type="ndarray")
-        i, j = pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
-        points = comp_tree.data
-        return bool((sq_distances_rows(rows[i], points[j]) <= self.eps * self.eps).any())
-
-
-def _boxes_within(
-    lower_a: np.ndarray, upper_a: np.ndarray, lower_b: np.ndarray, upper_b: np.ndarray, reach: float
-) -> bool:
-    """Do two bounding boxes come within ``reach`` of each other?"""
-    gap = np.maximum(np.maximum(lower_b - upper_a, lower_a - upper_b), 0.0)
-    return float(gap @ gap) <= reach * reach

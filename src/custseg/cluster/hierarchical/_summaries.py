@@ -44,109 +44,42 @@ per-customer is collected: the sample is bounded, the summaries are
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from custseg.errors import ParameterError
 
-from ._spark import collect_features, raise_non_finite
+from .._common.spark_frames import collect_features, raise_non_finite
+from ._micro_clusters import MicroClusters, nearest_center
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import Column, DataFrame
 
+
 # A sample of this many customers per micro-cluster seeds the centres (at least MIN_SAMPLE_ROWS,
 # at most MAX_SAMPLE_ROWS): enough for k-means to place every centre among real customers,
 # small enough that seeding stays a second or two on the driver.
 SAMPLE_ROWS_PER_MICRO_CLUSTER = 25
+
+
 MIN_SAMPLE_ROWS = 20_000
+
+
 MAX_SAMPLE_ROWS = 200_000
+
+
 # Lloyd iterations on the sample: the summaries are exact whatever the centres, so the centres
 # only need to be reasonable; more iterations cost driver time for little gain in compactness.
 SEED_KMEANS_ITERATIONS = 5
-# Distance block of the nearest-centre search: rows x centres <= this many float64 (32 MB).
-_DISTANCE_BLOCK_ENTRIES = 4_000_000
+
+
 # Reason codes of rows the summarising pass cannot place (negative micro-cluster ids).
 _NULL_OR_NOT_FINITE = -1
+
+
 _WRONG_LENGTH = -2
-
-
-@dataclass(frozen=True)
-class MicroClusters:
-    """Clustering features of the micro-clusters, one row each (empty ones are dropped).
-
-    Attributes
-    ----------
-    centers : ndarray (m, d)
-        The assignment centres: a customer belongs to its nearest centre (:meth:`assign`).
-    counts : ndarray (m,) of int64
-        Customers in each micro-cluster (all > 0).
-    linear_sums : ndarray (m, d)
-        Sum of the members' feature vectors.
-    squared_sums : ndarray (m,)
-        Sum of the members' squared Euclidean norms.
-    sample : ndarray (s, d)
-        The bounded, seeded sample of customers the centres were seeded from (for
-        choosing parameters on real customers, e.g. a silhouette).
-    """
-
-    centers: np.ndarray
-    counts: np.ndarray
-    linear_sums: np.ndarray
-    squared_sums: np.ndarray
-    sample: np.ndarray
-
-    @property
-    def n_micro(self) -> int:
-        return int(self.counts.shape[0])
-
-    @property
-    def n_rows(self) -> int:
-        """Customers summarised (the sum of the counts)."""
-        return int(self.counts.sum())
-
-    @property
-    def means(self) -> np.ndarray:
-        """Mean feature vector of each micro-cluster."""
-        return self.linear_sums / self.counts[:, None]
-
-    @property
-    def sse(self) -> np.ndarray:
-        """Within-micro-cluster sum of squared distances to the mean (clipped at 0 for rounding)."""
-        sq_mean_norms = np.einsum("ij,ij->i", self.linear_sums, self.linear_sums) / self.counts
-        return np.maximum(self.squared_sums - sq_mean_norms, 0.0)
-
-    @property
-    def radius(self) -> np.ndarray:
-        """Root mean squared distance of the members to their mean (a data bubble's extent)."""
-        return np.sqrt(self.sse / self.counts)
-
-    def assign(self, X: np.ndarray) -> np.ndarray:
-        """Index of each row's micro-cluster (its nearest centre)."""
-        return nearest_center(X, self.centers)
-
-
-def nearest_center(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre (Euclidean) of each row, in blocks of bounded memory.
-
-    Deterministic for a given row and set of centres, so the summarising pass and
-    any later labelling agree.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    out = np.empty(X.shape[0], dtype=np.int64)
-    if X.shape[0] == 0:
-        return out
-    sq_centers = np.einsum("ij,ij->i", centers, centers)
-    block = max(1, _DISTANCE_BLOCK_ENTRIES // max(1, centers.shape[0]))
-    for start in range(0, X.shape[0], block):
-        rows = X[start : start + block]
-        # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2, and ||x||^2 does not change the argmin.
-        scores = rows @ (-2.0 * centers.T)
-        scores += sq_centers
-        out[start : start + rows.shape[0]] = np.argmin(scores, axis=1)
-    return out
 
 
 def sample_size_for(n_micro: int, n_rows: int) -> int:
@@ -247,7 +180,7 @@ def micro_cluster_summaries(
     """Summarise the customers of ``dataset`` into at most ``n_micro`` micro-clusters.
 
     ``features`` is the features column as ``array<double>`` (see
-    ``_spark.features_as_array``), ``n_rows`` the row count (sizes the sample), ``seed``
+    ``_common.spark_frames.features_as_array``), ``n_rows`` the row count (sizes the sample), ``seed``
     fixes the sample and the seeding k-means, ``col_name`` names the column in messages.
     Costs one pass for the sample and one for the summaries.
     """

@@ -1,4 +1,4 @@
-"""HDBSCAN (the ``hdbscan`` package, with prediction data) and its Spark estimator.
+"""HDBSCAN on one node (the ``hdbscan`` package, with prediction data).
 
 The ``hdbscan`` package is used rather than scikit-learn's HDBSCAN because it
 offers ``approximate_predict`` for new customers. Its fitted clusterer has no
@@ -8,7 +8,7 @@ such a model only from a trusted source, with compatible hdbscan / numpy
 versions.
 
 Above ``maxDriverRows`` :class:`SparkHDBSCAN` fits a *summarised* HDBSCAN on Spark
-(``_hdbscan_spark``: exact core distances, the hierarchy over density-adaptive bubbles);
+(``hdbscan._distributed``: exact core distances, the hierarchy over density-adaptive bubbles);
 it returns an :class:`HDBSCAN` built by :meth:`HDBSCAN.from_bubbles`, whose state is the
 bubbles' k-d split tree and their labels (no pickle, no training rows).
 """
@@ -16,24 +16,18 @@ bubbles' k-d split tree and their labels (no pickle, no training rows).
 from __future__ import annotations
 
 import pickle
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from pyspark import keyword_only
-from pyspark.ml.param import Param, TypeConverters
 
 from custseg.errors import ModelError
 
-from ._base import BaseClusterer, RowLookup
-from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
-from ._validation import check_features, check_int, check_not_above_rows, check_optional_int
-
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
-
-# Kept here (not imported from _hdbscan_spark) so that importing the estimators stays light.
-DEFAULT_MAX_BUBBLES = 65_536
-MIN_BUBBLES = 4
+from .._common.base import BaseClusterer, RowLookup
+from .._common.defaults import (
+    HDBSCAN_MIN_CLUSTER_SIZE,
+)
+from .._common.validation import check_features, check_int, check_not_above_rows, check_optional_int
+from ._split_tree import SplitTree
 
 
 class HDBSCAN(BaseClusterer):
@@ -70,7 +64,9 @@ class HDBSCAN(BaseClusterer):
 
     method = "hdbscan"
 
-    def __init__(self, min_cluster_size: int = 10, min_samples: int | None = None) -> None:
+    def __init__(
+        self, min_cluster_size: int = HDBSCAN_MIN_CLUSTER_SIZE, min_samples: int | None = None
+    ) -> None:
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
 
@@ -121,7 +117,7 @@ class HDBSCAN(BaseClusterer):
         n_features: int,
         n_inexact_core: int = 0,
     ) -> HDBSCAN:
-        """A fitted HDBSCAN from the distributed fit's summary (see ``_hdbscan_spark``).
+        """A fitted HDBSCAN from the distributed fit's summary (see ``_distributed``).
 
         ``split_dims`` / ``split_values``: the bubbles' k-d split tree in heap order;
         ``leaf_labels``: the label of each bubble (leaf), -1 = noise or an empty bubble;
@@ -145,7 +141,6 @@ class HDBSCAN(BaseClusterer):
         counts: np.ndarray,
         inexact: int,
     ) -> None:
-        from ._hdbscan_spark import SplitTree
 
         if (
             dims.shape != values.shape
@@ -223,82 +218,3 @@ class HDBSCAN(BaseClusterer):
             return
         blob = np.asarray(data["clusterer_pickle"], dtype=np.uint8).tobytes()
         self._set_clusterer(pickle.loads(blob))  # noqa: S301 - documented: trusted models only
-
-
-# -- Spark -----------------------------------------------------------------------
-class _HDBSCANParams(_SparkClusterParams):
-    min_cluster_size: Param[int] = spark_param(
-        "min_cluster_size", "smallest cluster size (>= 2)", TypeConverters.toInt
-    )
-    min_samples: Param[int] = spark_param(
-        "min_samples",
-        "neighbours defining the core distance; None = min_cluster_size",
-        TypeConverters.toInt,
-    )
-    maxBubbles: Param[int] = spark_param("maxBubbles", "above maxDriverRows: most bubbles (customer summaries) the hierarchy is built on", TypeConverters.toInt)  # fmt: skip
-    _algo_params = ("min_cluster_size", "min_samples")
-    _clusterer_cls = HDBSCAN
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._setDefault(min_cluster_size=10, min_samples=None, maxBubbles=DEFAULT_MAX_BUBBLES)
-
-    def getMaxBubbles(self) -> int:
-        return self.getOrDefault(self.maxBubbles)
-
-    def _validate(self, updates: dict[str, Any]) -> None:
-        super()._validate(updates)
-        if "maxBubbles" in updates:
-            check_int("maxBubbles", updates["maxBubbles"], MIN_BUBBLES)
-
-
-class SparkHDBSCANModel(SparkClusterModel, _HDBSCANParams):
-    """Fitted SparkHDBSCAN: ``transform`` adds ``predictionCol`` (int, -1 = noise).
-
-    After a driver fit, rows of the training DataFrame get their training labels and
-    other rows ``hdbscan.approximate_predict``'s label; ``save`` pickles the clusterer.
-    After a distributed fit every row gets its bubble's label (the training labels);
-    ``save`` stores the split tree and the bubble labels.
-    """
-
-
-class SparkHDBSCAN(SparkClusterEstimator, _HDBSCANParams):
-    """HDBSCAN of a Spark DataFrame of features (vector or array<double>).
-
-    Up to ``maxDriverRows`` customers: exact HDBSCAN on the driver. Above: the
-    summarised distributed fit of ``_hdbscan_spark`` (exact core distances, the
-    hierarchy over at most ``maxBubbles`` bubbles).
-    """
-
-    _model_cls = SparkHDBSCANModel
-
-    def _fit_distributed(
-        self,
-        dataset: DataFrame,
-        features: Column,
-        clusterer: BaseClusterer,
-        n_rows: int,
-        driver_rows: int,
-    ) -> BaseClusterer:
-        from ._hdbscan_spark import fit_distributed
-
-        assert isinstance(clusterer, HDBSCAN)
-        return fit_distributed(
-            dataset, features, clusterer, n_rows,
-            max_bubbles=self.getMaxBubbles(), features_name=self.getFeaturesCol(),
-        )  # fmt: skip
-
-    @keyword_only
-    def __init__(
-        self,
-        *,
-        min_cluster_size: int = 10,
-        min_samples: int | None = None,
-        featuresCol: str = "features",
-        predictionCol: str = "prediction",
-        maxDriverRows: int | None = None,
-        maxExecutorRows: int | None = None,
-        maxBubbles: int = DEFAULT_MAX_BUBBLES,
-    ) -> None:
-        super().__init__()
-        self.setParams(**self._input_kwargs)

@@ -23,7 +23,7 @@ import numpy as np
 
 from custseg.errors import ModelError, ParameterError
 
-from ._validation import check_features, check_n_features
+from .validation import check_features, check_n_features
 
 FORMAT_VERSION = 1
 _PREDICT_CHUNK = 65_536
@@ -105,12 +105,12 @@ class BaseClusterer:
         """Check the parameters against the number of customers; raises ParameterError."""
 
     def core_neighbours(self) -> int:
-        """Neighbours per row the exact fit keeps in memory (its size estimate, ``_engine``)."""
+        """Neighbours per row the exact fit keeps in memory (its size estimate, ``engine``)."""
         return 0
 
     def params_for_sample(self, ratio: float) -> dict[str, Any]:
         """This fitted model's parameters for the exact fit of a sample ``ratio`` times smaller
-        (the agreement estimate of ``_engine``): the same number of clusters, or the same
+        (the agreement estimate of ``engine``): the same number of clusters, or the same
         density."""
         return self.get_params()
 

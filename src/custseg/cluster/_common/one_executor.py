@@ -26,14 +26,14 @@ import pandas as pd
 
 from custseg.errors import ParameterError
 
-from ._engine import DriverLimit, memory_limit
+from .engine import DriverLimit, memory_limit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from pyspark.sql import Column, DataFrame
 
-    from ._base import BaseClusterer
+    from .base import BaseClusterer
 
 #: The Spark setting that states the memory of an executor's Python workers.
 EXECUTOR_MEMORY_CONF = "spark.executor.pyspark.memory"

@@ -34,12 +34,13 @@ import numpy as np
 
 from custseg.errors import ParameterError
 
-from ._base import warn_fewer_clusters
-from ._hierarchical import Hierarchical
-from ._k_search import choose_k_by_silhouette
-from ._linkage import linkage_matrix
-from ._summaries import MicroClusters, micro_cluster_summaries
-from ._validation import check_k_range
+from .._common.base import warn_fewer_clusters
+from .._common.k_search import choose_k_by_silhouette
+from .._common.linkage import linkage_matrix
+from .._common.validation import check_k_range
+from ._micro_clusters import MicroClusters
+from ._summaries import micro_cluster_summaries
+from .estimator import Hierarchical
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

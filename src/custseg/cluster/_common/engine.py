@@ -1,7 +1,7 @@
 """Which engine fits a Spark estimator's data, and how far its answer is from the exact one.
 
 Up to a size the exact single-node algorithm runs on the driver, then (where an
-executor is given more memory, ``_one_executor``) in one Spark task; above that the
+executor is given more memory, ``one_executor``) in one Spark task; above that the
 estimator's distributed path runs. The size is estimated, not fixed: the
 exact fit's peak memory grows with rows x features (and, for HDBSCAN, rows x
 the neighbours of its core distances), so the number of rows that fit is the

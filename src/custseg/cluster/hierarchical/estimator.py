@@ -1,4 +1,4 @@
-"""Exact agglomerative (hierarchical) clustering and its Spark estimator.
+"""Exact agglomerative (hierarchical) clustering on one node.
 
 Ward and single linkage use ``fastcluster.linkage_vector`` (memory ~ n x
 features, no distance matrix); complete and average linkage need the full
@@ -8,22 +8,20 @@ condensed distance matrix (n^2 / 2 floats) and are limited to
 
 ``SparkHierarchical`` fits on the driver up to ``maxDriverRows`` customers;
 above that it runs Ward on weighted micro-cluster summaries computed in
-parallel (``_hierarchical_spark``) and returns a ``Hierarchical`` built by
+parallel (``hierarchical._distributed``) and returns a ``Hierarchical`` built by
 :meth:`Hierarchical.from_micro_clusters`, which labels a customer by its
 nearest micro-cluster.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from pyspark import keyword_only
-from pyspark.ml.param import Param, TypeConverters
 
 from custseg.errors import ParameterError
 
-from ._base import (
+from .._common.base import (
     BaseClusterer,
     RowLookup,
     centroids,
@@ -31,9 +29,12 @@ from ._base import (
     relabel_by_size,
     warn_fewer_clusters,
 )
-from ._k_search import choose_k_by_silhouette
-from ._spark import SparkClusterEstimator, SparkClusterModel, _SparkClusterParams, spark_param
-from ._validation import (
+from .._common.defaults import (
+    K_RANGE,
+    SILHOUETTE_SAMPLE,
+)
+from .._common.k_search import choose_k_by_silhouette
+from .._common.validation import (
     check_choice,
     check_features,
     check_int,
@@ -41,16 +42,11 @@ from ._validation import (
     check_k_range,
     check_optional_int,
 )
-
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+from ._micro_clusters import nearest_center
 
 LINKAGES = ("ward", "complete", "average", "single")
-# Micro-clusters of SparkHierarchical's distributed path: enough that Ward on them agrees
-# with exact Ward (ARI >= 0.97 on the blobs of benchmarks/bench_hierarchical.py at 50k and
-# 100k), few enough that the tree (O(m^2) time) and the nearest-centre labelling (m distances
-# per customer) stay cheap.
-DEFAULT_MICRO_CLUSTERS = 1000
+
+
 # complete / average need n(n-1)/2 distances: 20,000 customers is ~1.6 GB.
 MAX_PAIRWISE_ROWS = 20_000
 
@@ -108,8 +104,8 @@ class Hierarchical(BaseClusterer):
         self,
         n_clusters: int | None = None,
         linkage: str = "ward",
-        k_range: tuple[int, int] = (2, 10),
-        silhouette_sample: int = 10_000,
+        k_range: tuple[int, int] = K_RANGE,
+        silhouette_sample: int = SILHOUETTE_SAMPLE,
         random_state: int = 0,
         min_segment_size: int = 1,
     ) -> None:
@@ -218,8 +214,6 @@ class Hierarchical(BaseClusterer):
         """Training rows: their training label; other rows: the nearest centroid's cluster."""
         X = self._check_predict_input(X)
         if self.micro_centers_ is not None and self.micro_labels_ is not None:
-            from ._summaries import nearest_center
-
             return self.micro_labels_[nearest_center(X, self.micro_centers_)]
         found, labels = self._lookup.find(X)
         if not found.all():
@@ -270,115 +264,3 @@ def _linkage(X: np.ndarray, method: str) -> np.ndarray:
     if method in ("ward", "single"):
         return np.asarray(fastcluster.linkage_vector(X, method=method, metric="euclidean"))
     return np.asarray(fastcluster.linkage(X, method=method, metric="euclidean"))
-
-
-# -- Spark -----------------------------------------------------------------------
-class _HierarchicalParams(_SparkClusterParams):
-    n_clusters: Param[int] = spark_param(
-        "n_clusters", "number of clusters; None chooses it by silhouette", TypeConverters.toInt
-    )
-    linkage: Param[str] = spark_param(
-        "linkage", "ward, complete, average or single", TypeConverters.toString
-    )
-    k_range: Param[list[int]] = spark_param(
-        "k_range", "candidate k (low, high), both included", TypeConverters.toListInt
-    )
-    silhouette_sample: Param[int] = spark_param(
-        "silhouette_sample", "silhouette sample size when choosing k", TypeConverters.toInt
-    )
-    random_state: Param[int] = spark_param(
-        "random_state",
-        "seed of the silhouette sample (and of the micro-clusters)",
-        TypeConverters.toInt,
-    )
-    numMicroClusters: Param[int] = spark_param("numMicroClusters", "micro-clusters summarising the customers above maxDriverRows (Ward runs on them)", TypeConverters.toInt)  # fmt: skip
-    _algo_params = ("n_clusters", "linkage", "k_range", "silhouette_sample", "random_state")
-    _clusterer_cls = Hierarchical
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._setDefault(
-            n_clusters=None, linkage="ward", k_range=[2, 10], silhouette_sample=10_000, random_state=0,
-            numMicroClusters=DEFAULT_MICRO_CLUSTERS,
-        )  # fmt: skip
-
-    def getNumMicroClusters(self) -> int:
-        return self.getOrDefault(self.numMicroClusters)
-
-    def _validate(self, updates: dict[str, Any]) -> None:
-        super()._validate(updates)
-        if "numMicroClusters" in updates:
-            check_int("numMicroClusters", updates["numMicroClusters"], 2)
-
-
-class SparkHierarchicalModel(SparkClusterModel, _HierarchicalParams):
-    """Fitted SparkHierarchical: ``transform`` adds ``predictionCol`` (int).
-
-    Fitted on the driver: rows of the training DataFrame get their training labels;
-    other rows the nearest centroid's cluster. Fitted on micro-clusters (above
-    maxDriverRows): every row gets the cluster of its nearest micro-cluster, so the
-    training rows get the labels of the fit.
-    """
-
-
-class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
-    """Agglomerative clustering of a Spark DataFrame of features (vector or array<double>).
-
-    Up to ``maxDriverRows`` customers: exact, any linkage, on the driver. Above it, Ward
-    only: the customers are summarised in parallel into ``numMicroClusters``
-    micro-clusters, exact Ward runs on those weighted by their customer counts, and the
-    tree is cut as on the driver (``n_clusters``, or the best silhouette in ``k_range`` on
-    a seeded sample of customers). See ``_hierarchical_spark``.
-    """
-
-    _model_cls = SparkHierarchicalModel
-
-    def setNumMicroClusters(self, value: int) -> Any:
-        return self.setParams(numMicroClusters=value)
-
-    def _check_distributed(self, clusterer: BaseClusterer, n_rows: int, driver_rows: int) -> None:
-        from ._hierarchical_spark import check_distributed_linkage
-
-        assert isinstance(clusterer, Hierarchical)
-        check_distributed_linkage(clusterer.linkage, n_rows, driver_rows)
-
-    def _fit_distributed(
-        self,
-        dataset: DataFrame,
-        features: Column,
-        clusterer: BaseClusterer,
-        n_rows: int,
-        driver_rows: int,
-    ) -> BaseClusterer:
-        from ._hierarchical_spark import fit_distributed
-
-        assert isinstance(clusterer, Hierarchical)
-        n_micro = check_int("numMicroClusters", self.getNumMicroClusters(), 2)
-        if clusterer.n_clusters is not None and clusterer.n_clusters > n_micro:
-            raise ParameterError(
-                f"n_clusters ({clusterer.n_clusters}) exceeds the number of micro-clusters "
-                f"({n_micro}) the data is summarised into; raise numMicroClusters"
-            )
-        return fit_distributed(
-            dataset, features, clusterer,
-            n_rows=n_rows, n_micro=n_micro,
-            col_name=self.getFeaturesCol(), max_driver_rows=driver_rows,
-        )  # fmt: skip
-
-    @keyword_only
-    def __init__(
-        self,
-        *,
-        n_clusters: int | None = None,
-        linkage: str = "ward",
-        k_range: tuple[int, int] = (2, 10),
-        silhouette_sample: int = 10_000,
-        random_state: int = 0,
-        featuresCol: str = "features",
-        predictionCol: str = "prediction",
-        maxDriverRows: int | None = None,
-        maxExecutorRows: int | None = None,
-        numMicroClusters: int = DEFAULT_MICRO_CLUSTERS,
-    ) -> None:
-        super().__init__()
-        self.setParams(**self._input_kwargs)

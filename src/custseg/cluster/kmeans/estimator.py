@@ -1,31 +1,21 @@
-"""k-means (the baseline) and its Spark estimator: scikit-learn's KMeans, k given or chosen by silhouette."""
+"""k-means (the baseline) on one node: scikit-learn's KMeans, k given or chosen by silhouette."""
 
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from pyspark import keyword_only
-from pyspark.ml.param import Param, TypeConverters
 from sklearn.exceptions import ConvergenceWarning
 
-from ._base import BaseClusterer, nearest_centroid, warn_fewer_clusters
-from ._engine import CHOICE_SAMPLE_ROWS
-from ._k_search import choose_k_by_silhouette
-from ._spark import (
-    SparkClusterEstimator,
-    SparkClusterModel,
-    _SparkClusterParams,
-    check_finite,
-    sample_features,
-    spark_param,
+from .._common.base import BaseClusterer, nearest_centroid, warn_fewer_clusters
+from .._common.defaults import (
+    K_RANGE,
+    KMEANS_N_INIT,
+    SILHOUETTE_SAMPLE,
 )
-
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
-
-from ._validation import (
+from .._common.k_search import choose_k_by_silhouette
+from .._common.validation import (
     check_features,
     check_int,
     check_k_fits,
@@ -69,10 +59,10 @@ class KMeans(BaseClusterer):
     def __init__(
         self,
         k: int | None = None,
-        k_range: tuple[int, int] = (2, 10),
+        k_range: tuple[int, int] = K_RANGE,
         random_state: int = 0,
-        n_init: int = 10,
-        silhouette_sample: int = 10_000,
+        n_init: int = KMEANS_N_INIT,
+        silhouette_sample: int = SILHOUETTE_SAMPLE,
         min_segment_size: int = 1,
     ) -> None:
         self.k = k
@@ -179,104 +169,3 @@ class KMeans(BaseClusterer):
         self.silhouette_by_k_ = {
             int(k): float(v) for k, v in data.get("silhouette_by_k", {}).items()
         }
-
-
-# -- Spark -----------------------------------------------------------------------
-class _KMeansParams(_SparkClusterParams):
-    k: Param[int] = spark_param(
-        "k", "number of clusters; None chooses it by silhouette", TypeConverters.toInt
-    )
-    k_range: Param[list[int]] = spark_param(
-        "k_range", "candidate k (low, high), both included", TypeConverters.toListInt
-    )
-    random_state: Param[int] = spark_param("random_state", "seed", TypeConverters.toInt)
-    n_init: Param[int] = spark_param("n_init", "k-means++ restarts per k", TypeConverters.toInt)
-    silhouette_sample: Param[int] = spark_param(
-        "silhouette_sample", "silhouette sample size when choosing k", TypeConverters.toInt
-    )
-    _algo_params = ("k", "k_range", "random_state", "n_init", "silhouette_sample")
-    _clusterer_cls = KMeans
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._setDefault(
-            k=None, k_range=[2, 10], random_state=0, n_init=10, silhouette_sample=10_000
-        )
-
-
-class SparkKMeansModel(SparkClusterModel, _KMeansParams):
-    """Fitted SparkKMeans: ``transform`` adds ``predictionCol`` (int), the nearest centroid's cluster."""
-
-
-class SparkKMeans(SparkClusterEstimator, _KMeansParams):
-    """k-means of a Spark DataFrame of features (vector or array<double>).
-
-    Above ``maxDriverRows`` rows the fit is Spark ML's k-means (k-means|| initialisation),
-    distributed; with ``k=None`` k is first chosen by silhouette, as on one node, on a
-    seeded sample of ``maxDriverRows`` rows.
-    """
-
-    _model_cls = SparkKMeansModel
-
-    def _fit_distributed(
-        self,
-        dataset: DataFrame,
-        features: Column,
-        clusterer: BaseClusterer,
-        n_rows: int,
-        driver_rows: int,
-    ) -> BaseClusterer:
-        from pyspark.ml.clustering import KMeans as SparkMLKMeans
-        from pyspark.ml.functions import array_to_vector
-
-        assert isinstance(clusterer, KMeans)
-        k = clusterer.k
-        silhouettes: dict[int, float] = {}
-        if k is None:
-            sample = sample_features(
-                dataset,
-                features,
-                self.getFeaturesCol(),
-                n_rows,
-                min(n_rows, CHOICE_SAMPLE_ROWS),
-                clusterer.random_state,
-            )
-            chosen = KMeans(**clusterer.get_params()).fit(sample)
-            k, silhouettes = chosen.n_clusters_, chosen.silhouette_by_k_
-        check_finite(dataset, features, self.getFeaturesCol())  # Spark ML's own error is raw
-        vectors = dataset.select(array_to_vector(features).alias("features"))
-        fitted = SparkMLKMeans(k=k, seed=clusterer.random_state, featuresCol="features").fit(
-            vectors
-        )
-        summary = fitted.summary
-        centers = np.array(fitted.clusterCenters())
-        sizes = np.array(summary.clusterSizes)
-        if sizes.size != centers.shape[0]:
-            # Spark ML keeps fewer centres than k when the data has fewer distinct points,
-            # but still reports k sizes: count the rows per kept centre instead.
-            counted = summary.predictions.groupBy(fitted.getPredictionCol()).count().collect()
-            sizes = np.zeros(centers.shape[0], dtype=np.int64)
-            for row in counted:
-                sizes[int(row[0])] = int(row["count"])
-        result = KMeans(**clusterer.get_params())
-        result.silhouette_by_k_ = silhouettes
-        if centers.shape[0] < k:
-            warn_fewer_clusters(int(centers.shape[0]), k, "k")
-        return result.set_centers(centers, sizes, summary.trainingCost)
-
-    @keyword_only
-    def __init__(
-        self,
-        *,
-        k: int | None = None,
-        k_range: tuple[int, int] = (2, 10),
-        random_state: int = 0,
-        n_init: int = 10,
-        silhouette_sample: int = 10_000,
-        featuresCol: str = "features",
-        predictionCol: str = "prediction",
-        maxDriverRows: int | None = None,
-        maxExecutorRows: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.setParams(**self._input_kwargs)
