@@ -23,7 +23,7 @@ from custseg.segment.tuning import MethodResult
 def test_every_record_resolves_to_real_classes_and_tuners(name):
     from pyspark.ml import Estimator
 
-    from custseg.cluster._base import BaseClusterer
+    from custseg.cluster._common.base import BaseClusterer
 
     record = METHODS[name]
     assert record.name == name
