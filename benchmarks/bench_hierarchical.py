@@ -156,7 +156,7 @@ def write_customer_features(spark: Any, work: Path, n: int, path: Path) -> None:
     from custseg.data.generate import generate
     from custseg.features import FEATURE_COLUMNS
     from custseg.segment.scaling import FeatureScaler
-    from custseg.segment.stage import load_truth
+    from custseg.stages.segment import load_truth
     from custseg.storage import Lakehouse
 
     root = work / f"pipeline-{n}"

@@ -185,7 +185,7 @@ def features(spark: SparkSession, config: Config, progress=print) -> StageReport
 
 def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     """gold customer_features -> segments, profiles, comparison; tracked and registered in MLflow."""
-    from custseg.segment.stage import segment as run_segment
+    from custseg.stages.segment import segment as run_segment
 
     return run_segment(spark, config, progress=progress)
 
