@@ -89,9 +89,9 @@ def dash_lake(spark, tmp_path_factory) -> DashLake:
     import mlflow
     from mlflow.tracking._tracking_service import utils as mlflow_utils
 
-    from custseg import pipeline
     from custseg.config import load_config
     from custseg.dashboard.data import Source
+    from custseg.stages.segment import segment as run_segment
     from custseg.storage import Lakehouse
 
     root = tmp_path_factory.mktemp("dashboard")
@@ -115,7 +115,7 @@ def dash_lake(spark, tmp_path_factory) -> DashLake:
     previous_uri = mlflow_utils._tracking_uri
     try:
         for _ in range(2):  # a first model and a retrain: two versions, a champion, a migration
-            pipeline.segment(spark, config, progress=lambda _m: None)
+            run_segment(spark, config, progress=lambda _m: None)
     finally:
         # The stage points MLflow's global URI at this store; give later tests their own back.
         if previous_uri:

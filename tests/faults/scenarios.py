@@ -627,9 +627,10 @@ def _build_base(shared: Shared) -> BaseRun:
 
 def _bad_records(shared: Shared, percent: float) -> FaultResult:
     """Every bad-record kind at ``percent`` of the order rows (csv_field_count: of the customer rows)."""
-    from custseg import cli, pipeline
+    from custseg import cli
     from custseg.config import load_config
     from custseg.data.generate import BAD_RECORD_KINDS, generate
+    from custseg.stages import chain
 
     _clean, base = shared.raw300()
     bad = {
@@ -648,7 +649,7 @@ def _bad_records(shared: Shared, percent: float) -> FaultResult:
     config = load_config(
         overrides={"storage.root": str(folder / "lakehouse"), "input.path": str(raw), "input.max_quarantine_share": 1.0}
     )
-    [report] = pipeline.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
+    [report] = chain.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         cli._print_reports([report])
@@ -738,15 +739,15 @@ def bad_records_high(shared: Shared) -> FaultResult:
 
 def ingest_twice(shared: Shared) -> FaultResult:
     """Re-running ingest on the same input: every bronze/silver table replaced, nothing doubled."""
-    from custseg import pipeline
     from custseg.config import load_config
+    from custseg.stages import chain
     from custseg.storage import describe_tables
 
     first = shared.result(bad_records_low)
     root = Path(first.details["lakehouse"])
     before = live_counts(root)
     config = load_config(overrides={"storage.root": str(root), "input.path": first.details["raw"]})
-    pipeline.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
+    chain.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
     after = live_counts(root)
     versions = {name: live for name, live, _v in describe_tables(root) if name in after}
     same = [t for t in before if before[t] == after.get(t)]
