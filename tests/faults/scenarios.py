@@ -850,9 +850,10 @@ def personal_data_canaries(shared: Shared) -> FaultResult:
     import pandas as pd
 
     from custseg.config import load_config
-    from custseg.dashboard import data
     from custseg.dashboard.masking import audience_export
     from custseg.storage import LAYERS
+    from custseg.store import gold
+    from custseg.store.source import Source
 
     base = shared.base()
     folder = base.folder
@@ -899,9 +900,9 @@ def personal_data_canaries(shared: Shared) -> FaultResult:
             "tracking.tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
         }
     )
-    source = data.Source.from_config(config)
-    table = data.customer_table(source, personal=True)
-    profiles = data.profiles(source)
+    source = Source.from_config(config)
+    table = gold.customer_table(source, personal=True)
+    profiles = gold.profiles(source)
     masked_leaks, unmasked_hits = 0, 0
     for segment in sorted(set(table["segment"])):
         masked = audience_export(table, profiles, segment, masked=True)
@@ -948,7 +949,8 @@ def script_tag_name(shared: Shared) -> FaultResult:
 
     import custseg.dashboard
     from custseg.config import load_config
-    from custseg.dashboard import data
+    from custseg.store import gold, runs
+    from custseg.store.source import Source
 
     base = shared.base()
     report = (
@@ -964,11 +966,12 @@ def script_tag_name(shared: Shared) -> FaultResult:
             "tracking.tracking_uri": f"sqlite:///{base.folder / 'mlflow.db'}",
         }
     )
-    env = data.Source.from_config(config).to_env()
+    env = Source.from_config(config).to_env()
     app = Path(custseg.dashboard.__file__).parent / "app.py"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    data.clear_caches()
+    gold.clear_caches()
+    runs.clear_caches()
     try:
         at = AppTest.from_file(str(app), default_timeout=90).run()
         at.switch_page("views/customers.py").run()
@@ -984,7 +987,8 @@ def script_tag_name(shared: Shared) -> FaultResult:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        data.clear_caches()
+        gold.clear_caches()
+        runs.clear_caches()
     shown = detail.get("customer_name") == HOSTILE_NAME and listed == [HOSTILE_NAME]
     ok = bool(report) and not raw_in_report and not exceptions and shown and not as_markup
     return FaultResult(

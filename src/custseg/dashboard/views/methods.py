@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from custseg.dashboard import charts, data, ui
+from custseg import charts
+from custseg.dashboard import ui
+from custseg.store import gold, summary
 
 src = ui.source()
 st.title("Methods compared")
@@ -19,7 +21,7 @@ COLUMNS = {
 }  # fmt: skip
 
 if ui.ready(src):
-    table = data.comparison(src)
+    table = gold.comparison(src)
     if table.empty:
         st.info("No method comparison in the lakehouse: run `custseg segment` to produce one.")
     else:
@@ -42,13 +44,13 @@ if ui.ready(src):
                    "recommended.")  # fmt: skip
         ui.chart(charts.comparison_figure(table), key="methods_compare")
 
-    diagnostics = data.dbscan_diagnostics(src)
+    diagnostics = gold.dbscan_diagnostics(src)
     st.subheader("Why this method")
-    for sentence in data.why_recommended(table, diagnostics):
+    for sentence in summary.why_recommended(table, diagnostics):
         st.markdown("- " + ui.md(sentence))
 
     st.subheader("DBSCAN diagnostics")
-    curve = data.k_distance(src)
+    curve = gold.k_distance(src)
     if diagnostics is None or curve.empty:
         st.info(
             "DBSCAN did not run in the last segmentation (segment.methods), so there is no k-distance curve."
@@ -71,7 +73,7 @@ if ui.ready(src):
                    "no single eps fits every segment: sparse segments become noise or dense ones merge.")  # fmt: skip
 
     st.subheader("Hierarchical clustering")
-    Z = data.linkage_matrix(src)
+    Z = gold.linkage_matrix(src)
     if Z is None:
         st.info(
             "Hierarchical clustering did not run in the last segmentation, so there is no dendrogram."
