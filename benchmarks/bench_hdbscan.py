@@ -58,18 +58,18 @@ def customer_features(spark, n: int, work: Path) -> tuple[Path, np.ndarray]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from custseg import pipeline
     from custseg.config import load_config
     from custseg.data.generate import generate
     from custseg.features import FEATURE_COLUMNS
     from custseg.segment.scaling import FeatureScaler
+    from custseg.stages import chain
     from custseg.storage import Lakehouse
 
     config = load_config(
         overrides={"input.path": str(work / "raw"), "storage.root": str(work / "lake")}
     )
     generate(spark, work / "raw", customers=n, seed=7)
-    pipeline.run(spark, config, ["ingest", "features"], progress=lambda _m: None)
+    chain.run(spark, config, ["ingest", "features"], progress=lambda _m: None)
     gold = Lakehouse(spark, config.storage).read("gold", "customer_features").toPandas()
     logs = [c for c in LOG_FEATURES if c in FEATURE_COLUMNS]
     scaler = FeatureScaler.fit_pandas(gold, list(FEATURE_COLUMNS), logs)

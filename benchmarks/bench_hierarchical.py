@@ -151,12 +151,12 @@ def write_customer_features(spark: Any, work: Path, n: int, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from custseg import pipeline
     from custseg.config import load_config
     from custseg.data.generate import generate
     from custseg.features import FEATURE_COLUMNS
     from custseg.segment.scaling import FeatureScaler
-    from custseg.segment.stage import load_truth
+    from custseg.stages import chain
+    from custseg.stages.segment import load_truth
     from custseg.storage import Lakehouse
 
     root = work / f"pipeline-{n}"
@@ -165,7 +165,7 @@ def write_customer_features(spark: Any, work: Path, n: int, path: Path) -> None:
     )
     started = time.perf_counter()
     generate(spark, root / "raw", customers=n, seed=7)
-    pipeline.run(spark, config, ["ingest", "features"], progress=lambda _m: None)
+    chain.run(spark, config, ["ingest", "features"], progress=lambda _m: None)
     features = Lakehouse(spark, config.storage).read("gold", "customer_features")
     scaler = FeatureScaler.fit(features, FEATURE_COLUMNS, config.segment.log_features)
     # Benchmark side, bounded by the sizes used here (50k / 100k): the references need X anyway.

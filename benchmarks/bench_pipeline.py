@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import gib, measure, spark_scratch_dirs  # noqa: E402
 
-from custseg import pipeline  # noqa: E402
 from custseg.config import load_config  # noqa: E402
 from custseg.data.generate import generate  # noqa: E402
 from custseg.spark import create_session  # noqa: E402
+from custseg.stages import chain  # noqa: E402
 
 TARGET_SECONDS = 300
 TARGET_DRIVER_BYTES = 4 * 2**30
@@ -57,9 +57,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     stages = args.stages.split(",")
-    unknown = [s for s in stages if s not in pipeline.STAGES]
+    unknown = [s for s in stages if s not in chain.STAGES]
     if unknown:
-        parser.error(f"unknown stage {unknown[0]!r}; stages are {', '.join(pipeline.STAGES)}")
+        parser.error(f"unknown stage {unknown[0]!r}; stages are {', '.join(chain.STAGES)}")
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="custseg-bench-"))
     methods = {"segment.methods": args.methods.split(",")} if args.methods else {}
@@ -91,7 +91,7 @@ def main() -> None:
         rows.append(("generate", m, f"{summary.orders:,} orders, raw files {gib(raw_bytes)}"))
         for stage in stages:
             with measure(scratch_dirs=scratch) as m:
-                report = pipeline.run(spark, config, [stage], progress=lambda _m: None)[0]
+                report = chain.run(spark, config, [stage], progress=lambda _m: None)[0]
             detail = ", ".join(
                 f"{k} {v:,}"
                 for k, v in report.tables.items()

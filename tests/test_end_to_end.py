@@ -8,9 +8,9 @@ import csv
 
 import pytest
 
-from custseg import pipeline
 from custseg.config import load_config
 from custseg.data.generate import generate
+from custseg.stages import chain
 from custseg.storage import Lakehouse
 
 
@@ -26,7 +26,7 @@ def seed_run(spark, tmp_path_factory):
             "tracking.artifact_location": (root / "mlruns").as_uri(),
         }
     )
-    reports = pipeline.run(spark, config, progress=lambda _m: None)
+    reports = chain.run(spark, config, progress=lambda _m: None)
     return root, config, reports, Lakehouse(spark, config.storage)
 
 
@@ -103,7 +103,7 @@ def test_realistic_data_recommended_method_recovers_the_archetypes(spark, tmp_pa
             "segment.stability_bootstraps": 2,
         }
     )
-    segment = pipeline.run(spark, config, progress=lambda _m: None)[-1]
+    segment = chain.run(spark, config, progress=lambda _m: None)[-1]
     table = segment.extra["comparison"].set_index("method")
     assert table.loc[segment.extra["recommended"], "ari_truth"] >= 0.9
     assert table["ari_truth"].notna().all()

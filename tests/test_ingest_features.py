@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from custseg import pipeline
 from custseg.config import load_config
+from custseg.stages import chain
 from custseg.storage import Lakehouse
 
 FIXTURE = Path(__file__).parent / "fixtures" / "retail_org_mini"
@@ -22,7 +22,7 @@ T1 = 1567086400  # the latest order = the as-of instant
 def mini_run(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("lake")
     config = load_config(overrides={"input.path": str(FIXTURE), "storage.root": str(root)})
-    reports = pipeline.run(spark, config, progress=lambda _m: None)
+    reports = chain.run(spark, config, progress=lambda _m: None)
     return Lakehouse(spark, config.storage), reports
 
 
@@ -70,7 +70,7 @@ def test_customers_without_orders_can_be_kept(spark, tmp_path):
             "features.as_of": "2019-08-29",
         }
     )
-    pipeline.run(spark, config, progress=lambda _m: None)
+    chain.run(spark, config, progress=lambda _m: None)
     rows = {r["customer_id"]: r for r in Lakehouse(spark, config.storage).read("gold", "customer_features").collect()}
     assert rows["25000001"]["num_orders"] == 0 and rows["25000001"]["total_spend"] == 0
     assert rows["25000001"]["recency_days"] == rows["25000001"]["tenure_days"]

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from custseg import pipeline
 from custseg.config import load_config
 from custseg.data.generate import BAD_RECORD_KINDS, generate
+from custseg.stages import chain
 from custseg.storage import Lakehouse
 
 TABLE_OF_KIND = {kind: "sales_orders" for kind in BAD_RECORD_KINDS} | {"csv_field_count": "customers"}
@@ -18,7 +18,7 @@ def ingested(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     summary = generate(spark, root / "raw", customers=300, seed=3, bad_records=INJECTED)
     config = load_config(overrides={"input.path": str(root / "raw"), "storage.root": str(root / "lakehouse")})
-    report = pipeline.run(spark, config, ["ingest"], progress=lambda _m: None)[0]
+    report = chain.run(spark, config, ["ingest"], progress=lambda _m: None)[0]
     return root, summary, report, Lakehouse(spark, config.storage)
 
 
@@ -58,7 +58,7 @@ def test_gzip_orders_ingest_exactly_like_plain_ones(spark, tmp_path, ingested):
     assert files and all(name.endswith(".json.gz") for name in files)
     assert zipped.orders == summary.orders and zipped.order_records == summary.order_records
     config = load_config(overrides={"input.path": str(raw), "storage.root": str(tmp_path / "lakehouse")})
-    again = pipeline.run(spark, config, ["ingest"], progress=lambda _m: None)[0]
+    again = chain.run(spark, config, ["ingest"], progress=lambda _m: None)[0]
     assert again.quarantined == report.quarantined
     assert again.extra["rows"] == report.extra["rows"]
     rows = Lakehouse(spark, config.storage).read("bronze", "quarantine").collect()

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from custseg import pipeline
 from custseg.config import load_config
 from custseg.errors import ConfigError, InputDataError
+from custseg.stages import chain
 from custseg.storage import Lakehouse
 from transactions_reference import reference_features
 
@@ -34,7 +34,7 @@ def _run(
         config_file,
         {"storage.root": str(root / "lake"), "input.layout": "transactions", **overrides},
     )
-    reports = pipeline.run(spark, config, list(stages), **QUIET)
+    reports = chain.run(spark, config, list(stages), **QUIET)
     return config, reports
 
 

@@ -388,18 +388,18 @@ def cmd_generate(args: argparse.Namespace, config: Config) -> None:
 
 def _run_stages(names: list[str]) -> Callable[[argparse.Namespace, Config], None]:
     def command(args: argparse.Namespace, config: Config) -> None:
-        from custseg import pipeline
+        from custseg.stages import chain
 
-        pipeline.preflight(config, names)
+        chain.preflight(config, names)
         spark = _session(config)
-        reports = pipeline.run(spark, config, names, progress=_log)
+        reports = chain.run(spark, config, names, progress=_log)
         _print_reports(reports)
 
     return command
 
 
 def cmd_score(args: argparse.Namespace, config: Config) -> None:
-    from custseg.scoring import score
+    from custseg.stages.score import score
 
     spark = _session(config)
     _log("[score]")
@@ -414,8 +414,9 @@ def cmd_score(args: argparse.Namespace, config: Config) -> None:
 def cmd_demo(args: argparse.Namespace, config: Config) -> None:
     """The seed scenario, then a realistic data set, each generated, ingested, featured and segmented."""
 
-    from custseg import pipeline, tracking
+    from custseg import tracking
     from custseg.data.generate import generate
+    from custseg.stages import chain
 
     spark = _session(config)
     seed_config = config.model_copy(deep=True)
@@ -437,7 +438,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> None:
         print(f"\n=== {title} ===")
         _log(f"generating into {cfg.input.path}")
         generate(spark, cfg.input.path, seed=args.seed, **kwargs)
-        reports = pipeline.run(spark, cfg, progress=_log)
+        reports = chain.run(spark, cfg, progress=_log)
         _print_reports(reports)
 
     uri = tracking.tracking_uri(config.tracking)

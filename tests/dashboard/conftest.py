@@ -29,7 +29,7 @@ APP = Path(__file__).resolve().parents[2] / "src" / "custseg" / "dashboard" / "a
 class DashLake:
     root: Path
     config: object  # custseg.config.Config
-    source: object  # custseg.dashboard.data.Source
+    source: object  # custseg.store.source.Source
     customers: pd.DataFrame  # the silver customers table as written (personal data)
     features: pd.DataFrame
     hostile_name: str = HOSTILE_NAME
@@ -89,10 +89,10 @@ def dash_lake(spark, tmp_path_factory) -> DashLake:
     import mlflow
     from mlflow.tracking._tracking_service import utils as mlflow_utils
 
-    from custseg import pipeline
     from custseg.config import load_config
-    from custseg.dashboard.data import Source
+    from custseg.stages.segment import segment as run_segment
     from custseg.storage import Lakehouse
+    from custseg.store.source import Source
 
     root = tmp_path_factory.mktemp("dashboard")
     config = load_config(
@@ -115,7 +115,7 @@ def dash_lake(spark, tmp_path_factory) -> DashLake:
     previous_uri = mlflow_utils._tracking_uri
     try:
         for _ in range(2):  # a first model and a retrain: two versions, a champion, a migration
-            pipeline.segment(spark, config, progress=lambda _m: None)
+            run_segment(spark, config, progress=lambda _m: None)
     finally:
         # The stage points MLflow's global URI at this store; give later tests their own back.
         if previous_uri:
@@ -136,7 +136,7 @@ def dash_env(dash_lake, monkeypatch) -> DashLake:
 @pytest.fixture()
 def empty_env(tmp_path, monkeypatch) -> Path:
     """A working folder with no lakehouse and no MLflow store at all."""
-    from custseg.dashboard.data import Source
+    from custseg.store.source import Source
 
     source = Source(lakehouse=tmp_path / "lakehouse", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     for key, value in source.to_env().items():

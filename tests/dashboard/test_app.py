@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custseg.dashboard import data
+from custseg.store import gold, runs
 
 PAGES = {
     "overview": "views/overview.py",
@@ -70,7 +70,7 @@ def test_overview_kpis_match_the_gold_tables(dash_env, app):
     assert tiles["Noise share"] == "0.0%"
     assert tiles["Model @champion"] == "v2"
     assert tiles["Recommended method"] in {"dbscan", "hierarchical", "hdbscan", "kmeans"}
-    finished = data.tracking_info(dash_env.source).finished(data.segments(dash_env.source)["run_id"].iloc[0])
+    finished = runs.tracking_info(dash_env.source).finished(gold.segments(dash_env.source)["run_id"].iloc[0])
     assert tiles["Last run finished (UTC)"] == finished.strftime("%Y-%m-%d %H:%M")
     sizes = charts(at)[0]
     assert sorted(sizes["data"][0]["x"], reverse=True) == [120, 70, 40, 30]
@@ -186,7 +186,7 @@ def test_features_without_segments_asks_for_the_segment_stage(tmp_path, monkeypa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from custseg.dashboard.data import Source
+    from custseg.store.source import Source
 
     folder = tmp_path / "lakehouse" / "gold" / "customer_features"
     (folder / "v00000001").mkdir(parents=True)

@@ -208,7 +208,8 @@ def full_page_screenshot(driver, path: Path, width: int = 1400) -> Path:
 def test_filter_updates_charts_and_table(browser, dashboard, dash_lake, tmp_path):
     from selenium.webdriver.common.keys import Keys
 
-    from custseg.dashboard import data
+    from custseg import charts
+    from custseg.store import gold
 
     browser.get(f"{dashboard}/explore")
     wait_for(
@@ -223,9 +224,9 @@ def test_filter_updates_charts_and_table(browser, dashboard, dash_lake, tmp_path
     assert before["caption"] == f"explore-selection: {total} customers"
     assert len(before["rows"]) == 4 and all(c["drawn"] for c in before["charts"])
 
-    label = data.segment_labels(data.profiles(dash_lake.source))[2]
+    label = charts.segment_labels(gold.profiles(dash_lake.source))[2]
     type_into(browser, ".st-key-explore_segment input", label, Keys.ENTER, Keys.ESCAPE)
-    size = int((data.segments(dash_lake.source)["segment"] == 2).sum())
+    size = int((gold.segments(dash_lake.source)["segment"] == 2).sum())
     wait_for(browser, "return Array.from(document.querySelectorAll('[data-testid=stCaptionContainer]'))"
                       f".some(e => e.innerText === 'explore-selection: {size} customers')", 30, "the filtered caption")  # fmt: skip
     wait_for(browser, "return document.querySelectorAll('[data-testid=stTable] tbody tr').length === 1",
@@ -282,9 +283,9 @@ def test_report_opens_offline_with_every_chart_drawn(browser, dash_lake, tmp_pat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from custseg.dashboard.data import Source
     from custseg.report import render_report
     from custseg.storage import current_path
+    from custseg.store.source import Source
 
     # A copy of the run whose profile texts carry markup, to see the report escape it.
     root = tmp_path / "lakehouse"

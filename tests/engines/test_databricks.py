@@ -13,7 +13,7 @@ import yaml
 
 from custseg.cli import COMMANDS, build_parser
 from custseg.config import load_config
-from custseg.dashboard import data
+from custseg.store.source import ENV_WAREHOUSE_ID, Source
 
 ROOT = Path(__file__).parents[2]
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
@@ -84,17 +84,17 @@ def test_the_app_runs_the_real_dashboard_with_the_variables_it_reads():
     assert command[:2] == ["streamlit", "run"] and (ROOT / command[2]).is_file()
     assert command[2] == "src/custseg/dashboard/app.py"
     names = {item["name"] for item in app["env"]}
-    read = set(data.Source(lakehouse=Path("x")).to_env()) | {"MLFLOW_REGISTRY_URI"}
+    read = set(Source(lakehouse=Path("x")).to_env()) | {"MLFLOW_REGISTRY_URI"}
     assert names <= read, f"app.yaml sets variables the dashboard does not read: {names - read}"
     env = {item["name"]: item["value"] for item in app["env"] if "value" in item}
-    source = data.Source.from_env(env)
+    source = Source.from_env(env)
     databricks = load_config(ROOT / "conf" / "databricks.yaml")
     assert source.model_name == databricks.tracking.model_name
     assert source.tracking_uri == "databricks"
     # The job's catalog tables, read through the SQL warehouse the App is given as a resource.
-    assert source.catalog_schema == data.Source.from_config(databricks).catalog_schema
+    assert source.catalog_schema == Source.from_config(databricks).catalog_schema
     from_resource = {item["name"]: item["valueFrom"] for item in app["env"] if "valueFrom" in item}
-    assert from_resource == {data.ENV_WAREHOUSE_ID: "sql-warehouse"}
+    assert from_resource == {ENV_WAREHOUSE_ID: "sql-warehouse"}
 
 
 def test_the_bundle_gives_the_app_its_sql_warehouse(bundle):

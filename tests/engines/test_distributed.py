@@ -75,15 +75,17 @@ def assert_same_results(work: Path, reference: Path) -> None:
 
 def assert_dashboard_and_report_read(work: Path) -> None:
     from custseg.config import load_config
-    from custseg.dashboard import data
+    from custseg.store import gold, runs
+    from custseg.store.source import Source
 
     tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
-    source = data.Source.from_config(
+    source = Source.from_config(
         load_config(overrides={"storage.root": str(work / "lakehouse"), "tracking.tracking_uri": tracking_uri})
     )
-    data.clear_caches()
-    assert len(data.segments(source)) == 25
-    assert not data.profiles(source).empty
+    gold.clear_caches()
+    runs.clear_caches()
+    assert len(gold.segments(source)) == 25
+    assert not gold.profiles(source).empty
     report = subprocess.run(
         [sys.executable, "-m", "custseg.cli", "report", "--lakehouse", str(work / "lakehouse"),
          "--tracking-uri", tracking_uri, "--out", str(work / "report.html")],

@@ -627,9 +627,10 @@ def _build_base(shared: Shared) -> BaseRun:
 
 def _bad_records(shared: Shared, percent: float) -> FaultResult:
     """Every bad-record kind at ``percent`` of the order rows (csv_field_count: of the customer rows)."""
-    from custseg import cli, pipeline
+    from custseg import cli
     from custseg.config import load_config
     from custseg.data.generate import BAD_RECORD_KINDS, generate
+    from custseg.stages import chain
 
     _clean, base = shared.raw300()
     bad = {
@@ -648,7 +649,7 @@ def _bad_records(shared: Shared, percent: float) -> FaultResult:
     config = load_config(
         overrides={"storage.root": str(folder / "lakehouse"), "input.path": str(raw), "input.max_quarantine_share": 1.0}
     )
-    [report] = pipeline.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
+    [report] = chain.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         cli._print_reports([report])
@@ -738,15 +739,15 @@ def bad_records_high(shared: Shared) -> FaultResult:
 
 def ingest_twice(shared: Shared) -> FaultResult:
     """Re-running ingest on the same input: every bronze/silver table replaced, nothing doubled."""
-    from custseg import pipeline
     from custseg.config import load_config
+    from custseg.stages import chain
     from custseg.storage import describe_tables
 
     first = shared.result(bad_records_low)
     root = Path(first.details["lakehouse"])
     before = live_counts(root)
     config = load_config(overrides={"storage.root": str(root), "input.path": first.details["raw"]})
-    pipeline.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
+    chain.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
     after = live_counts(root)
     versions = {name: live for name, live, _v in describe_tables(root) if name in after}
     same = [t for t in before if before[t] == after.get(t)]
@@ -849,9 +850,10 @@ def personal_data_canaries(shared: Shared) -> FaultResult:
     import pandas as pd
 
     from custseg.config import load_config
-    from custseg.dashboard import data
     from custseg.dashboard.masking import audience_export
     from custseg.storage import LAYERS
+    from custseg.store import gold
+    from custseg.store.source import Source
 
     base = shared.base()
     folder = base.folder
@@ -898,9 +900,9 @@ def personal_data_canaries(shared: Shared) -> FaultResult:
             "tracking.tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
         }
     )
-    source = data.Source.from_config(config)
-    table = data.customer_table(source, personal=True)
-    profiles = data.profiles(source)
+    source = Source.from_config(config)
+    table = gold.customer_table(source, personal=True)
+    profiles = gold.profiles(source)
     masked_leaks, unmasked_hits = 0, 0
     for segment in sorted(set(table["segment"])):
         masked = audience_export(table, profiles, segment, masked=True)
@@ -947,7 +949,8 @@ def script_tag_name(shared: Shared) -> FaultResult:
 
     import custseg.dashboard
     from custseg.config import load_config
-    from custseg.dashboard import data
+    from custseg.store import gold, runs
+    from custseg.store.source import Source
 
     base = shared.base()
     report = (
@@ -963,11 +966,12 @@ def script_tag_name(shared: Shared) -> FaultResult:
             "tracking.tracking_uri": f"sqlite:///{base.folder / 'mlflow.db'}",
         }
     )
-    env = data.Source.from_config(config).to_env()
+    env = Source.from_config(config).to_env()
     app = Path(custseg.dashboard.__file__).parent / "app.py"
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    data.clear_caches()
+    gold.clear_caches()
+    runs.clear_caches()
     try:
         at = AppTest.from_file(str(app), default_timeout=90).run()
         at.switch_page("views/customers.py").run()
@@ -983,7 +987,8 @@ def script_tag_name(shared: Shared) -> FaultResult:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        data.clear_caches()
+        gold.clear_caches()
+        runs.clear_caches()
     shown = detail.get("customer_name") == HOSTILE_NAME and listed == [HOSTILE_NAME]
     ok = bool(report) and not raw_in_report and not exceptions and shown and not as_markup
     return FaultResult(

@@ -56,7 +56,7 @@ class ReportLake:
         )
 
     def source(self):
-        from custseg.dashboard.data import Source
+        from custseg.store.source import Source
 
         return Source.from_config(self.config())
 

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custseg import pipeline, tracking
+from custseg import tracking
 from custseg.config import load_config
 from custseg.features import FEATURE_COLUMNS
+from custseg.stages.segment import segment as run_segment
 from custseg.storage import Lakehouse
 
 SIZES = (300, 120, 40)
@@ -49,8 +50,8 @@ def stage(spark, tmp_path_factory):
     )
     lake = Lakehouse(spark, config.storage)
     lake.write(spark.createDataFrame(frame), "gold", "customer_features")
-    first = pipeline.segment(spark, config, progress=lambda _m: None)
-    second = pipeline.segment(spark, config, progress=lambda _m: None)
+    first = run_segment(spark, config, progress=lambda _m: None)
+    second = run_segment(spark, config, progress=lambda _m: None)
     return config, lake, frame, first, second
 
 
@@ -127,7 +128,7 @@ def test_pyfunc_round_trip_reproduces_training_segments(stage):
 
 
 def test_spark_scoring_with_the_champion(stage, spark):
-    from custseg.scoring import score
+    from custseg.stages.score import score
 
     config, lake, _frame, _first, _ = stage
     report = score(spark, config, progress=lambda _m: None)
@@ -170,7 +171,7 @@ def test_failed_run_ends_failed(spark, tmp_path, monkeypatch):
 
     monkeypatch.setattr("custseg.profile.describe_segments", boom)
     with pytest.raises(RuntimeError, match="injected failure"):
-        pipeline.segment(spark, config, progress=lambda _m: None)
+        run_segment(spark, config, progress=lambda _m: None)
     runs = mlflow.search_runs(search_all_experiments=True)
     assert set(runs["status"]) == {"FAILED"}
     assert not Lakehouse(spark, config.storage).exists("gold", "customer_segments")
@@ -188,7 +189,7 @@ def test_above_max_driver_customers_compares_on_a_sample_and_fits_everyone(spark
         spark, tmp_path, methods=[method], max_driver_customers=200, stability_bootstraps=2
     )
     lake = Lakehouse(spark, config.storage)
-    report = pipeline.segment(spark, config, progress=lambda _m: None)
+    report = run_segment(spark, config, progress=lambda _m: None)
     choice = report.extra["comparison"].set_index("method").loc[method, "choice"]
     assert "chosen on a sample of 200, refitted on all 460 customers" in choice
     segments = lake.read("gold", "customer_segments").toPandas().set_index("customer_id")
@@ -219,7 +220,7 @@ def test_the_engine_of_each_method_is_in_the_table_and_the_mlflow_run(
         stability_bootstraps=2,
         engine=engine,
     )
-    report = pipeline.segment(spark, config, progress=lambda _m: None)
+    report = run_segment(spark, config, progress=lambda _m: None)
     table = report.extra["comparison"].set_index("method")
     best = report.extra["recommended"]
     other = next(m for m in table.index if m != best)
@@ -254,6 +255,6 @@ def test_interrupted_run_ends_killed(spark, tmp_path, monkeypatch):
 
     monkeypatch.setattr("custseg.profile.describe_segments", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.segment(spark, config, progress=lambda _m: None)
+        run_segment(spark, config, progress=lambda _m: None)
     runs = mlflow.search_runs(search_all_experiments=True)
     assert list(runs["status"]) == ["KILLED"]

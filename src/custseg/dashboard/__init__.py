@@ -7,5 +7,6 @@ from the lakehouse's live version folders, MLflow through its client.
 >>> serve(load_config(), host="127.0.0.1", port=8501)       # what `custseg dashboard` runs
 
 Importing this package imports neither Streamlit nor Spark; ``app.py`` is
-the Streamlit entry script, ``data.py`` the loading layer the report reuses.
+the Streamlit entry script; the tables and MLflow are read by ``custseg.store``,
+shared with the report, and the figures drawn by ``custseg.charts``.
 """

@@ -107,7 +107,7 @@ AUDIENCE_COLUMNS = ["customer_id", "customer_name", "state", "city", "segment", 
 def audience_export(table: pd.DataFrame, profiles: pd.DataFrame, segment: int, masked: bool = True) -> pd.DataFrame:
     """The customers of one segment as a campaign audience: who, which segment, why, what to do.
 
-    ``table`` is :func:`custseg.dashboard.data.customer_table` (with personal columns);
+    ``table`` is :func:`custseg.store.gold.customer_table` (with personal columns);
     names are masked unless ``masked=False``. Tax ids, street addresses and coordinates are
     never exported. Cells are made safe against spreadsheet formula injection.
     """

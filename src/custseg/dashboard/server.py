@@ -3,7 +3,7 @@
 Streamlit runs as a child process (``python -m streamlit run app.py``) with
 XSRF protection on and usage statistics off; the lakehouse root and the
 MLflow store reach the app through environment variables (see
-:class:`custseg.dashboard.data.Source`). No Spark session is started.
+:class:`custseg.store.source.Source`). No Spark session is started.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from custseg.dashboard.data import Source
 from custseg.errors import ConfigError, EnvironmentProblem
+from custseg.store.source import Source
 
 if TYPE_CHECKING:
     from custseg.config import Config

@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from custseg.dashboard import data
-from custseg.dashboard.data import Source
-from custseg.dashboard.formatting import fmt_int, fmt_money, fmt_num, fmt_pct, fmt_time
+from custseg import charts
+from custseg.formatting import fmt_int, fmt_money, fmt_num, fmt_pct, fmt_time
+from custseg.store import gold, runs
+from custseg.store.source import Source
 
 __all__ = ["chart", "customers", "fmt_int", "fmt_money", "fmt_num", "fmt_pct", "fmt_time", "labels", "md", "ready", "sidebar", "source"]
 
@@ -38,14 +39,15 @@ def sidebar(src: Source) -> None:
         st.caption("Data source")
         st.text(f"tables: {src.describe()}\nMLflow: {src.tracking_uri}")
         if st.button("Reload data", help="Read the tables and the MLflow store again", key="reload"):
-            data.clear_caches()
+            gold.clear_caches()
+            runs.clear_caches()
             st.cache_data.clear()
             st.rerun()
 
 
 def ready(src: Source) -> bool:
     """True when a segmentation run is there; else explain what to run and return False."""
-    hint = data.missing_hint(src)
+    hint = gold.missing_hint(src)
     if hint is None:
         return True
     st.info(hint, icon="ℹ️")
@@ -55,24 +57,24 @@ def ready(src: Source) -> bool:
 def _version_key(src: Source, tables: tuple[tuple[str, str], ...]) -> str:
     keys = []
     for layer, table in tables:
-        live = data.live_table(src, layer, table)
+        live = gold.live_table(src, layer, table)
         keys.append(live.key if live is not None else "-")
     return "|".join(keys)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _customers(src: Source, personal: bool, version: str) -> pd.DataFrame:  # version: cache key only
-    return data.customer_table(src, personal=personal)
+    return gold.customer_table(src, personal=personal)
 
 
 def customers(src: Source, personal: bool = False) -> pd.DataFrame:
-    """data.customer_table, cached per table versions (a new run is picked up automatically)."""
+    """gold.customer_table, cached per table versions (a new run is picked up automatically)."""
     version = _version_key(src, (("gold", "customer_segments"), ("gold", "customer_features"), ("silver", "customers")))
     return _customers(src, personal, version)
 
 
 def labels(src: Source) -> dict[int, str]:
-    return data.segment_labels(data.profiles(src))
+    return charts.segment_labels(gold.profiles(src))
 
 
 # --------------------------------------------------------------------------- output

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from custseg.config import Config
-    from custseg.dashboard.data import Source
+    from custseg.store.source import Source
 
 PROJECTION_POINTS = 2_000
 PROFILE_HEADER = ("Cluster", "Units Purchased", "Loyalty Segment", "Num Orders", "Count")
@@ -42,13 +42,13 @@ def build_report(config: Config, out: Path | str, title: str | None = None) -> P
 
     Raises InputDataError when there is no segmentation run to report on.
     """
-    from custseg.dashboard.data import Source
+    from custseg.store.source import Source
 
     return render_report(Source.from_config(config), out, title=title)
 
 
 def render_report(source: Source, out: Path | str, title: str | None = None) -> Path:
-    """:func:`build_report` for an explicit :class:`~custseg.dashboard.data.Source`."""
+    """:func:`build_report` for an explicit :class:`~custseg.store.source.Source`."""
     try:
         import jinja2
         import plotly  # noqa: F401
@@ -56,9 +56,9 @@ def render_report(source: Source, out: Path | str, title: str | None = None) -> 
         raise EnvironmentProblem(
             f"the report needs {exc.name}: install the dashboard extra (pip install 'custseg[dashboard]')"
         ) from None
-    from custseg.dashboard import data
+    from custseg.store import gold
 
-    hint = data.missing_hint(source)
+    hint = gold.missing_hint(source)
     if hint is not None:
         raise InputDataError("nothing to report: " + hint.replace("`", "'"))
     context = report_context(source, title)
@@ -104,19 +104,20 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
     from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
-    from custseg.dashboard import charts, data
-    from custseg.dashboard.formatting import fmt_int, fmt_money, fmt_pct, fmt_time
+    from custseg import charts
     from custseg.features import FEATURE_COLUMNS
+    from custseg.formatting import fmt_int, fmt_money, fmt_pct, fmt_time
     from custseg.profile import business_insights, profile_markdown
+    from custseg.store import gold, runs, summary
 
-    tracking = data.tracking_info(source)
-    k = data.kpis(source, tracking)
-    profiles = data.profiles(source)
-    labels = data.segment_labels(profiles)
+    tracking = runs.tracking_info(source)
+    k = summary.kpis(source, tracking)
+    profiles = gold.profiles(source)
+    labels = charts.segment_labels(profiles)
     colors = charts.colors(labels)
-    comparison = data.comparison(source)
-    diagnostics = data.dbscan_diagnostics(source)
-    table = data.customer_table(source, personal=False)
+    comparison = gold.comparison(source)
+    diagnostics = gold.dbscan_diagnostics(source)
+    table = gold.customer_table(source, personal=False)
 
     tiles = [
         ("Customers segmented", fmt_int(k.customers)), ("Revenue", fmt_money(k.revenue)),
@@ -136,7 +137,7 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
         })  # fmt: skip
 
     profile_rows = [
-        {"cluster": "noise" if int(r.segment) == data.NOISE else str(int(r.segment)), "purchase": r.purchase_text,
+        {"cluster": "noise" if int(r.segment) == gold.NOISE else str(int(r.segment)), "purchase": r.purchase_text,
          "loyalty": r.loyalty_text, "orders": r.archetype_text, "count": fmt_int(r.size)}
         for r in profiles.itertuples(index=False)
     ]  # fmt: skip
@@ -144,21 +145,21 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "sizes": charts.sizes_figure(profiles, labels),
         "shares": charts.shares_figure(profiles, labels),
-        "zscores": charts.zscore_heatmap(data.feature_zscores(table, FEATURE_COLUMNS, source.log_features), labels),
+        "zscores": charts.zscore_heatmap(charts.feature_zscores(table, FEATURE_COLUMNS, source.log_features), labels),
         "projection": charts.projection_figure(
-            data.sample_rows(table[["segment", "pc1", "pc2"]], PROJECTION_POINTS), labels,
+            charts.sample_rows(table[["segment", "pc1", "pc2"]], PROJECTION_POINTS), labels,
             title=f"Customers in 2-D (first two principal components; a sample of {min(len(table), PROJECTION_POINTS):,})",
         ),  # fmt: skip
         "comparison": charts.comparison_figure(comparison) if not comparison.empty else None,
         "k_distance": None, "dendrogram": None, "migration": None,
     }  # fmt: skip
-    curve = data.k_distance(source)
+    curve = gold.k_distance(source)
     if not curve.empty:
         figures["k_distance"] = charts.k_distance_figure(curve, diagnostics)
-    Z = data.linkage_matrix(source)
+    Z = gold.linkage_matrix(source)
     if Z is not None:
         figures["dendrogram"] = charts.dendrogram_figure(Z, _hierarchical_k(comparison))
-    moves = data.migration(source)
+    moves = gold.migration(source)
     migration_note = ""
     if not moves.empty:
         moves = moves.assign(
@@ -207,7 +208,7 @@ def _hierarchical_k(comparison: pd.DataFrame) -> int | None:
 
 
 def _comparison_rows(comparison: pd.DataFrame) -> list[dict[str, Any]]:
-    from custseg.dashboard.formatting import fmt_int, fmt_num, fmt_pct
+    from custseg.formatting import fmt_int, fmt_num, fmt_pct
 
     def cell(value: Any, kind: str) -> dict[str, str]:
         if kind == "pct":
@@ -233,8 +234,8 @@ def _comparison_rows(comparison: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _findings(comparison: pd.DataFrame, diagnostics: dict[str, Any] | None) -> list[str]:
-    from custseg.dashboard import data
-    from custseg.dashboard.formatting import fmt_pct
+    from custseg.formatting import fmt_pct
+    from custseg.store import summary
 
     lines = []
     if diagnostics:
@@ -257,5 +258,5 @@ def _findings(comparison: pd.DataFrame, diagnostics: dict[str, Any] | None) -> l
         lines.append(
             f"{METHODS['dbscan'].label} did not run in this segmentation (segment.methods)."
         )
-    lines += data.why_recommended(comparison, diagnostics)
+    lines += summary.why_recommended(comparison, diagnostics)
     return lines

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from custseg.dashboard import charts, data, ui
+from custseg import charts
+from custseg.dashboard import ui
 from custseg.dashboard.masking import audience_csv, mask_personal, personal_columns
 from custseg.features import FEATURE_COLUMNS
+from custseg.store import gold
 
 PAGE_SIZE = 200
 DETAIL_CHOICES = 500
@@ -28,7 +30,7 @@ st.title("Customers")
 
 if ui.ready(src):
     labels = ui.labels(src)
-    profiles = data.profiles(src)
+    profiles = gold.profiles(src)
     table = ui.customers(src, personal=True)
     has_people = "customer_name" in table.columns
 

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from custseg.dashboard import charts, data, ui
+from custseg import charts
+from custseg.dashboard import ui
+from custseg.store import gold
 
 MAX_POINTS = 4_000
 
@@ -50,14 +52,14 @@ if ui.ready(src):
     tiles = st.columns(4)
     tiles[0].metric("Customers in selection", f"{len(selection):,} of {total:,}")
     tiles[1].metric("Revenue in selection", ui.fmt_money(selection["total_spend"].sum() if "total_spend" in selection else float("nan")))
-    tiles[2].metric("Segments in selection", ui.fmt_int(selection.loc[selection["segment"] != data.NOISE, "segment"].nunique()))
+    tiles[2].metric("Segments in selection", ui.fmt_int(selection.loc[selection["segment"] != gold.NOISE, "segment"].nunique()))
     tiles[3].metric("Median orders", ui.fmt_int(selection["num_orders"].median()) if len(selection) and "num_orders" in selection else "n/a")
     st.caption(f"explore-selection: {len(selection)} customers")
 
     if selection.empty:
         st.info("No customer matches these filters: widen the spend range or clear a filter.")
     else:
-        shown = data.sample_rows(selection, MAX_POINTS)
+        shown = charts.sample_rows(selection, MAX_POINTS)
         note = f" ({len(shown):,} of {len(selection):,} shown)" if len(shown) < len(selection) else ""
         present = {s: labels[s] for s in charts.ordered(labels) if s in set(selection["segment"])}
         ui.chart(charts.projection_figure(shown, present, title="Customers in 2-D (first two principal components)" + note),

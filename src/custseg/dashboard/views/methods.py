@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from custseg.dashboard import charts, data, ui
+from custseg import charts
+from custseg.dashboard import ui
 from custseg.methods import METHODS
+from custseg.store import gold, summary
 
 DBSCAN, HIERARCHICAL = METHODS["dbscan"].label, METHODS["hierarchical"].label
 
@@ -22,7 +24,7 @@ COLUMNS = {
 }  # fmt: skip
 
 if ui.ready(src):
-    table = data.comparison(src)
+    table = gold.comparison(src)
     if table.empty:
         st.info("No method comparison in the lakehouse: run `custseg segment` to produce one.")
     else:
@@ -45,13 +47,13 @@ if ui.ready(src):
                    "recommended.")  # fmt: skip
         ui.chart(charts.comparison_figure(table), key="methods_compare")
 
-    diagnostics = data.dbscan_diagnostics(src)
+    diagnostics = gold.dbscan_diagnostics(src)
     st.subheader("Why this method")
-    for sentence in data.why_recommended(table, diagnostics):
+    for sentence in summary.why_recommended(table, diagnostics):
         st.markdown("- " + ui.md(sentence))
 
     st.subheader(f"{DBSCAN} diagnostics")
-    curve = data.k_distance(src)
+    curve = gold.k_distance(src)
     if diagnostics is None or curve.empty:
         st.info(
             f"{DBSCAN} did not run in the last segmentation (segment.methods), so there is no k-distance curve."
@@ -74,7 +76,7 @@ if ui.ready(src):
                    "no single eps fits every segment: sparse segments become noise or dense ones merge.")  # fmt: skip
 
     st.subheader(f"{HIERARCHICAL} clustering")
-    Z = data.linkage_matrix(src)
+    Z = gold.linkage_matrix(src)
     if Z is None:
         st.info(
             f"{HIERARCHICAL} clustering did not run in the last segmentation, so there is no dendrogram."

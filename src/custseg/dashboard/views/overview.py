@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from custseg.dashboard import charts, data, ui
+from custseg import charts
+from custseg.dashboard import ui
 from custseg.profile import business_insights
+from custseg.store import gold, runs, summary
 
 src = ui.source()
 st.title("Customer segments: overview")
 
 if ui.ready(src):
-    tracking = data.tracking_info(src)
-    k = data.kpis(src, tracking)
-    profiles = data.profiles(src)
-    labels = data.segment_labels(profiles)
+    tracking = runs.tracking_info(src)
+    k = summary.kpis(src, tracking)
+    profiles = gold.profiles(src)
+    labels = charts.segment_labels(profiles)
 
     row1 = st.columns(4)
     row1[0].metric("Customers segmented", ui.fmt_int(k.customers))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from custseg.dashboard import charts, data, ui
+from custseg import charts
+from custseg.dashboard import ui
+from custseg.store import gold, runs
 
 src = ui.source()
 st.title("Runs and models")
 
-tracking = data.tracking_info(src)
+tracking = runs.tracking_info(src)
 if tracking.error:
     st.info(tracking.error)
 elif tracking.runs.empty:
@@ -52,12 +54,12 @@ else:
                "the model `custseg score` uses by default.")  # fmt: skip
 
 st.subheader("Segment migration")
-moves = data.migration(src)
+moves = gold.migration(src)
 if moves.empty:
     st.info("No migration yet: it appears after a retrain (the second `custseg segment` on a lakehouse), "
             "counting how many customers moved between the last two models' segments.")  # fmt: skip
 else:
-    labels = data.segment_labels(data.profiles(src))
+    labels = charts.segment_labels(gold.profiles(src))
     moves = moves.assign(previous=moves["previous"].astype(int), current=moves["current"].astype(int))
     total = int(moves["customers"].sum())
     stayed = int(moves.loc[moves["previous"] == moves["current"], "customers"].sum())
@@ -65,7 +67,7 @@ else:
     tiles[0].metric("Customers in both models", f"{total:,}")
     tiles[1].metric("Kept their segment", ui.fmt_pct(stayed / total if total else float("nan")))
     tiles[2].metric("Moved", f"{total - stayed:,}")
-    current = data.segments(src)
+    current = gold.segments(src)
     if not current.empty and "run_id" in moves and moves["run_id"].iloc[0] != current["run_id"].iloc[0]:
         st.caption("This migration is from an earlier retrain, not from the latest run.")
     ui.chart(charts.migration_figure(moves, labels), key="runs_migration")

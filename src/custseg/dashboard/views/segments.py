@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from custseg.dashboard import charts, data, ui
+from custseg import charts
+from custseg.dashboard import ui
 from custseg.features import FEATURE_COLUMNS
 from custseg.profile import profile_markdown
+from custseg.store import gold
 
 src = ui.source()
 st.title("Segments")
 
 if ui.ready(src):
-    profiles = data.profiles(src)
-    labels = data.segment_labels(profiles)
+    profiles = gold.profiles(src)
+    labels = charts.segment_labels(profiles)
     table = ui.customers(src)
 
     st.caption("What each segment is, what it is worth and what to do about it. Words like "
@@ -36,7 +38,7 @@ if ui.ready(src):
             st.markdown("**Action:** " + ui.md(row["action"]))
 
     st.subheader("Feature profile")
-    z = data.feature_zscores(table, FEATURE_COLUMNS, src.log_features)
+    z = charts.feature_zscores(table, FEATURE_COLUMNS, src.log_features)
     ui.chart(charts.zscore_heatmap(z, labels), key="segments_heatmap")
     st.caption("Mean z-score of each feature per segment (money and count features log-scaled first, "
                "as the model sees them): 0 is the average customer, +1 one standard deviation above.")  # fmt: skip

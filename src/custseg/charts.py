@@ -1,6 +1,6 @@
-"""Plotly figures shared by the dashboard and the report.
+"""Plotly figures shared by the dashboard and the report, with the segment labels they use.
 
-Every figure takes plain pandas/numpy inputs (from :mod:`custseg.dashboard.data`)
+Every figure takes plain pandas/numpy inputs (from :mod:`custseg.store`)
 and returns a ``plotly.graph_objects.Figure``. Segments keep one colour
 everywhere (noise is grey). Text that comes from the data goes through
 :func:`text`, because Plotly renders a small HTML subset inside labels.
@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from custseg.dashboard.data import NOISE
+from custseg.store.gold import NOISE
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 NOISE_COLOR = "#9e9e9e"
+NOISE_LABEL = "noise (unassigned)"
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
     "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
@@ -37,6 +38,51 @@ FEATURE_TITLES = {
     "product_diversity": "Product diversity",
     "category_diversity": "Category diversity",
 }
+
+
+def segment_label(segment: int, name: str | None) -> str:
+    """How a segment is named in every chart and filter: "3 · bargain hunters", noise "noise (unassigned)"."""
+    if int(segment) == NOISE:
+        return NOISE_LABEL
+    return f"{int(segment)} · {name}" if name else str(int(segment))
+
+
+def segment_labels(profile_frame: pd.DataFrame) -> dict[int, str]:
+    """segment -> label, in segment order (noise first)."""
+    if profile_frame.empty:
+        return {}
+    return {
+        int(r.segment): segment_label(int(r.segment), str(r.archetype))
+        for r in profile_frame.itertuples(index=False)
+    }
+
+
+def feature_zscores(
+    table: pd.DataFrame, feature_names: Sequence[str], log_features: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Per segment (rows) the mean z-score of each feature (columns) over all customers.
+
+    Heavy-tailed features (``log_features``, as the model scales them) are log1p'd first, so one
+    giant order does not wash out every other segment's colour.
+    """
+    present = [f for f in feature_names if f in table.columns]
+    if table.empty or not present:
+        return pd.DataFrame()
+    X = table[present].astype("float64").copy()
+    for f in present:
+        if f in log_features:
+            X[f] = np.log1p(X[f].clip(lower=0))
+    std = X.std(ddof=0).replace(0.0, np.nan)
+    Z = (X - X.mean()) / std
+    out = Z.groupby(table["segment"].astype("int64")).mean()
+    return out.fillna(0.0)
+
+
+def sample_rows(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
+    """At most ``n`` rows, the same ones every time for the same frame (charts stay steady)."""
+    if len(frame) <= n:
+        return frame
+    return frame.sample(n=n, random_state=seed).sort_index()
 
 
 def text(value: Any) -> str:
@@ -75,7 +121,9 @@ def _layout(fig: go.Figure, title: str, height: int = 380, **kwargs: Any) -> go.
     return fig
 
 
-def sizes_figure(profiles: pd.DataFrame, labels: Mapping[int, str], title: str = "Segment sizes (customers)") -> go.Figure:
+def sizes_figure(
+    profiles: pd.DataFrame, labels: Mapping[int, str], title: str = "Segment sizes (customers)"
+) -> go.Figure:
     """Customers per segment (horizontal bars, segment 1 on top)."""
     go = _go()
     color = colors(labels)
@@ -91,7 +139,9 @@ def sizes_figure(profiles: pd.DataFrame, labels: Mapping[int, str], title: str =
         )
     )
     fig.update_yaxes(autorange="reversed", automargin=True)
-    return _layout(fig, title, height=_bars_height(len(order)), xaxis_title="customers", showlegend=False)
+    return _layout(
+        fig, title, height=_bars_height(len(order)), xaxis_title="customers", showlegend=False
+    )
 
 
 def shares_figure(profiles: pd.DataFrame, labels: Mapping[int, str]) -> go.Figure:
@@ -132,10 +182,16 @@ def zscore_heatmap(z: pd.DataFrame, labels: Mapping[int, str]) -> go.Figure:
         )
     )  # fmt: skip
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, "Feature z-scores by segment (mean over customers)", height=max(320, 60 + 42 * len(order)))
+    return _layout(
+        fig,
+        "Feature z-scores by segment (mean over customers)",
+        height=max(320, 60 + 42 * len(order)),
+    )
 
 
-def box_figure(table: pd.DataFrame, feature: str, labels: Mapping[int, str], log: bool = False) -> go.Figure:
+def box_figure(
+    table: pd.DataFrame, feature: str, labels: Mapping[int, str], log: bool = False
+) -> go.Figure:
     """The distribution of one feature in each segment."""
     go = _go()
     color = colors(labels)
@@ -144,12 +200,18 @@ def box_figure(table: pd.DataFrame, feature: str, labels: Mapping[int, str], log
         values = table.loc[table["segment"] == s, feature]
         if values.empty:
             continue
-        fig.add_trace(go.Box(y=values, name=text(labels[s]), marker_color=color[labels[s]], boxpoints=False))
+        fig.add_trace(
+            go.Box(y=values, name=text(labels[s]), marker_color=color[labels[s]], boxpoints=False)
+        )
     fig.update_yaxes(type="log" if log else "linear", title=feature_title(feature))
     return _layout(fig, f"{feature_title(feature)} by segment", showlegend=False)
 
 
-def projection_figure(table: pd.DataFrame, labels: Mapping[int, str], title: str = "Customers in 2-D (first two principal components)") -> go.Figure:
+def projection_figure(
+    table: pd.DataFrame,
+    labels: Mapping[int, str],
+    title: str = "Customers in 2-D (first two principal components)",
+) -> go.Figure:
     """Customers on the model's two principal axes, one trace per segment (no customer ids)."""
     go = _go()
     color = colors(labels)
@@ -178,7 +240,9 @@ def k_distance_figure(curve: pd.DataFrame, diagnostics: Mapping[str, Any] | None
                    line={"color": "#4c78a8"}, hovertemplate="rank %{x:,}<br>k-distance %{y:.3f}<extra></extra>")
     )  # fmt: skip
     d = dict(diagnostics or {})
-    knee = d.get("knee_eps", curve["knee_eps"].iloc[0] if "knee_eps" in curve and len(curve) else None)
+    knee = d.get(
+        "knee_eps", curve["knee_eps"].iloc[0] if "knee_eps" in curve and len(curve) else None
+    )
     eps = d.get("eps", curve["eps"].iloc[0] if "eps" in curve and len(curve) else None)
     if knee is not None:
         fig.add_hline(y=float(knee), line_dash="dash", line_color="#d62728",
@@ -227,7 +291,9 @@ def dendrogram_figure(Z: np.ndarray, n_clusters: int | None = None, leaves: int 
 def migration_figure(moves: pd.DataFrame, labels: Mapping[int, str]) -> go.Figure:
     """Customers by previous segment (rows) and current segment (columns)."""
     go = _go()
-    matrix = moves.pivot_table(index="previous", columns="current", values="customers", aggfunc="sum", fill_value=0)
+    matrix = moves.pivot_table(
+        index="previous", columns="current", values="customers", aggfunc="sum", fill_value=0
+    )
     rows = sorted(matrix.index, key=lambda s: (s == NOISE, s))
     cols = sorted(matrix.columns, key=lambda s: (s == NOISE, s))
     matrix = matrix.loc[rows, cols]
@@ -239,15 +305,25 @@ def migration_figure(moves: pd.DataFrame, labels: Mapping[int, str]) -> go.Figur
     )  # fmt: skip
     fig.update_yaxes(autorange="reversed", title="previous model")
     fig.update_xaxes(title="current model")
-    return _layout(fig, "Segment migration between the last two models", height=max(340, 80 + 40 * len(rows)))
+    return _layout(
+        fig, "Segment migration between the last two models", height=max(340, 80 + 40 * len(rows))
+    )
 
 
 def comparison_figure(table: pd.DataFrame) -> go.Figure:
     """Score, silhouette and noise share per method; the recommended one marked."""
     go = _go()
-    methods = [text(m) + (" (recommended)" if bool(r) else "") for m, r in zip(table["method"], table["recommended"], strict=True)]
+    methods = [
+        text(m) + (" (recommended)" if bool(r) else "")
+        for m, r in zip(table["method"], table["recommended"], strict=True)
+    ]
+
     def col(name: str) -> list[float]:
-        return [float(v) if v is not None and v == v else 0.0 for v in table[name]] if name in table else [0.0] * len(table)
+        return (
+            [float(v) if v is not None and v == v else 0.0 for v in table[name]]
+            if name in table
+            else [0.0] * len(table)
+        )
 
     fig = go.Figure([
         go.Bar(name="score", x=methods, y=col("score"), marker_color="#4c78a8"),
@@ -266,7 +342,9 @@ def run_metric_figure(runs: pd.DataFrame, metric: str) -> go.Figure:
         go.Scatter(x=data["started"], y=data[metric], mode="lines+markers", text=data["recommended"].map(text),
                    hovertemplate="%{x}<br>" + metric + " %{y:.3f}<br>%{text}<extra></extra>")
     )  # fmt: skip
-    return _layout(fig, f"{metric} of the recommended method, per run", height=320, yaxis_title=metric)
+    return _layout(
+        fig, f"{metric} of the recommended method, per run", height=320, yaxis_title=metric
+    )
 
 
 def sorted_features(names: Sequence[str]) -> list[str]:

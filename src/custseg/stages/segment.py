@@ -30,6 +30,7 @@ from custseg import tracking
 from custseg.config import Config
 from custseg.errors import InputDataError
 from custseg.features import FEATURE_COLUMNS
+from custseg.scoring import score_frame
 from custseg.segment import figures
 from custseg.segment.comparison import (
     advise_dbscan,
@@ -44,12 +45,11 @@ from custseg.segment.scaling import FeatureScaler
 from custseg.segment.segmenter import Segmenter
 from custseg.segment.structure import check_structure
 from custseg.segment.tuning import MethodResult, tune
+from custseg.stages.report import StageReport
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
-
-    from custseg.pipeline import StageReport
 
 PROJECTION_SAMPLE = 20_000
 FIGURE_POINTS = 5_000
@@ -127,7 +127,6 @@ def _projection(X: np.ndarray, seed: int) -> np.ndarray:
 def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     import pyspark.sql.functions as F
 
-    from custseg.pipeline import StageReport
     from custseg.profile import (
         business_insights,
         describe_segments,
@@ -135,7 +134,6 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
         segment_statistics,
         typical_gap_days,
     )
-    from custseg.scoring import score_frame
     from custseg.storage import Lakehouse
 
     started = time.perf_counter()

@@ -1,51 +1,32 @@
-"""The stages, each ``stage(spark, config) -> report``, and ``run`` for all of them.
+"""The ingest stage: raw -> bronze -> silver, quarantining bad rows.
 
-Stages read their inputs from the lakehouse and write their outputs there;
-the Spark session is always an argument.
+Reading and conforming live in ``custseg.data``; this stage writes the
+tables, counts them and checks that every row read was kept or quarantined.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from custseg.config import Config
+from custseg.data.conform import conform, orders_from_lines
+from custseg.data.ingest import read_raw
+from custseg.data.quality import check_kept, transaction_notes
+from custseg.data.transactions import conform_transactions, read_transactions
 from custseg.errors import CustsegError
+from custseg.stages.report import StageReport
+from custseg.storage import Lakehouse
 
 if TYPE_CHECKING:
-    import pandas as pd
     from pyspark.sql import SparkSession
-
-
-@dataclass
-class StageReport:
-    """What a stage did, for the CLI summary: table row counts, quarantine counts, timing, notes."""
-
-    stage: str
-    seconds: float = 0.0
-    tables: dict[str, int] = field(default_factory=dict)
-    quarantined: dict[tuple[str, str], int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _lakehouse(spark: SparkSession, config: Config):
-    from custseg.storage import Lakehouse
-
-    return Lakehouse(spark, config.storage)
 
 
 def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
     """raw -> bronze -> silver, quarantining bad rows; checks rows in = kept + quarantined."""
-    from custseg.data.conform import conform, orders_from_lines
-    from custseg.data.ingest import read_raw
-    from custseg.data.quality import check_kept, transaction_notes
-    from custseg.data.transactions import conform_transactions, read_transactions
-
     started = time.perf_counter()
-    lake = _lakehouse(spark, config)
+    lake = Lakehouse(spark, config.storage)
     report = StageReport("ingest")
     raw_dir = Path(config.input.path)
     if config.input.layout == "retail-org":
@@ -149,77 +130,3 @@ def _summary_frame(spark: SparkSession, rows: dict[str, dict[str, int]]):
     return spark.createDataFrame(
         data, "table string, rows_in long, rows_kept long, rows_quarantined long"
     )
-
-
-def features(spark: SparkSession, config: Config, progress=print) -> StageReport:
-    """silver -> gold customer_features (+ feature_report)."""
-    from custseg.features import build_features, feature_notes, feature_report
-
-    started = time.perf_counter()
-    lake = _lakehouse(spark, config)
-    report = StageReport("features")
-    result = build_features(
-        lake.read("silver", "customers"),
-        lake.read("silver", "orders"),
-        lake.read("silver", "order_lines"),
-        as_of=config.features.as_of,
-        include_customers_without_orders=config.features.include_customers_without_orders,
-    )
-    with lake.publishing():  # both gold tables go live together
-        progress("  gold.customer_features")
-        lake.write(result.features, "gold", "customer_features")
-        written = lake.read("gold", "customer_features")
-        report.tables["gold.customer_features"] = written.count()
-        summary: pd.DataFrame = feature_report(written)
-        lake.write(spark.createDataFrame(summary), "gold", "feature_report", files=1)
-    report.notes.append(f"as-of date: {result.as_of:%Y-%m-%d %H:%M} UTC")
-    verb = "included" if result.included_without_orders else "left out of clustering"
-    report.notes.append(
-        f"customers: {result.customers_total}, of whom {result.customers_without_orders} have no orders ({verb})"
-    )
-    report.notes.extend(feature_notes(summary))
-    report.extra["feature_report"] = summary
-    report.seconds = time.perf_counter() - started
-    return report
-
-
-def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
-    """gold customer_features -> segments, profiles, comparison; tracked and registered in MLflow."""
-    from custseg.segment.stage import segment as run_segment
-
-    return run_segment(spark, config, progress=progress)
-
-
-STAGES = {"ingest": ingest, "features": features, "segment": segment}
-
-
-def preflight(config: Config, stages: list[str]) -> None:
-    """Spark-free checks of what the stages need, so a user mistake fails before Spark starts."""
-    from custseg.errors import InputDataError
-
-    if "ingest" in stages:
-        path = Path(config.input.transactions.path or config.input.path)
-        if not path.exists():
-            raise InputDataError(f"input folder not found: {path} (pass --input or set input.path)")
-        if config.input.layout == "retail-org" and not path.is_dir():
-            raise InputDataError(
-                f"input {path} is a file; the retail-org layout is a folder with customers/, sales_orders/, ..."
-            )
-
-
-def run(
-    spark: SparkSession, config: Config, stages: list[str] | None = None, progress=print
-) -> list[StageReport]:
-    """Every stage in order (or the named ones), holding the lakehouse for the whole run."""
-    from custseg.storage import exclusive
-
-    names = stages or list(STAGES)
-    unknown = [n for n in names if n not in STAGES]
-    if unknown:
-        raise CustsegError(f"unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
-    reports = []
-    with exclusive(config.storage.root):
-        for name in names:
-            progress(f"[{name}]")
-            reports.append(STAGES[name](spark, config, progress=progress))
-    return reports
