@@ -60,9 +60,13 @@ def write_blob_mixture(path: Path, n: int, seed: int = 0, skewed: bool = False) 
     path.mkdir(parents=True, exist_ok=True)
     start = 0
     for i, (X, truth) in enumerate(blocks(n, seed, skewed)):
-        features = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), DIMENSIONS).cast(pa.list_(pa.float64()))
+        features = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), DIMENSIONS).cast(
+            pa.list_(pa.float64())
+        )
         ids = pa.array(np.arange(start, start + len(X), dtype=np.int64))
-        pq.write_table(pa.table({"id": ids, "features": features, "truth": pa.array(truth.astype(np.int32))}),
-                       path / f"part-{i:05d}.parquet")
+        pq.write_table(
+            pa.table({"id": ids, "features": features, "truth": pa.array(truth.astype(np.int32))}),
+            path / f"part-{i:05d}.parquet",
+        )
         start += len(X)
     return path

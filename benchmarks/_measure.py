@@ -19,7 +19,9 @@ class Measurement:
     peak_tree_bytes: int = 0  # sum of RSS over this process and all its children, sampled
     peak_jvm_bytes: int = 0  # the largest single java child (the Spark driver JVM in local mode)
     peak_worker_bytes: int = 0  # the largest single Python child (a Spark Python worker: one task)
-    peak_scratch_bytes: int = 0  # the Spark application's blockmgr-* folders at their fullest during the block
+    peak_scratch_bytes: int = (
+        0  # the Spark application's blockmgr-* folders at their fullest during the block
+    )
 
 
 def spark_scratch_dirs(local_dir: Path, before: set[Path]) -> list[Path]:
@@ -66,7 +68,9 @@ def _tree_rss() -> tuple[int, int, int]:
 
 
 @contextmanager
-def measure(interval: float = 0.2, scratch_dirs: list[Path] | None = None, scratch_interval: float = 3.0):
+def measure(
+    interval: float = 0.2, scratch_dirs: list[Path] | None = None, scratch_interval: float = 3.0
+):
     """``with measure() as m: ...`` fills ``m`` with wall time and sampled peak RSS.
 
     With ``scratch_dirs`` (from :func:`spark_scratch_dirs`) it also samples, every
@@ -84,7 +88,9 @@ def measure(interval: float = 0.2, scratch_dirs: list[Path] | None = None, scrat
             result.peak_jvm_bytes = max(result.peak_jvm_bytes, jvm)
             result.peak_worker_bytes = max(result.peak_worker_bytes, worker)
             if scratch_dirs and time.monotonic() >= next_scratch:
-                result.peak_scratch_bytes = max(result.peak_scratch_bytes, _scratch_bytes(scratch_dirs))
+                result.peak_scratch_bytes = max(
+                    result.peak_scratch_bytes, _scratch_bytes(scratch_dirs)
+                )
                 next_scratch = time.monotonic() + scratch_interval
             stop.wait(interval)
 

@@ -123,10 +123,12 @@ def run_spark_floor(driver_memory: str) -> dict:
     with measure() as m:
         spark = create_session(
             SparkConfig(
-                master="local[2]", driver_memory=driver_memory, shuffle_partitions=8,
+                master="local[2]",
+                driver_memory=driver_memory,
+                shuffle_partitions=8,
                 log_level="ERROR",
             )
-        )  # fmt: skip
+        )
         try:
             spark.range(0, 100_000, numPartitions=2).mapInPandas(
                 touch_kernels, "id long"
@@ -185,8 +187,11 @@ def spawn(request: dict, timeout: float) -> dict | None:
     try:
         proc = subprocess.run(
             [sys.executable, __file__, "--child", json.dumps(request)],
-            capture_output=True, text=True, env=env, timeout=timeout,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         print(f"  {request['engine']}: timed out after {timeout:.0f} s", flush=True)
         return None
@@ -257,11 +262,16 @@ def main() -> None:
             ours_out = work / f"labels-{n}"
             print(f"n={n:,}: custseg starts, load {os.getloadavg()}", flush=True)
             ours = spawn(
-                {"engine": "custseg", "data": str(data), "out": str(ours_out),
-                 "driver_memory": args.driver_memory, "partition_rows": args.partition_rows,
-                 "transform_new": args.transform_new},
+                {
+                    "engine": "custseg",
+                    "data": str(data),
+                    "out": str(ours_out),
+                    "driver_memory": args.driver_memory,
+                    "partition_rows": args.partition_rows,
+                    "transform_new": args.transform_new,
+                },
                 args.timeout,
-            )  # fmt: skip
+            )
             ref = single = None
             if n <= args.skip_reference_above:
                 ref_out, single_out = work / f"reference-{n}.npz", work / f"single-{n}.npz"
@@ -349,8 +359,9 @@ def print_table(rows: list, skewed: bool, floor: dict | None) -> None:
     print(
         "         1e7 completes, time per point grows no faster than n log n; skewed within 2x balanced"
     )
-    spark_seconds = {n: ours["seconds"] for n, engine, ours, *_ in rows
-                     if engine == "SparkDBSCAN" and ours}  # fmt: skip
+    spark_seconds = {
+        n: ours["seconds"] for n, engine, ours, *_ in rows if engine == "SparkDBSCAN" and ours
+    }
     small, large = 1_000_000, 10_000_000
     if small in spark_seconds and large in spark_seconds:
         growth = (spark_seconds[large] / large) / (spark_seconds[small] / small)

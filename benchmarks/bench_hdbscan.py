@@ -41,8 +41,14 @@ from _agreement import truth_ari_in_spark  # noqa: E402
 from _data import blob_mixture, write_blob_mixture  # noqa: E402
 from _measure import gib, measure  # noqa: E402
 
-LOG_FEATURES = ["units_purchased", "total_spend", "num_orders", "avg_order_value",
-                "product_diversity", "category_diversity"]  # fmt: skip
+LOG_FEATURES = [
+    "units_purchased",
+    "total_spend",
+    "num_orders",
+    "avg_order_value",
+    "product_diversity",
+    "category_diversity",
+]
 
 
 def agreement(reference: np.ndarray | None, got: np.ndarray) -> tuple[str, str]:
@@ -88,10 +94,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="50000,100000,1000000,10000000")
     parser.add_argument("--data", choices=["blobs", "customers"], default="blobs")
-    parser.add_argument("--skip-reference-above", type=int, default=1_000_000,
-                        help="run fast_hdbscan / hdbscan only up to this many customers")  # fmt: skip
-    parser.add_argument("--skip-hdbscan-above", type=int, default=1_000_000,
-                        help="run hdbscan (the slower reference) only up to this many customers")  # fmt: skip
+    parser.add_argument(
+        "--skip-reference-above",
+        type=int,
+        default=1_000_000,
+        help="run fast_hdbscan / hdbscan only up to this many customers",
+    )
+    parser.add_argument(
+        "--skip-hdbscan-above",
+        type=int,
+        default=1_000_000,
+        help="run hdbscan (the slower reference) only up to this many customers",
+    )
     parser.add_argument("--min-cluster-size", type=int, default=50)
     parser.add_argument("--min-samples", type=int, default=10)
     parser.add_argument("--max-bubbles", type=int, default=65_536)
@@ -110,8 +124,14 @@ def main() -> None:
     params = {"min_cluster_size": args.min_cluster_size, "min_samples": args.min_samples}
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="custseg-bench-hdbscan-"))
-    spark = create_session(SparkConfig(master="local[2]", driver_memory=args.driver_memory,
-                                       shuffle_partitions=args.shuffle_partitions, log_level="ERROR"))  # fmt: skip
+    spark = create_session(
+        SparkConfig(
+            master="local[2]",
+            driver_memory=args.driver_memory,
+            shuffle_partitions=args.shuffle_partitions,
+            log_level="ERROR",
+        )
+    )
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(
         f"HDBSCAN benchmark, data={args.data}, {params}, maxBubbles={args.max_bubbles}; load at start: {load}"
@@ -129,8 +149,12 @@ def main() -> None:
             df = spark.read.parquet(str(path))
             out = work / f"labels-{n}"
             with measure() as m_fit:
-                model = SparkHDBSCAN(**params, maxDriverRows=min(100_000, n // 2), maxBubbles=args.max_bubbles,
-                                     predictionCol="segment").fit(df)  # fmt: skip
+                model = SparkHDBSCAN(
+                    **params,
+                    maxDriverRows=min(100_000, n // 2),
+                    maxBubbles=args.max_bubbles,
+                    predictionCol="segment",
+                ).fit(df)
             with measure() as m_label:
                 kept = ["id", "segment"] + (["truth"] if args.data == "blobs" else [])
                 model.transform(df).select(*kept).write.mode("overwrite").parquet(str(out))
@@ -139,20 +163,32 @@ def main() -> None:
             )
             got = got_frame["segment"].to_numpy(np.int64) if got_frame is not None else None
             c = model.clusterer
-            detail = (f"{c.n_clusters_} clusters, {int((c.leaf_counts_ > 0).sum())} bubbles, "
-                      f"{c.n_inexact_core_} core distances not proven exact")  # fmt: skip
+            detail = (
+                f"{c.n_clusters_} clusters, {int((c.leaf_counts_ > 0).sum())} bubbles, "
+                f"{c.n_inexact_core_} core distances not proven exact"
+            )
             if args.data == "blobs":
                 detail += f"; ARI vs planted truth {truth_ari_in_spark(spark, out):.4f}"
-            custseg_row = {"n": n, "method": "custseg SparkHDBSCAN (distributed)",
-                           "seconds": m_fit.seconds + m_label.seconds,
-                           "peak": max(m_fit.peak_tree_bytes, m_label.peak_tree_bytes),
-                           "detail": f"fit {m_fit.seconds:.1f} s + label {m_label.seconds:.1f} s; {detail}"}  # fmt: skip
+            custseg_row = {
+                "n": n,
+                "method": "custseg SparkHDBSCAN (distributed)",
+                "seconds": m_fit.seconds + m_label.seconds,
+                "peak": max(m_fit.peak_tree_bytes, m_label.peak_tree_bytes),
+                "detail": f"fit {m_fit.seconds:.1f} s + label {m_label.seconds:.1f} s; {detail}",
+            }
             rows.append(custseg_row)
             print_rows([custseg_row])  # as soon as measured; the full table follows per size
             fast_labels = exact = None
             if X is None:
-                rows.append({"n": n, "method": "fast_hdbscan / hdbscan", "seconds": None, "peak": None,
-                             "detail": f"skipped (above --skip-reference-above {args.skip_reference_above:,})"})  # fmt: skip
+                rows.append(
+                    {
+                        "n": n,
+                        "method": "fast_hdbscan / hdbscan",
+                        "seconds": None,
+                        "peak": None,
+                        "detail": f"skipped (above --skip-reference-above {args.skip_reference_above:,})",
+                    }
+                )
             else:
                 import fast_hdbscan
 
@@ -160,21 +196,42 @@ def main() -> None:
                 fast_hdbscan.HDBSCAN(**params).fit(blob_mixture(2000, seed=1)[0][:, : X.shape[1]])
                 with measure() as m:
                     fast_labels = fast_hdbscan.HDBSCAN(**params).fit(X).labels_
-                rows.append({"n": n, "method": "fast_hdbscan", "seconds": m.seconds,
-                             "peak": m.peak_tree_bytes, "labels": fast_labels})  # fmt: skip
+                rows.append(
+                    {
+                        "n": n,
+                        "method": "fast_hdbscan",
+                        "seconds": m.seconds,
+                        "peak": m.peak_tree_bytes,
+                        "labels": fast_labels,
+                    }
+                )
                 if truth is not None:
                     rows[-1]["truth_ari"] = adjusted_rand_score(truth, fast_labels)
                 print_rows([rows[-1]])
                 if n <= args.skip_hdbscan_above:
                     with measure() as m:
                         exact = HDBSCAN(**params).fit(X).labels_
-                    rows.append({"n": n, "method": "hdbscan (exact reference)", "seconds": m.seconds,
-                                 "peak": m.peak_tree_bytes, "labels": exact})  # fmt: skip
+                    rows.append(
+                        {
+                            "n": n,
+                            "method": "hdbscan (exact reference)",
+                            "seconds": m.seconds,
+                            "peak": m.peak_tree_bytes,
+                            "labels": exact,
+                        }
+                    )
                     if truth is not None:
                         rows[-1]["truth_ari"] = adjusted_rand_score(truth, exact)
                 else:
-                    rows.append({"n": n, "method": "hdbscan", "seconds": None, "peak": None,
-                                 "detail": f"skipped (above --skip-hdbscan-above {args.skip_hdbscan_above:,})"})  # fmt: skip
+                    rows.append(
+                        {
+                            "n": n,
+                            "method": "hdbscan",
+                            "seconds": None,
+                            "peak": None,
+                            "detail": f"skipped (above --skip-hdbscan-above {args.skip_hdbscan_above:,})",
+                        }
+                    )
             reference, name = (
                 (exact, "hdbscan") if exact is not None else (fast_labels, "fast_hdbscan")
             )

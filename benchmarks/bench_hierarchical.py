@@ -75,16 +75,20 @@ def main() -> None:
     parser.add_argument("--sizes", default="50000,100000,1000000,10000000")
     parser.add_argument("--data", choices=["blobs", "customers"], default="blobs")
     parser.add_argument(
-        "--skip-reference-above", type=int, default=100_000,
+        "--skip-reference-above",
+        type=int,
+        default=100_000,
         help="run the exact references only up to this many customers (default 100000)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--micro-clusters", type=int, default=None, help="numMicroClusters (default: custseg's)"
     )
     parser.add_argument(
-        "--exact-stability", type=int, default=3,
+        "--exact-stability",
+        type=int,
+        default=3,
         help="exact Ward refits on 99%% subsamples, as the floor of 'ARI vs exact' (default 3; 0: none)",
-    )  # fmt: skip
+    )
     parser.add_argument("--driver-memory", default="3g")
     parser.add_argument("--compare-summarisers", action="store_true")
     parser.add_argument("--workdir", help="keep the data here instead of a temporary folder")
@@ -96,7 +100,7 @@ def main() -> None:
         type=k_argument,
         help="cut at this k (default: 5 for blobs, the planted archetypes for customers); 'auto': "
         "custseg chooses k by silhouette as the segment stage does, and exact Ward is cut there",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     if args.reference:
         run_reference_child(args.reference, Path(args.child_input), args.child_k)
@@ -188,8 +192,11 @@ def write_customer_features(spark: Any, work: Path, n: int, path: Path) -> None:
         ),
         path / "part-00000.parquet",
     )
-    print(f"customer features for {len(X):,} customers ({X.shape[1]} features) built in "
-          f"{time.perf_counter() - started:.0f} s (not timed below)", flush=True)  # fmt: skip
+    print(
+        f"customer features for {len(X):,} customers ({X.shape[1]} features) built in "
+        f"{time.perf_counter() - started:.0f} s (not timed below)",
+        flush=True,
+    )
 
 
 def load_numpy(spark: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -348,8 +355,10 @@ def run_size(spark: Any, work: Path, n: int, args: argparse.Namespace) -> dict[s
     data, n, planted_k = prepare_data(spark, work, n, args.data)
     auto_k = args.k == "auto"
     k = None if auto_k else int(args.k or planted_k)
-    print(f"\n== n = {n:,} ({args.data}, k = {k or 'chosen by custseg'}); load {load_average()}",
-          flush=True)  # fmt: skip
+    print(
+        f"\n== n = {n:,} ({args.data}, k = {k or 'chosen by custseg'}); load {load_average()}",
+        flush=True,
+    )
     X = truth = None
     if n <= args.skip_reference_above:
         X, truth = load_numpy(spark, data)
@@ -368,8 +377,11 @@ def run_size(spark: Any, work: Path, n: int, args: argparse.Namespace) -> dict[s
         if "labels" in ref:
             ref["ari_truth"] = adjusted_rand_score(truth, ref["labels"])
         row["refs"][kind] = ref
-        print(f"  {kind}: {ref.get('seconds', 0):.1f} s, peak {gib(ref.get('peak', 0))}, "
-              f"ARI vs truth {ref.get('ari_truth', float('nan')):.4f}", flush=True)  # fmt: skip
+        print(
+            f"  {kind}: {ref.get('seconds', 0):.1f} s, peak {gib(ref.get('peak', 0))}, "
+            f"ARI vs truth {ref.get('ari_truth', float('nan')):.4f}",
+            flush=True,
+        )
     exact_labels = row["refs"]["fastcluster"].get("labels")
     if exact_labels is not None and args.exact_stability:
         row["exact_stability"] = exact_stability(X, k, exact_labels, args.exact_stability)
@@ -384,9 +396,12 @@ def run_size(spark: Any, work: Path, n: int, args: argparse.Namespace) -> dict[s
         labels = pq.read_table(str(scored)).sort_by("id").column("segment").to_numpy()
         ours["ari_exact"] = adjusted_rand_score(exact, labels)
     row["ours"] = ours
-    print(f"  custseg: {ours['seconds']:.1f} s, peak {gib(ours['peak'])} (JVM {gib(ours['jvm'])}), "
-          f"k = {ours['k']}, {ours['micro']} micro-clusters, ARI vs exact {ours.get('ari_exact', float('nan')):.4f}, "
-          f"vs truth {ours['ari_truth']:.4f}; load {ours['load']}", flush=True)  # fmt: skip
+    print(
+        f"  custseg: {ours['seconds']:.1f} s, peak {gib(ours['peak'])} (JVM {gib(ours['jvm'])}), "
+        f"k = {ours['k']}, {ours['micro']} micro-clusters, ARI vs exact {ours.get('ari_exact', float('nan')):.4f}, "
+        f"vs truth {ours['ari_truth']:.4f}; load {ours['load']}",
+        flush=True,
+    )
     shutil.rmtree(scored, ignore_errors=True)
     return row
 
@@ -428,18 +443,25 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             floor = row.get("exact_stability")
             floor_note = (
                 f" (exact Ward itself with 1% of customers dropped: {min(floor):.4f}-{max(floor):.4f})"
-                if floor else ""
-            )  # fmt: skip
-            print(f"  n={n:,}: ARI vs exact {ours['ari_exact']:.4f} >= {TARGET_ARI_VS_EXACT}: "
-                  f"{met(ours['ari_exact'] >= TARGET_ARI_VS_EXACT)}{floor_note}; truth ARI {gap:+.4f} "
-                  f"below exact's (<= {TARGET_TRUTH_GAP}): {met(gap <= TARGET_TRUTH_GAP)}")  # fmt: skip
+                if floor
+                else ""
+            )
+            print(
+                f"  n={n:,}: ARI vs exact {ours['ari_exact']:.4f} >= {TARGET_ARI_VS_EXACT}: "
+                f"{met(ours['ari_exact'] >= TARGET_ARI_VS_EXACT)}{floor_note}; truth ARI {gap:+.4f} "
+                f"below exact's (<= {TARGET_TRUTH_GAP}): {met(gap <= TARGET_TRUTH_GAP)}"
+            )
         if n == 100_000 and "seconds" in fc:
             speedup = fc["seconds"] / ours["seconds"]
-            print(f"  n=100,000: {speedup:.1f}x faster than fastcluster (target >= {TARGET_SPEEDUP_AT_100K:.0f}x): "
-                  f"{met(speedup >= TARGET_SPEEDUP_AT_100K)}")  # fmt: skip
+            print(
+                f"  n=100,000: {speedup:.1f}x faster than fastcluster (target >= {TARGET_SPEEDUP_AT_100K:.0f}x): "
+                f"{met(speedup >= TARGET_SPEEDUP_AT_100K)}"
+            )
         if n == 10_000_000:
-            print(f"  n=10,000,000: {ours['seconds']:.0f} s (target <= {TARGET_SECONDS_AT_1E7} s): "
-                  f"{met(ours['seconds'] <= TARGET_SECONDS_AT_1E7)}")  # fmt: skip
+            print(
+                f"  n=10,000,000: {ours['seconds']:.0f} s (target <= {TARGET_SECONDS_AT_1E7} s): "
+                f"{met(ours['seconds'] <= TARGET_SECONDS_AT_1E7)}"
+            )
 
 
 def met(ok: bool) -> str:
@@ -483,8 +505,11 @@ def compare_summarisers(spark: Any, work: Path, sizes: list[int], args: argparse
             with measure() as theirs:
                 model = estimator.fit(vectors)
             cost = model.summary.trainingCost
-            print(f"  n={n:,} {name}: {theirs.seconds:.1f} s ({theirs.seconds / ours.seconds:.1f}x custseg's), "
-                  f"within-SS {cost:.4g}; load {load_average()}", flush=True)  # fmt: skip
+            print(
+                f"  n={n:,} {name}: {theirs.seconds:.1f} s ({theirs.seconds / ours.seconds:.1f}x custseg's), "
+                f"within-SS {cost:.4g}; load {load_average()}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

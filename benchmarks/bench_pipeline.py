@@ -84,9 +84,13 @@ def main() -> None:
     try:
         with measure(scratch_dirs=scratch) as m:
             summary = generate(
-                spark, work / "raw", customers=args.customers, seed=7,
-                orders_per_customer=args.orders_per_customer, compress_orders=args.compress_orders,
-            )  # fmt: skip
+                spark,
+                work / "raw",
+                customers=args.customers,
+                seed=7,
+                orders_per_customer=args.orders_per_customer,
+                compress_orders=args.compress_orders,
+            )
         raw_bytes = sum(f.stat().st_size for f in (work / "raw").rglob("*") if f.is_file())
         rows.append(("generate", m, f"{summary.orders:,} orders, raw files {gib(raw_bytes)}"))
         for stage in stages:
@@ -105,18 +109,28 @@ def main() -> None:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\ncustseg raw -> gold, {args.customers:,} customers, driver memory {args.driver_memory}")
-    print(f"{'stage':<10} {'seconds':>9} {'peak tree RSS':>15} {'peak JVM RSS':>14} {'peak scratch':>14}  detail")
+    print(
+        f"\ncustseg raw -> gold, {args.customers:,} customers, driver memory {args.driver_memory}"
+    )
+    print(
+        f"{'stage':<10} {'seconds':>9} {'peak tree RSS':>15} {'peak JVM RSS':>14} {'peak scratch':>14}  detail"
+    )
     for name, m, detail in rows:
         print(
             f"{name:<10} {m.seconds:>9.1f} {gib(m.peak_tree_bytes):>15} {gib(m.peak_jvm_bytes):>14} "
             f"{gib(m.peak_scratch_bytes):>14}  {detail}"
         )
     raw_to_gold = sum(m.seconds for name, m, _ in rows if name in ("ingest", "features"))
-    peak_jvm = max((m.peak_jvm_bytes for name, m, _ in rows if name in ("ingest", "features")), default=0)
-    print(f"\nraw -> gold features (ingest + features): {raw_to_gold:.1f} s (target <= {TARGET_SECONDS} s: {'met' if raw_to_gold <= TARGET_SECONDS else 'NOT met'}; "
-          f"ratio {raw_to_gold / TARGET_SECONDS:.2f} of the target)")
-    print(f"driver (JVM) peak: {gib(peak_jvm)} (target < {gib(TARGET_DRIVER_BYTES)}: {'met' if peak_jvm < TARGET_DRIVER_BYTES else 'NOT met'})")
+    peak_jvm = max(
+        (m.peak_jvm_bytes for name, m, _ in rows if name in ("ingest", "features")), default=0
+    )
+    print(
+        f"\nraw -> gold features (ingest + features): {raw_to_gold:.1f} s (target <= {TARGET_SECONDS} s: {'met' if raw_to_gold <= TARGET_SECONDS else 'NOT met'}; "
+        f"ratio {raw_to_gold / TARGET_SECONDS:.2f} of the target)"
+    )
+    print(
+        f"driver (JVM) peak: {gib(peak_jvm)} (target < {gib(TARGET_DRIVER_BYTES)}: {'met' if peak_jvm < TARGET_DRIVER_BYTES else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["engine_servers"]  # standalone cluster and Spark Connect fixtures (started on demand)
+pytest_plugins = [
+    "engine_servers"
+]  # standalone cluster and Spark Connect fixtures (started on demand)
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

@@ -30,11 +30,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.skip(f"server exited with code {proc.returncode} before listening on {port}: {tail(log)}")
+            pytest.skip(
+                f"server exited with code {proc.returncode} before listening on {port}: {tail(log)}"
+            )
         with socket.socket() as sock:
             sock.settimeout(1)
             if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -69,7 +73,9 @@ def stop(proc: subprocess.Popen) -> None:
 def spawn(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
     handle = open(log, "wb")  # noqa: SIM115 - closed with the process
     try:
-        return subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return subprocess.Popen(
+            cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     finally:
         handle.close()  # the child holds its own descriptor
 
@@ -87,19 +93,35 @@ def bare_python(engines_dir: Path) -> str:
     custseg's editable-install hook) are not processed.
     """
     venv = engines_dir / "bare-venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     python = venv / "bin" / "python"
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.strip()  # fmt: skip
-    Path(site, "main-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    Path(site, "main-venv.pth").write_text(
+        sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8"
+    )
     probe = subprocess.run(
-        [str(python), "-c", "import pyspark, sklearn, pandas\ntry:\n import custseg\nexcept ImportError:\n print('bare')"],
-        capture_output=True, text=True, timeout=120, cwd=str(engines_dir),
-    )  # fmt: skip
+        [
+            str(python),
+            "-c",
+            "import pyspark, sklearn, pandas\ntry:\n import custseg\nexcept ImportError:\n print('bare')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(engines_dir),
+    )
     if probe.stdout.strip() != "bare":
-        pytest.skip(f"cannot build an interpreter without custseg: {probe.stdout[-300:]} {probe.stderr[-500:]}")
+        pytest.skip(
+            f"cannot build an interpreter without custseg: {probe.stdout[-300:]} {probe.stderr[-500:]}"
+        )
     return str(python)
 
 
@@ -129,18 +151,42 @@ def standalone(engines_dir: Path, bare_python: str) -> Iterator[str]:
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     master_env = {**env, "SPARK_DAEMON_MEMORY": "256m"}
     master = spawn(
-        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui)],
-        work / "master.log", master_env,
-    )  # fmt: skip
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui),
+        ],
+        work / "master.log",
+        master_env,
+    )
     worker = None
     try:
         wait_for_port(port, master, work / "master.log")
         url = f"spark://127.0.0.1:{port}"
         worker = spawn(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1", "--cores", "1",
-             "--memory", "1g", "--webui-port", str(worker_ui), "--work-dir", str(work / "worker")],
-            work / "worker.log", master_env,
-        )  # fmt: skip
+            [
+                spark_class,
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "1",
+                "--memory",
+                "1g",
+                "--webui-port",
+                str(worker_ui),
+                "--work-dir",
+                str(work / "worker"),
+            ],
+            work / "worker.log",
+            master_env,
+        )
         wait_for_registration(work / "master.log", worker, work / "worker.log")
         yield url
     finally:
@@ -153,7 +199,9 @@ def wait_for_registration(master_log: Path, worker: subprocess.Popen, worker_log
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if worker.poll() is not None:
-            pytest.skip(f"the Spark worker exited with code {worker.returncode}: {tail(worker_log)}")
+            pytest.skip(
+                f"the Spark worker exited with code {worker.returncode}: {tail(worker_log)}"
+            )
         if "Registering worker" in tail(master_log, 100_000):
             return
         time.sleep(0.5)
@@ -175,16 +223,26 @@ def connect_server(engines_dir: Path, bare_python: str) -> Iterator[str]:
     env = {**base_env(work, bare_python), "SPARK_DRIVER_MEMORY": "1g"}
     port = free_port()
     server = spawn(
-        [str(SPARK_HOME / "sbin" / "start-connect-server.sh"),
-         "--master", "local[2]",
-         "--conf", f"spark.connect.grpc.binding.port={port}",
-         "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
-         "--conf", "spark.ui.enabled=false",
-         "--conf", "spark.sql.session.timeZone=UTC",
-         "--conf", "spark.driver.extraJavaOptions=-Duser.timezone=UTC",
-         "--conf", f"spark.pyspark.python={bare_python}"],
-        work / "server.log", env,
-    )  # fmt: skip
+        [
+            str(SPARK_HOME / "sbin" / "start-connect-server.sh"),
+            "--master",
+            "local[2]",
+            "--conf",
+            f"spark.connect.grpc.binding.port={port}",
+            "--conf",
+            "spark.connect.grpc.binding.address=127.0.0.1",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.sql.session.timeZone=UTC",
+            "--conf",
+            "spark.driver.extraJavaOptions=-Duser.timezone=UTC",
+            "--conf",
+            f"spark.pyspark.python={bare_python}",
+        ],
+        work / "server.log",
+        env,
+    )
     try:
         wait_for_port(port, server, work / "server.log")
         yield f"sc://127.0.0.1:{port}"

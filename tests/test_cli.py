@@ -7,12 +7,28 @@ import pytest
 
 from custseg.cli import build_parser, main
 
-COMMANDS = ["generate", "ingest", "features", "segment", "score", "run", "demo", "dashboard", "report", "tables", "rollback"]
+COMMANDS = [
+    "generate",
+    "ingest",
+    "features",
+    "segment",
+    "score",
+    "run",
+    "demo",
+    "dashboard",
+    "report",
+    "tables",
+    "rollback",
+]
 
 
 def _run(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "custseg.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "custseg.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
     )
 
 

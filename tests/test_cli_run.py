@@ -10,8 +10,11 @@ import pytest
 def _custseg(*args, cwd):
     return subprocess.run(
         [sys.executable, "-m", "custseg.cli", *args, "--master", "local[2]"],
-        capture_output=True, text=True, cwd=cwd, timeout=900,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=900,
+    )
 
 
 @pytest.mark.slow
@@ -25,7 +28,9 @@ def test_generate_run_score(tmp_path, monkeypatch):
     assert "| Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |" in out
     assert "| Method | Segments | Noise |" in out
     assert "quarantined 0" in out and "Business insights" in out
-    assert (tmp_path / "mlflow.db").is_file() and (tmp_path / "lakehouse" / "gold" / "customer_segments").is_dir()
+    assert (tmp_path / "mlflow.db").is_file() and (
+        tmp_path / "lakehouse" / "gold" / "customer_segments"
+    ).is_dir()
     score = _custseg("score", "--model", "models:/custseg-segmenter@champion", cwd=tmp_path)
     assert score.returncode == 0, score.stderr[-2000:]
     assert re.search(r"gold\.customer_scores\s+25 rows", score.stdout), score.stdout

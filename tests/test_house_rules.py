@@ -13,17 +13,10 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "custseg"
 MAX_LINES = 500
 FMT_SKIP = re.compile(r"#\s*fmt:\s*skip\b")
-
-pending_redesign = pytest.mark.xfail(
-    strict=True, reason="issue 21: passes once the redesign's moves land"
-)
-
 
 # -- reading the import graph ------------------------------------------------------------
 
@@ -152,7 +145,6 @@ def test_the_cycle_finder_sees_relative_and_function_level_imports(tmp_path):
 # -- the rules ---------------------------------------------------------------------------
 
 
-@pending_redesign
 def test_no_import_cycles_in_the_package():
     cycles = import_cycles(import_graph(PACKAGE))
     assert not cycles, "import cycles (each line one group of modules importing each other):\n" + (
@@ -160,7 +152,6 @@ def test_no_import_cycles_in_the_package():
     )
 
 
-@pending_redesign
 def test_every_source_file_has_at_most_500_lines():
     long = {}
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -172,7 +163,6 @@ def test_every_source_file_has_at_most_500_lines():
     )
 
 
-@pending_redesign
 def test_no_fmt_skip_comments():
     found = []
     for folder in ("src", "tests", "benchmarks"):

@@ -71,6 +71,9 @@ def test_customers_without_orders_can_be_kept(spark, tmp_path):
         }
     )
     chain.run(spark, config, progress=lambda _m: None)
-    rows = {r["customer_id"]: r for r in Lakehouse(spark, config.storage).read("gold", "customer_features").collect()}
+    rows = {
+        r["customer_id"]: r
+        for r in Lakehouse(spark, config.storage).read("gold", "customer_features").collect()
+    }
     assert rows["25000001"]["num_orders"] == 0 and rows["25000001"]["total_spend"] == 0
     assert rows["25000001"]["recency_days"] == rows["25000001"]["tenure_days"]

@@ -23,19 +23,23 @@ def test_missing_java(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("line", "major"), [('openjdk version "11.0.2" 2019-01-15', 11), ('java version "1.8.0_301"', 8)]
+    ("line", "major"),
+    [('openjdk version "11.0.2" 2019-01-15', 11), ('java version "1.8.0_301"', 8)],
 )
 def test_old_java(tmp_path, monkeypatch, line, major):
     _fake_java(tmp_path, line)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     assert java_major_version() == major
-    with pytest.raises(EnvironmentProblem, match=f"Java 17 or newer is required, found Java {major}"):
+    with pytest.raises(
+        EnvironmentProblem, match=f"Java 17 or newer is required, found Java {major}"
+    ):
         check_java()
 
 
 def test_this_machines_java_is_fine():
     if not os.environ.get("JAVA_HOME") and not any(
-        os.access(os.path.join(p, "java"), os.X_OK) for p in os.environ.get("PATH", "").split(os.pathsep)
+        os.access(os.path.join(p, "java"), os.X_OK)
+        for p in os.environ.get("PATH", "").split(os.pathsep)
     ):
         pytest.skip("no java here")
     check_java()

@@ -9,15 +9,22 @@ from custseg.data.generate import BAD_RECORD_KINDS, generate
 from custseg.stages import chain
 from custseg.storage import Lakehouse
 
-TABLE_OF_KIND = {kind: "sales_orders" for kind in BAD_RECORD_KINDS} | {"csv_field_count": "customers"}
-INJECTED = {kind: count for kind, count in zip(sorted(BAD_RECORD_KINDS), (2, 3, 4, 5, 6, 7, 8, 9), strict=False)}
+TABLE_OF_KIND = {kind: "sales_orders" for kind in BAD_RECORD_KINDS} | {
+    "csv_field_count": "customers"
+}
+INJECTED = {
+    kind: count
+    for kind, count in zip(sorted(BAD_RECORD_KINDS), (2, 3, 4, 5, 6, 7, 8, 9), strict=False)
+}
 
 
 @pytest.fixture(scope="module")
 def ingested(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     summary = generate(spark, root / "raw", customers=300, seed=3, bad_records=INJECTED)
-    config = load_config(overrides={"input.path": str(root / "raw"), "storage.root": str(root / "lakehouse")})
+    config = load_config(
+        overrides={"input.path": str(root / "raw"), "storage.root": str(root / "lakehouse")}
+    )
     report = chain.run(spark, config, ["ingest"], progress=lambda _m: None)[0]
     return root, summary, report, Lakehouse(spark, config.storage)
 
@@ -36,7 +43,9 @@ def test_rows_in_equal_kept_plus_quarantined(ingested):
     for table, counts in rows.items():
         assert counts["rows_in"] == counts["rows_kept"] + counts["rows_quarantined"], table
     stored = {r["table"]: r.asDict() for r in lake.read("bronze", "ingest_summary").collect()}
-    assert stored["sales_orders"]["rows_quarantined"] == sum(n for k, n in INJECTED.items() if TABLE_OF_KIND[k] == "sales_orders")
+    assert stored["sales_orders"]["rows_quarantined"] == sum(
+        n for k, n in INJECTED.items() if TABLE_OF_KIND[k] == "sales_orders"
+    )
     assert stored["sales_orders"]["rows_kept"] == summary.orders
 
 
@@ -57,7 +66,9 @@ def test_gzip_orders_ingest_exactly_like_plain_ones(spark, tmp_path, ingested):
     files = sorted(p.name for p in (raw / "sales_orders").iterdir())
     assert files and all(name.endswith(".json.gz") for name in files)
     assert zipped.orders == summary.orders and zipped.order_records == summary.order_records
-    config = load_config(overrides={"input.path": str(raw), "storage.root": str(tmp_path / "lakehouse")})
+    config = load_config(
+        overrides={"input.path": str(raw), "storage.root": str(tmp_path / "lakehouse")}
+    )
     again = chain.run(spark, config, ["ingest"], progress=lambda _m: None)[0]
     assert again.quarantined == report.quarantined
     assert again.extra["rows"] == report.extra["rows"]

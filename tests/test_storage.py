@@ -32,7 +32,9 @@ def test_failed_write_keeps_previous_version(spark, tmp_path):
 
 def test_missing_table_says_which_command(spark, tmp_path):
     lake = Lakehouse(spark, StorageConfig(root=str(tmp_path)))
-    with pytest.raises(InputDataError, match=r"gold.customer_features not found .* run 'custseg features'"):
+    with pytest.raises(
+        InputDataError, match=r"gold.customer_features not found .* run 'custseg features'"
+    ):
         lake.read("gold", "customer_features")
 
 
@@ -61,7 +63,10 @@ def test_second_holder_of_the_lakehouse_is_refused(tmp_path):
     from custseg.storage import LakehouseBusy, exclusive
 
     with exclusive(tmp_path):
-        with pytest.raises(LakehouseBusy, match=r"is in use by another custseg run \(pid \d+ since"), exclusive(tmp_path):
+        with (
+            pytest.raises(LakehouseBusy, match=r"is in use by another custseg run \(pid \d+ since"),
+            exclusive(tmp_path),
+        ):
             pass
         code = f"from custseg.storage import exclusive\nwith exclusive({str(tmp_path)!r}): pass"
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -77,7 +82,9 @@ def test_a_stage_publishes_its_tables_together_or_not_at_all(spark, tmp_path):
     with lake.publishing():
         lake.write(spark.range(2), "silver", "a")
         assert lake.read("silver", "a").count() == 2  # the stage sees its own pending version
-        assert Lakehouse(spark, lake.config).read("silver", "a").count() == 1  # nobody else does yet
+        assert (
+            Lakehouse(spark, lake.config).read("silver", "a").count() == 1
+        )  # nobody else does yet
         lake.write(spark.range(2), "silver", "b")
     assert [lake.read("silver", t).count() for t in "ab"] == [2, 2]
 
@@ -119,5 +126,10 @@ def test_lock_on_a_full_disk_is_a_storage_error(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "pwrite", no_space)
-    with pytest.raises(StorageFull, match=r"disk full: cannot write the lock file .*\.custseg\.lock"), exclusive(tmp_path):
+    with (
+        pytest.raises(
+            StorageFull, match=r"disk full: cannot write the lock file .*\.custseg\.lock"
+        ),
+        exclusive(tmp_path),
+    ):
         pass

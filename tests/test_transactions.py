@@ -16,9 +16,17 @@ from transactions_reference import reference_features
 
 FIXTURE = Path(__file__).parent / "fixtures" / "online_retail_mini"
 COMPARED = [
-    "num_orders", "units_purchased", "total_spend", "gross_spend", "returned_value",
-    "tenure_days", "recency_days", "avg_order_value", "product_diversity", "category_diversity",
-]  # fmt: skip
+    "num_orders",
+    "units_purchased",
+    "total_spend",
+    "gross_spend",
+    "returned_value",
+    "tenure_days",
+    "recency_days",
+    "avg_order_value",
+    "product_diversity",
+    "category_diversity",
+]
 QUIET = {"progress": lambda _m: None}
 
 
@@ -117,8 +125,16 @@ def test_whitespace_file_without_header_ids_or_products(spark, tmp_path):
     path = tmp_path / "cdnow.txt"
     path.write_text(text)
     names = ["customer_id", "date", "units", "amount"]
-    mapping = {"customer_id": "customer_id", "order_id": None, "timestamp": "date", "product_id": None,
-               "category": None, "quantity": "units", "unit_price": None, "amount": "amount"}  # fmt: skip
+    mapping = {
+        "customer_id": "customer_id",
+        "order_id": None,
+        "timestamp": "date",
+        "product_id": None,
+        "category": None,
+        "quantity": "units",
+        "unit_price": None,
+        "amount": "amount",
+    }
     tx = {"delimiter": "whitespace", "header": False, "column_names": names, "columns": mapping}
     config, reports = _run(spark, tmp_path, transactions=tx, **{"input.path": str(path)})
     assert any("inferred from column 'date': 'yyyyMMdd'" in n for n in reports[0].notes)
@@ -253,9 +269,16 @@ def test_float_ids_in_parquet_gzip_and_many_files(spark, tmp_path):
 
     parquet = tmp_path / "tx.parquet"
     pd.DataFrame(
-        {"customer_id": [12923.0, 12923.0, 17850.0], "order_id": ["a", "b", "c"], "timestamp": ["2011-01-01"] * 3,
-         "product_id": ["p", "q", "p"], "category": ["c"] * 3, "quantity": [1.0, 2.0, 3.0], "unit_price": [1.0] * 3}
-    ).to_parquet(parquet)  # fmt: skip
+        {
+            "customer_id": [12923.0, 12923.0, 17850.0],
+            "order_id": ["a", "b", "c"],
+            "timestamp": ["2011-01-01"] * 3,
+            "product_id": ["p", "q", "p"],
+            "category": ["c"] * 3,
+            "quantity": [1.0, 2.0, 3.0],
+            "unit_price": [1.0] * 3,
+        }
+    ).to_parquet(parquet)
     config, reports = _run(
         spark,
         tmp_path / "pq",
@@ -304,9 +327,14 @@ def test_random_transaction_tables_match_pandas_for_every_customer(spark, tmp_pa
     out = lines.assign(timestamp=lines["ts"].dt.strftime("%d.%m.%Y %H:%M"))
     out.drop(columns=["ts"]).to_csv(path, index=False)
     config, reports = _run(
-        spark, tmp_path, **{"input.path": str(path), "input.transactions.cancellation_prefix": "C",
-                            "input.transactions.timestamp_format": "dd.MM.yyyy HH:mm"},
-    )  # fmt: skip
+        spark,
+        tmp_path,
+        **{
+            "input.path": str(path),
+            "input.transactions.cancellation_prefix": "C",
+            "input.transactions.timestamp_format": "dd.MM.yyyy HH:mm",
+        },
+    )
     want = reference_features(lines.replace({"category": {"": None}}), prefix="C")
     want = want[want["num_orders"] > 0]
     _assert_matches(_features(spark, config), want)
@@ -319,5 +347,13 @@ def test_unit_price_or_amount_exactly_one():
 
 def test_missing_mapped_column_is_named(spark, tmp_path):
     with pytest.raises(InputDataError, match=r"lacks the mapped column\(s\) quantity='Qty'"):
-        _run(spark, tmp_path, FIXTURE / "custseg.yml", stages=["ingest"],
-             **{"input.path": str(FIXTURE / "online_retail.csv"), "input.transactions.columns.quantity": "Qty"})  # fmt: skip
+        _run(
+            spark,
+            tmp_path,
+            FIXTURE / "custseg.yml",
+            stages=["ingest"],
+            **{
+                "input.path": str(FIXTURE / "online_retail.csv"),
+                "input.transactions.columns.quantity": "Qty",
+            },
+        )

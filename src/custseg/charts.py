@@ -23,9 +23,23 @@ if TYPE_CHECKING:
 NOISE_COLOR = "#9e9e9e"
 NOISE_LABEL = "noise (unassigned)"
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-    "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
-)  # fmt: skip
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+)
 TEMPLATE = "plotly_white"
 FEATURE_TITLES = {
     "units_purchased": "Units purchased",
@@ -115,9 +129,12 @@ def _go():
 
 def _layout(fig: go.Figure, title: str, height: int = 380, **kwargs: Any) -> go.Figure:
     fig.update_layout(
-        template=TEMPLATE, title={"text": title, "x": 0.01}, height=height,
-        margin={"l": 50, "r": 20, "t": 50, "b": 40}, **kwargs,
-    )  # fmt: skip
+        template=TEMPLATE,
+        title={"text": title, "x": 0.01},
+        height=height,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        **kwargs,
+    )
     return fig
 
 
@@ -150,16 +167,35 @@ def shares_figure(profiles: pd.DataFrame, labels: Mapping[int, str]) -> go.Figur
     rows = profiles.set_index("segment")
     order = [s for s in ordered(labels) if s in rows.index]
     y = [text(labels[s]) for s in order]
-    fig = go.Figure([
-        go.Bar(name="share of customers", y=y, x=[100 * float(rows.loc[s, "share"]) for s in order], orientation="h",
-               marker_color="#4c78a8", hovertemplate="%{y}<br>%{x:.1f}% of customers<extra></extra>"),
-        go.Bar(name="share of revenue", y=y, x=[100 * float(np.nan_to_num(rows.loc[s, "revenue_share"])) for s in order],
-               orientation="h", marker_color="#f58518", hovertemplate="%{y}<br>%{x:.1f}% of revenue<extra></extra>"),
-    ])  # fmt: skip
+    fig = go.Figure(
+        [
+            go.Bar(
+                name="share of customers",
+                y=y,
+                x=[100 * float(rows.loc[s, "share"]) for s in order],
+                orientation="h",
+                marker_color="#4c78a8",
+                hovertemplate="%{y}<br>%{x:.1f}% of customers<extra></extra>",
+            ),
+            go.Bar(
+                name="share of revenue",
+                y=y,
+                x=[100 * float(np.nan_to_num(rows.loc[s, "revenue_share"])) for s in order],
+                orientation="h",
+                marker_color="#f58518",
+                hovertemplate="%{y}<br>%{x:.1f}% of revenue<extra></extra>",
+            ),
+        ]
+    )
     fig.update_yaxes(autorange="reversed", automargin=True)
-    return _layout(fig, "Share of customers and of revenue (%)", height=_bars_height(len(order), 2) + 30,
-                   barmode="group", xaxis_title="%",
-                   legend={"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0})  # fmt: skip
+    return _layout(
+        fig,
+        "Share of customers and of revenue (%)",
+        height=_bars_height(len(order), 2) + 30,
+        barmode="group",
+        xaxis_title="%",
+        legend={"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0},
+    )
 
 
 def _bars_height(n: int, per: int = 1) -> int:
@@ -174,13 +210,20 @@ def zscore_heatmap(z: pd.DataFrame, labels: Mapping[int, str]) -> go.Figure:
     bound = float(max(1.0, np.nanmax(np.abs(sub.to_numpy())))) if sub.size else 1.0
     fig = go.Figure(
         go.Heatmap(
-            z=sub.to_numpy(), x=[feature_title(c) for c in sub.columns],
+            z=sub.to_numpy(),
+            x=[feature_title(c) for c in sub.columns],
             y=[text(labels.get(s, str(s))) for s in order],
-            colorscale="RdBu", reversescale=True, zmid=0, zmin=-bound, zmax=bound,
-            text=np.round(sub.to_numpy(), 1), texttemplate="%{text}",
-            hovertemplate="%{y}<br>%{x}: z = %{z:.2f}<extra></extra>", colorbar={"title": "z"},
+            colorscale="RdBu",
+            reversescale=True,
+            zmid=0,
+            zmin=-bound,
+            zmax=bound,
+            text=np.round(sub.to_numpy(), 1),
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}: z = %{z:.2f}<extra></extra>",
+            colorbar={"title": "z"},
         )
-    )  # fmt: skip
+    )
     fig.update_yaxes(autorange="reversed")
     return _layout(
         fig,
@@ -222,11 +265,14 @@ def projection_figure(
             continue
         fig.add_trace(
             go.Scatter(
-                x=part["pc1"], y=part["pc2"], mode="markers", name=text(labels[s]),
+                x=part["pc1"],
+                y=part["pc2"],
+                mode="markers",
+                name=text(labels[s]),
                 marker={"size": 5, "color": color[labels[s]], "opacity": 0.7},
                 hovertemplate=text(labels[s]) + "<br>pc1 %{x:.2f}, pc2 %{y:.2f}<extra></extra>",
             )
-        )  # fmt: skip
+        )
     fig.update_xaxes(title="pc1")
     fig.update_yaxes(title="pc2")
     return _layout(fig, title, height=480)
@@ -236,24 +282,44 @@ def k_distance_figure(curve: pd.DataFrame, diagnostics: Mapping[str, Any] | None
     """The sorted k-distance curve with the knee (suggested eps) and the eps DBSCAN used."""
     go = _go()
     fig = go.Figure(
-        go.Scatter(x=curve["rank"], y=curve["k_distance"], mode="lines", name="k-distance",
-                   line={"color": "#4c78a8"}, hovertemplate="rank %{x:,}<br>k-distance %{y:.3f}<extra></extra>")
-    )  # fmt: skip
+        go.Scatter(
+            x=curve["rank"],
+            y=curve["k_distance"],
+            mode="lines",
+            name="k-distance",
+            line={"color": "#4c78a8"},
+            hovertemplate="rank %{x:,}<br>k-distance %{y:.3f}<extra></extra>",
+        )
+    )
     d = dict(diagnostics or {})
     knee = d.get(
         "knee_eps", curve["knee_eps"].iloc[0] if "knee_eps" in curve and len(curve) else None
     )
     eps = d.get("eps", curve["eps"].iloc[0] if "eps" in curve and len(curve) else None)
     if knee is not None:
-        fig.add_hline(y=float(knee), line_dash="dash", line_color="#d62728",
-                      annotation_text=f"knee {float(knee):.3g}", annotation_position="top left")  # fmt: skip
+        fig.add_hline(
+            y=float(knee),
+            line_dash="dash",
+            line_color="#d62728",
+            annotation_text=f"knee {float(knee):.3g}",
+            annotation_position="top left",
+        )
     if eps is not None and knee is not None and abs(float(eps) - float(knee)) > 1e-9:
-        fig.add_hline(y=float(eps), line_dash="dot", line_color="#2ca02c",
-                      annotation_text=f"eps used {float(eps):.3g}", annotation_position="bottom right")  # fmt: skip
+        fig.add_hline(
+            y=float(eps),
+            line_dash="dot",
+            line_color="#2ca02c",
+            annotation_text=f"eps used {float(eps):.3g}",
+            annotation_position="bottom right",
+        )
     k = d.get("min_samples")
-    return _layout(fig, f"DBSCAN k-distance curve (k = {k})" if k else "DBSCAN k-distance curve",
-                   xaxis_title="customers, sorted by k-distance", yaxis_title="distance to k-th neighbour",
-                   showlegend=False)  # fmt: skip
+    return _layout(
+        fig,
+        f"DBSCAN k-distance curve (k = {k})" if k else "DBSCAN k-distance curve",
+        xaxis_title="customers, sorted by k-distance",
+        yaxis_title="distance to k-th neighbour",
+        showlegend=False,
+    )
 
 
 def dendrogram_figure(Z: np.ndarray, n_clusters: int | None = None, leaves: int = 40) -> go.Figure:
@@ -268,24 +334,48 @@ def dendrogram_figure(Z: np.ndarray, n_clusters: int | None = None, leaves: int 
         # The cut between the (n_clusters-1)-th and n_clusters-th last merge.
         lower, upper = Z[-n_clusters, 2], Z[-n_clusters + 1, 2]
         threshold = (lower + upper) / 2
-    tree = dendrogram(Z, truncate_mode="lastp", p=p, no_plot=True, color_threshold=threshold or 0,
-                      above_threshold_color="#555555")  # fmt: skip
+    tree = dendrogram(
+        Z,
+        truncate_mode="lastp",
+        p=p,
+        no_plot=True,
+        color_threshold=threshold or 0,
+        above_threshold_color="#555555",
+    )
     fig = go.Figure()
     palette: dict[str, str] = {}
     for xs, ys, c in zip(tree["icoord"], tree["dcoord"], tree["color_list"], strict=True):
         if c not in palette:
             palette[c] = "#555555" if c == "#555555" else PALETTE[len(palette) % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": palette[c], "width": 1.5},
-                                 hoverinfo="skip", showlegend=False))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"color": palette[c], "width": 1.5},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
     if threshold is not None:
-        fig.add_hline(y=float(threshold), line_dash="dash", line_color="#d62728",
-                      annotation_text=f"cut: {n_clusters} segments", annotation_position="top right")  # fmt: skip
+        fig.add_hline(
+            y=float(threshold),
+            line_dash="dash",
+            line_color="#d62728",
+            annotation_text=f"cut: {n_clusters} segments",
+            annotation_position="top right",
+        )
     ticks = [5 + 10 * i for i in range(len(tree["ivl"]))]
     # Collapsed branches read "(n)"; a single-customer leaf would show its row number, which means nothing here.
     names = [str(t) if str(t).startswith("(") else "(1)" for t in tree["ivl"]]
     fig.update_xaxes(tickvals=ticks, ticktext=names, tickangle=-90, tickfont={"size": 9})
-    return _layout(fig, f"Hierarchical (Ward) dendrogram: the last {p - 1} merges", height=420,
-                   yaxis_title="merge distance", xaxis_title="(n) = customers under a collapsed branch")  # fmt: skip
+    return _layout(
+        fig,
+        f"Hierarchical (Ward) dendrogram: the last {p - 1} merges",
+        height=420,
+        yaxis_title="merge distance",
+        xaxis_title="(n) = customers under a collapsed branch",
+    )
 
 
 def migration_figure(moves: pd.DataFrame, labels: Mapping[int, str]) -> go.Figure:
@@ -299,10 +389,16 @@ def migration_figure(moves: pd.DataFrame, labels: Mapping[int, str]) -> go.Figur
     matrix = matrix.loc[rows, cols]
     name = {s: text(labels.get(int(s), str(s))) for s in {*rows, *cols}}
     fig = go.Figure(
-        go.Heatmap(z=matrix.to_numpy(), x=[name[c] for c in cols], y=[name[r] for r in rows],
-                   colorscale="Blues", text=matrix.to_numpy(), texttemplate="%{text:,}",
-                   hovertemplate="from %{y}<br>to %{x}<br>%{z:,} customers<extra></extra>")
-    )  # fmt: skip
+        go.Heatmap(
+            z=matrix.to_numpy(),
+            x=[name[c] for c in cols],
+            y=[name[r] for r in rows],
+            colorscale="Blues",
+            text=matrix.to_numpy(),
+            texttemplate="%{text:,}",
+            hovertemplate="from %{y}<br>to %{x}<br>%{z:,} customers<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", title="previous model")
     fig.update_xaxes(title="current model")
     return _layout(
@@ -325,13 +421,19 @@ def comparison_figure(table: pd.DataFrame) -> go.Figure:
             else [0.0] * len(table)
         )
 
-    fig = go.Figure([
-        go.Bar(name="score", x=methods, y=col("score"), marker_color="#4c78a8"),
-        go.Bar(name="silhouette", x=methods, y=col("silhouette"), marker_color="#72b7b2"),
-        go.Bar(name="noise share", x=methods, y=col("noise_share"), marker_color="#9e9e9e"),
-    ])  # fmt: skip
-    return _layout(fig, "Methods compared (score = silhouette x (1 - noise share))", barmode="group",
-                   legend={"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0})  # fmt: skip
+    fig = go.Figure(
+        [
+            go.Bar(name="score", x=methods, y=col("score"), marker_color="#4c78a8"),
+            go.Bar(name="silhouette", x=methods, y=col("silhouette"), marker_color="#72b7b2"),
+            go.Bar(name="noise share", x=methods, y=col("noise_share"), marker_color="#9e9e9e"),
+        ]
+    )
+    return _layout(
+        fig,
+        "Methods compared (score = silhouette x (1 - noise share))",
+        barmode="group",
+        legend={"orientation": "h", "y": -0.12, "yanchor": "top", "x": 0},
+    )
 
 
 def run_metric_figure(runs: pd.DataFrame, metric: str) -> go.Figure:
@@ -339,9 +441,14 @@ def run_metric_figure(runs: pd.DataFrame, metric: str) -> go.Figure:
     go = _go()
     data = runs.dropna(subset=["started"]).sort_values("started")
     fig = go.Figure(
-        go.Scatter(x=data["started"], y=data[metric], mode="lines+markers", text=data["recommended"].map(text),
-                   hovertemplate="%{x}<br>" + metric + " %{y:.3f}<br>%{text}<extra></extra>")
-    )  # fmt: skip
+        go.Scatter(
+            x=data["started"],
+            y=data[metric],
+            mode="lines+markers",
+            text=data["recommended"].map(text),
+            hovertemplate="%{x}<br>" + metric + " %{y:.3f}<br>%{text}<extra></extra>",
+        )
+    )
     return _layout(
         fig, f"{metric} of the recommended method, per run", height=320, yaxis_title=metric
     )

@@ -120,7 +120,10 @@ def create_session(config: SparkConfig) -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         # Spark's JVM log without Java stack traces on the terminal (see log4j2.properties).
-        .config("spark.driver.extraJavaOptions", f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()}")
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG4J2_CONFIG.as_uri()}",
+        )
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -145,5 +148,7 @@ def create_session(config: SparkConfig) -> SparkSession:
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # Py4J / JVM start-up failures carry long traces
-        raise EnvironmentProblem(f"Spark did not start with master {config.master!r}: {str(exc).splitlines()[0]}") from exc
+        raise EnvironmentProblem(
+            f"Spark did not start with master {config.master!r}: {str(exc).splitlines()[0]}"
+        ) from exc
     return session

@@ -102,7 +102,9 @@ def _point_to(folder: Path, version: int) -> None:
             os.fsync(handle.fileno())
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise StorageFull(f"cannot record the new version of {folder}: {exc.strerror}; the previous version is kept") from None
+        raise StorageFull(
+            f"cannot record the new version of {folder}: {exc.strerror}; the previous version is kept"
+        ) from None
     os.replace(tmp, folder / POINTER)  # atomic on POSIX
 
 
@@ -123,14 +125,18 @@ def describe_tables(root: str | Path) -> list[tuple[str, int | None, list[int]]]
         for child in sorted(folder.iterdir()):
             versions = list_versions(root, layer, child.name)
             if versions:
-                rows.append((f"{layer}.{child.name}", current_version(root, layer, child.name), versions))
+                rows.append(
+                    (f"{layer}.{child.name}", current_version(root, layer, child.name), versions)
+                )
     return rows
 
 
 def rollback(root: str | Path, layer: str, table: str, version: int | None = None) -> int:
     """Make ``version`` (default: the newest one before the live one) live again; returns it."""
     if layer not in LAYERS or not table:
-        raise InputDataError(f"name a table as LAYER.TABLE with LAYER one of {', '.join(LAYERS)}, got {layer}.{table!r}")
+        raise InputDataError(
+            f"name a table as LAYER.TABLE with LAYER one of {', '.join(LAYERS)}, got {layer}.{table!r}"
+        )
     versions = list_versions(root, layer, table)
     live = current_version(root, layer, table)
     if not versions:
@@ -138,10 +144,14 @@ def rollback(root: str | Path, layer: str, table: str, version: int | None = Non
     if version is None:
         older = [v for v in versions if live is None or v < live]
         if not older:
-            raise InputDataError(f"table {layer}.{table} has no version older than the live one ({live}); kept: {versions}")
+            raise InputDataError(
+                f"table {layer}.{table} has no version older than the live one ({live}); kept: {versions}"
+            )
         version = older[-1]
     if version not in versions:
-        raise InputDataError(f"table {layer}.{table} has no complete version {version}; kept: {versions}")
+        raise InputDataError(
+            f"table {layer}.{table} has no complete version {version}; kept: {versions}"
+        )
     set_current(root, layer, table, version)
     return version
 
@@ -155,7 +165,9 @@ def _write_journal(root: Path, entries: list[tuple[str, str, int]]) -> None:
             os.fsync(handle.fileno())
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise StorageFull(f"cannot record the tables to publish under {root}: {exc.strerror}; the previous versions are kept") from None
+        raise StorageFull(
+            f"cannot record the tables to publish under {root}: {exc.strerror}; the previous versions are kept"
+        ) from None
     os.replace(tmp, root / JOURNAL)
 
 
@@ -204,7 +216,10 @@ def recover(root: str | Path) -> list[str]:
     moved = []
     if journal.is_file():
         try:
-            entries = [(str(a), str(b), int(c)) for a, b, c in json.loads(journal.read_text(encoding="utf-8"))]
+            entries = [
+                (str(a), str(b), int(c))
+                for a, b, c in json.loads(journal.read_text(encoding="utf-8"))
+            ]
         except (ValueError, TypeError):
             entries = []  # a torn journal was never renamed into place: nothing was published
         for layer, table, version in entries:
@@ -256,11 +271,17 @@ def exclusive(root: str | Path) -> Iterator[None]:
         # Written straight to the descriptor: nothing left in a buffer that close() would flush.
         try:
             os.ftruncate(handle.fileno(), 0)
-            os.pwrite(handle.fileno(), f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+            os.pwrite(
+                handle.fileno(),
+                f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(),
+                0,
+            )
         except OSError as exc:  # the holder's pid is only a courtesy for the busy message
             if exc.errno != errno.ENOSPC:
                 raise
-            raise StorageFull(f"disk full: cannot write the lock file {path}; free some space under {folder.absolute()}") from None
+            raise StorageFull(
+                f"disk full: cannot write the lock file {path}; free some space under {folder.absolute()}"
+            ) from None
         recover(folder)
         yield
     finally:
@@ -377,7 +398,9 @@ class Lakehouse:
             writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
             name = self.table_name(layer, table)
             if name is not None:
-                writer.saveAsTable(name)  # one Delta transaction: readers see the old or the new table
+                writer.saveAsTable(
+                    name
+                )  # one Delta transaction: readers see the old or the new table
                 return Written(layer, table, 0, name)
             writer.save(str(folder))
             return Written(layer, table, 0, str(folder))
@@ -385,11 +408,15 @@ class Lakehouse:
         folder.mkdir(parents=True, exist_ok=True)
         existing = [int(m.group(1)) for c in folder.iterdir() if (m := _ANY_VERSION.match(c.name))]
         if self._pending and (layer, table) in self._pending:  # written twice in one stage
-            shutil.rmtree(self._pending_dir(layer, table, self._pending[layer, table]), ignore_errors=True)
+            shutil.rmtree(
+                self._pending_dir(layer, table, self._pending[layer, table]), ignore_errors=True
+            )
         version = max(existing, default=0) + 1
         target = self._pending_dir(layer, table, version)
         try:
-            df.write.mode("error").parquet(str(target))  # "errorifexists" is unknown to Spark Connect
+            df.write.mode("error").parquet(
+                str(target)
+            )  # "errorifexists" is unknown to Spark Connect
         except KeyboardInterrupt:
             raise  # the JVM may still be writing there: the next run removes the folder
         except BaseException as exc:

@@ -102,7 +102,11 @@ def log_metrics(metrics: dict[str, float]) -> None:
 
     import mlflow
 
-    finite = {k: float(v) for k, v in metrics.items() if v is not None and isinstance(v, (int, float)) and math.isfinite(v)}
+    finite = {
+        k: float(v)
+        for k, v in metrics.items()
+        if v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+    }
     if finite:
         mlflow.log_metrics(finite)
 
@@ -110,7 +114,9 @@ def log_metrics(metrics: dict[str, float]) -> None:
 def log_table(frame: pd.DataFrame, name: str) -> None:
     import mlflow
 
-    mlflow.log_table(data=frame.astype(object).where(frame.notna(), None), artifact_file=f"tables/{name}.json")
+    mlflow.log_table(
+        data=frame.astype(object).where(frame.notna(), None), artifact_file=f"tables/{name}.json"
+    )
 
 
 def log_figure(figure: Any, name: str) -> None:
@@ -174,7 +180,9 @@ def log_segmenter(segmenter: Segmenter, example: pd.DataFrame | None = None) -> 
     return info.model_uri
 
 
-def register_version(model_uri: str, config: TrackingConfig, tags: dict[str, str] | None = None) -> str:
+def register_version(
+    model_uri: str, config: TrackingConfig, tags: dict[str, str] | None = None
+) -> str:
     """Register the model as a new version of ``config.model_name``; returns the version.
 
     The alias stays where it is until ``move_alias``: the segment stage moves it only

@@ -79,8 +79,12 @@ def fit_all_on_engine(
     env.pop("SPARK_REMOTE", None)
     result = subprocess.run(
         [sys.executable, __file__, json.dumps(request)],
-        capture_output=True, text=True, env=env, timeout=timeout, cwd=str(tmp_path),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=str(tmp_path),
+    )
     if result.returncode != 0:
         raise AssertionError(
             f"fit on {engine} failed ({result.returncode}):\n{result.stderr[-4000:]}"

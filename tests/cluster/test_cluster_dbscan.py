@@ -192,8 +192,12 @@ def test_knee_of_a_hockey_stick() -> None:
 
 def test_knee_on_blobs_separates_noise() -> None:
     rng = np.random.default_rng(0)
-    X = np.vstack([make_blobs(500, centers=3, cluster_std=0.3, random_state=0)[0],
-                   rng.uniform(-12, 12, size=(25, 2))])  # fmt: skip
+    X = np.vstack(
+        [
+            make_blobs(500, centers=3, cluster_std=0.3, random_state=0)[0],
+            rng.uniform(-12, 12, size=(25, 2)),
+        ]
+    )
     _, eps = knee_point(k_distance_curve(X, 5))
     labels = DBSCAN(eps=eps, min_samples=5).fit(X).labels_
     assert len(set(labels[:500].tolist()) - {-1}) == 3

@@ -50,11 +50,13 @@ def df(spark):
     from pyspark.ml.linalg import Vectors, VectorUDT
     from pyspark.sql.types import ArrayType, DoubleType, LongType, StructField, StructType
 
-    schema = StructType([
-        StructField("id", LongType()),
-        StructField("arr", ArrayType(DoubleType())),
-        StructField("vec", VectorUDT()),
-    ])  # fmt: skip
+    schema = StructType(
+        [
+            StructField("id", LongType()),
+            StructField("arr", ArrayType(DoubleType())),
+            StructField("vec", VectorUDT()),
+        ]
+    )
     rows = [(i, X[i].tolist(), Vectors.dense(X[i])) for i in range(len(X))]
     return spark.createDataFrame(rows, schema)
 

@@ -27,27 +27,53 @@ BAD = [
     (DBSCAN, {"eps": 0.5, "min_samples": 0}, "min_samples must be an integer >= 1, got 0"),
     (DBSCAN, {"eps": 0.5, "min_samples": 2.5}, "min_samples must be an integer >= 1, got 2.5"),
     (DBSCAN, {"eps": 0.5, "min_samples": True}, "min_samples must be an integer >= 1, got True"),
-    (DBSCAN, {"eps": 0.5, "min_samples": 50}, "min_samples (50) exceeds the number of customers (25)"),
+    (
+        DBSCAN,
+        {"eps": 0.5, "min_samples": 50},
+        "min_samples (50) exceeds the number of customers (25)",
+    ),
     (Hierarchical, {"n_clusters": 30}, "n_clusters (30) exceeds the number of customers (25)"),
     (Hierarchical, {"n_clusters": 0}, "n_clusters must be None or an integer >= 1, got 0"),
-    (Hierarchical, {"linkage": "centroid"}, "linkage must be one of 'ward', 'complete', 'average', 'single', got 'centroid'"),
-    (Hierarchical, {"k_range": (5, 3)}, "k_range must be a pair (low, high) of integers with 2 <= low <= high, got (5, 3)"),
+    (
+        Hierarchical,
+        {"linkage": "centroid"},
+        "linkage must be one of 'ward', 'complete', 'average', 'single', got 'centroid'",
+    ),
+    (
+        Hierarchical,
+        {"k_range": (5, 3)},
+        "k_range must be a pair (low, high) of integers with 2 <= low <= high, got (5, 3)",
+    ),
     (Hierarchical, {"k_range": (1, 3)}, "got (1, 3)"),
     (Hierarchical, {"k_range": 4}, "got 4"),
-    (Hierarchical, {"k_range": (30, 40)}, "k_range starts at 30, but choosing k by silhouette needs k <= the number of customers minus one (24)"),
+    (
+        Hierarchical,
+        {"k_range": (30, 40)},
+        "k_range starts at 30, but choosing k by silhouette needs k <= the number of customers minus one (24)",
+    ),
     (Hierarchical, {"silhouette_sample": 1}, "silhouette_sample must be an integer >= 2, got 1"),
     (KMeans, {"k": 30}, "k (30) exceeds the number of customers (25)"),
     (KMeans, {"k": -2}, "k must be None or an integer >= 1, got -2"),
     (KMeans, {"n_init": 0}, "n_init must be an integer >= 1, got 0"),
     (KMeans, {"k_range": (2,)}, "k_range must be a pair"),
     (HDBSCAN, {"min_cluster_size": 1}, "min_cluster_size must be an integer >= 2, got 1"),
-    (HDBSCAN, {"min_cluster_size": 50}, "min_cluster_size (50) exceeds the number of customers (25)"),
+    (
+        HDBSCAN,
+        {"min_cluster_size": 50},
+        "min_cluster_size (50) exceeds the number of customers (25)",
+    ),
     (HDBSCAN, {"min_samples": 0}, "min_samples must be None or an integer >= 2, got 0"),
-    (HDBSCAN, {"min_cluster_size": 5, "min_samples": 26}, "min_samples (26) exceeds the number of customers (25)"),
+    (
+        HDBSCAN,
+        {"min_cluster_size": 5, "min_samples": 26},
+        "min_samples (26) exceeds the number of customers (25)",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("cls", "kwargs", "message"), BAD, ids=[f"{c.__name__}-{k}" for c, k, _ in BAD])
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "message"), BAD, ids=[f"{c.__name__}-{k}" for c, k, _ in BAD]
+)
 def test_bad_parameters(cls: type, kwargs: dict, message: str) -> None:
     with pytest.raises(ParameterError, match=re.escape(message)):
         cls(**kwargs).fit(X25)
@@ -65,7 +91,10 @@ def test_parameters_checked_before_the_data() -> None:
 
 
 BAD_X = [
-    (np.vstack([X25[:10], [[np.nan, 0, 0]], X25[10:], [[0, np.inf, 0]]]), "NaN or infinite values in 2 of 27 rows (feature 0: 1, feature 1: 1)"),
+    (
+        np.vstack([X25[:10], [[np.nan, 0, 0]], X25[10:], [[0, np.inf, 0]]]),
+        "NaN or infinite values in 2 of 27 rows (feature 0: 1, feature 1: 1)",
+    ),
     (np.zeros((0, 3)), "X has no rows"),
     (np.zeros((5, 0)), "X has no columns"),
     (np.zeros(5), "X must be 2-D (customers x features), got an array of shape (5,)"),
@@ -75,10 +104,17 @@ BAD_X = [
 
 @pytest.mark.parametrize(
     "cls_kwargs",
-    [(DBSCAN, {"eps": 0.5, "min_samples": 2}), (Hierarchical, {}), (KMeans, {}), (HDBSCAN, {"min_cluster_size": 2})],
+    [
+        (DBSCAN, {"eps": 0.5, "min_samples": 2}),
+        (Hierarchical, {}),
+        (KMeans, {}),
+        (HDBSCAN, {"min_cluster_size": 2}),
+    ],
     ids=lambda c: c[0].__name__,
 )
-@pytest.mark.parametrize(("X", "message"), BAD_X, ids=["nan", "no-rows", "no-cols", "1-d", "strings"])
+@pytest.mark.parametrize(
+    ("X", "message"), BAD_X, ids=["nan", "no-rows", "no-cols", "1-d", "strings"]
+)
 def test_bad_input(cls_kwargs: tuple[type, dict], X: object, message: str) -> None:
     cls, kwargs = cls_kwargs
     with pytest.raises(ParameterError, match=re.escape(message)):
@@ -87,12 +123,19 @@ def test_bad_input(cls_kwargs: tuple[type, dict], X: object, message: str) -> No
 
 @pytest.mark.parametrize(
     "model",
-    [DBSCAN(eps=1.0, min_samples=2), Hierarchical(n_clusters=2), KMeans(k=2), HDBSCAN(min_cluster_size=5)],
+    [
+        DBSCAN(eps=1.0, min_samples=2),
+        Hierarchical(n_clusters=2),
+        KMeans(k=2),
+        HDBSCAN(min_cluster_size=5),
+    ],
     ids=lambda m: type(m).__name__,
 )
 def test_predict_checks_features(model: object) -> None:
     model.fit(X25)  # type: ignore[attr-defined]
-    with pytest.raises(ParameterError, match=re.escape("X has 2 features, but the model was fitted on 3 features")):
+    with pytest.raises(
+        ParameterError, match=re.escape("X has 2 features, but the model was fitted on 3 features")
+    ):
         model.predict(np.zeros((4, 2)))  # type: ignore[attr-defined]
     with pytest.raises(ParameterError, match="NaN or infinite values in 1 of 2 rows"):
         model.predict([[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]])  # type: ignore[attr-defined]

@@ -59,10 +59,14 @@ def test_a_weighted_vertex_counts_like_its_points(seed):
     first = np.concatenate([[0], np.cumsum(weights)[:-1]])
     short = mst[:, 2].min() * 1e-3
     ties = [(first[v], first[v] + j, short) for v in range(len(X)) for j in range(1, weights[v])]
-    expanded = np.concatenate([
-        np.column_stack([first[mst[:, 0].astype(int)], first[mst[:, 1].astype(int)], mst[:, 2]]),
-        np.asarray(ties, dtype=np.float64).reshape(-1, 3),
-    ])  # fmt: skip
+    expanded = np.concatenate(
+        [
+            np.column_stack(
+                [first[mst[:, 0].astype(int)], first[mst[:, 1].astype(int)], mst[:, 2]]
+            ),
+            np.asarray(ties, dtype=np.float64).reshape(-1, 3),
+        ]
+    )
     points = np.asarray(clusters_from_spanning_tree(expanded, min_cluster_size=min_cluster_size)[0])
     got, _ = weighted_hdbscan(mst, weights, min_cluster_size)
     assert points.max() >= 1

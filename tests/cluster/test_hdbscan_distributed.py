@@ -38,12 +38,15 @@ def blobs(n: int, seed: int = 0) -> np.ndarray:
 def customer_like(n: int, seed: int = 1) -> np.ndarray:
     """Nine log-normal customer features in four groups of different spread, logged and scaled."""
     rng = np.random.default_rng(seed)
-    centres = np.array([
-        [12, 600, 400, 10, 2, 6, 100, 9, 4],
-        [3, 2500, 800, 40, 3, 2, 1250, 3, 2],
-        [150, 6000, 60, 300, 1, 1, 6000, 2, 1],
-        [40, 1500, 200, 25, 2, 4, 400, 6, 3],
-    ], dtype=float)  # fmt: skip
+    centres = np.array(
+        [
+            [12, 600, 400, 10, 2, 6, 100, 9, 4],
+            [3, 2500, 800, 40, 3, 2, 1250, 3, 2],
+            [150, 6000, 60, 300, 1, 1, 6000, 2, 1],
+            [40, 1500, 200, 25, 2, 4, 400, 6, 3],
+        ],
+        dtype=float,
+    )
     spreads = np.array([0.10, 0.15, 0.25, 0.35])
     which = rng.choice(4, size=n, p=[0.4, 0.3, 0.2, 0.1])
     X = np.log1p(centres[which] * np.exp(rng.normal(0, 1, (n, 9)) * spreads[which][:, None]))
@@ -120,10 +123,14 @@ def test_halos_of_sparse_cells_are_capped_by_the_budget(monkeypatch):
     cell = plan.cell_of_leaf(plan.tree.leaf_of(X))
     assert plan.n_cells == 64
     own = np.bincount(cell, minlength=plan.n_cells)
-    halo = np.array([
-        ((box_distance(X, plan.cell_lo[c], plan.cell_hi[c]) <= plan.halo[c]) & (cell != c)).sum()
-        for c in range(plan.n_cells)
-    ])  # fmt: skip
+    halo = np.array(
+        [
+            (
+                (box_distance(X, plan.cell_lo[c], plan.cell_hi[c]) <= plan.halo[c]) & (cell != c)
+            ).sum()
+            for c in range(plan.n_cells)
+        ]
+    )
     assert (halo <= HALO_BUDGET * own + 1).all(), (halo / own).max()
     monkeypatch.setattr(cells, "HALO_BUDGET", 1e9)
     uncapped = make_plan(X, n_rows=10_000_000, min_samples=10, max_bubbles=1024)
@@ -134,9 +141,13 @@ def test_halos_of_sparse_cells_are_capped_by_the_budget(monkeypatch):
 def test_summarised_hdbscan_round_trips_and_refuses_inconsistent_state():
     tree = SplitTree(np.array([0, 1, 1]), np.array([0.0, -1.0, 1.0]))
     model = HDBSCAN.from_bubbles(
-        {"min_cluster_size": 5, "min_samples": None}, tree.dims, tree.values,
-        np.array([0, 0, -1, 1]), np.array([4, 3, 1, 6]), n_features=2,
-    )  # fmt: skip
+        {"min_cluster_size": 5, "min_samples": None},
+        tree.dims,
+        tree.values,
+        np.array([0, 0, -1, 1]),
+        np.array([4, 3, 1, 6]),
+        n_features=2,
+    )
     X = np.array([[-1.0, -2.0], [-1.0, 0.0], [1.0, 0.0], [1.0, 2.0]])
     np.testing.assert_array_equal(model.predict(X), [0, 0, -1, 1])
     again = HDBSCAN.from_dict(model.to_dict())

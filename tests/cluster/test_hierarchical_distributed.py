@@ -30,9 +30,13 @@ def blob_data(n: int = N_ROWS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     n_noise = n // 50
     X, y = make_blobs(
-        n - n_noise, n_features=6, centers=5, cluster_std=[0.4, 0.6, 0.8, 1.0, 0.5],
-        center_box=(-8, 8), random_state=seed,
-    )  # fmt: skip
+        n - n_noise,
+        n_features=6,
+        centers=5,
+        cluster_std=[0.4, 0.6, 0.8, 1.0, 0.5],
+        center_box=(-8, 8),
+        random_state=seed,
+    )
     noise = rng.uniform(-10, 10, size=(n_noise, 6))
     order = rng.permutation(n)
     return np.vstack([X, noise])[order], np.concatenate([y, np.full(n_noise, -1)])[order]
@@ -96,9 +100,11 @@ def df(spark, data):
 @pytest.fixture(scope="module")
 def fitted_k5(df) -> SparkHierarchicalModel:
     return SparkHierarchical(
-        n_clusters=5, maxDriverRows=MAX_DRIVER_ROWS, numMicroClusters=MICRO_CLUSTERS,
+        n_clusters=5,
+        maxDriverRows=MAX_DRIVER_ROWS,
+        numMicroClusters=MICRO_CLUSTERS,
         predictionCol="segment",
-    ).fit(df)  # fmt: skip
+    ).fit(df)
 
 
 def labels_by_id(model: SparkHierarchicalModel, df) -> np.ndarray:
@@ -215,9 +221,13 @@ def test_linkage_other_than_ward_refused_on_the_large_path(df, linkage: str) -> 
 def test_complete_linkage_above_the_pairwise_limit_gets_the_large_paths_advice(spark) -> None:
     # Above the single-node pairwise limit (20,000) too, the advice is the large path's:
     # 'single' is not on offer there.
-    df = spark.range(20_001).selectExpr("array(cast(id AS double), cast(id % 7 AS double)) AS features")
+    df = spark.range(20_001).selectExpr(
+        "array(cast(id AS double), cast(id % 7 AS double)) AS features"
+    )
     estimator = SparkHierarchical(n_clusters=3, linkage="complete", maxDriverRows=100)
-    with pytest.raises(ParameterError, match=r"linkage 'complete' is not supported by the distributed path") as info:
+    with pytest.raises(
+        ParameterError, match=r"linkage 'complete' is not supported by the distributed path"
+    ) as info:
         estimator.fit(df)
     assert "'single'" not in str(info.value)
 
@@ -277,9 +287,11 @@ def test_n_clusters_above_the_micro_clusters(df) -> None:
 
 # -- other engines ------------------------------------------------------------------------
 ENGINE_PARAMS = {
-    "n_clusters": 5, "maxDriverRows": MAX_DRIVER_ROWS, "numMicroClusters": MICRO_CLUSTERS,
+    "n_clusters": 5,
+    "maxDriverRows": MAX_DRIVER_ROWS,
+    "numMicroClusters": MICRO_CLUSTERS,
     "predictionCol": "segment",
-}  # fmt: skip
+}
 
 
 def check_engine_labels(labels: dict[str, np.ndarray], X: np.ndarray) -> None:

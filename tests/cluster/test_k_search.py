@@ -36,9 +36,13 @@ def _exhaustive_best(X, Z, low, high):
 @pytest.mark.parametrize("n_centers", [7, 23, 41, 67, 93])
 def test_coarse_to_fine_finds_the_exhaustive_best_k(n_centers):
     X, _ = make_blobs(
-        n_samples=20 * n_centers, centers=n_centers, n_features=4, cluster_std=0.4,
-        center_box=(-60, 60), random_state=n_centers,
-    )  # fmt: skip
+        n_samples=20 * n_centers,
+        centers=n_centers,
+        n_features=4,
+        cluster_std=0.4,
+        center_box=(-60, 60),
+        random_state=n_centers,
+    )
     Z = linkage(X, "ward")
     expected, exhaustive = _exhaustive_best(X, Z, 2, 100)
 

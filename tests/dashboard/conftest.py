@@ -19,7 +19,7 @@ from custseg.features import FEATURE_COLUMNS
 
 HOSTILE_NAME = "<script>alert(1)</script>"
 HOSTILE_ID = "c00007"
-FORMULA_NAME = "=HYPERLINK(\"http://example.invalid\")"
+FORMULA_NAME = '=HYPERLINK("http://example.invalid")'
 SIZES = (120, 70, 40, 30)
 STATES = ("CA", "NY", "TX", "OR")
 APP = Path(__file__).resolve().parents[2] / "src" / "custseg" / "dashboard" / "app.py"
@@ -62,23 +62,25 @@ def silver_customers(ids: pd.Series) -> pd.DataFrame:
     n = len(ids)
     first = ["ANNA", "BEN", "CARLA", "DAVID", "EVA", "FRANK"]
     names = [f"SMITH{i:03d}, {first[i % len(first)]}" for i in range(n)]
-    frame = pd.DataFrame({
-        "customer_id": ids.to_numpy(),
-        "tax_id": [f"9{i:08d}" for i in range(n)],
-        "tax_code": ["EIN" if i % 3 == 0 else None for i in range(n)],
-        "customer_name": names,
-        "state": [STATES[i % len(STATES)] for i in range(n)],
-        "city": [f"TOWN{i % 7}" for i in range(n)],
-        "postcode": [f"{10000 + i}" for i in range(n)],
-        "street": [f"Maple Street {i}" for i in range(n)],
-        "number": [str(i) for i in range(n)],
-        "unit": [None] * n,
-        "region": ["Region"] * n,
-        "district": ["District"] * n,
-        "lon": np.linspace(-120, -70, n),
-        "lat": np.linspace(30, 45, n),
-        "ship_to_address": [f"{STATES[i % len(STATES)]}, Maple Street {i}" for i in range(n)],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids.to_numpy(),
+            "tax_id": [f"9{i:08d}" for i in range(n)],
+            "tax_code": ["EIN" if i % 3 == 0 else None for i in range(n)],
+            "customer_name": names,
+            "state": [STATES[i % len(STATES)] for i in range(n)],
+            "city": [f"TOWN{i % 7}" for i in range(n)],
+            "postcode": [f"{10000 + i}" for i in range(n)],
+            "street": [f"Maple Street {i}" for i in range(n)],
+            "number": [str(i) for i in range(n)],
+            "unit": [None] * n,
+            "region": ["Region"] * n,
+            "district": ["District"] * n,
+            "lon": np.linspace(-120, -70, n),
+            "lat": np.linspace(30, 45, n),
+            "ship_to_address": [f"{STATES[i % len(STATES)]}, Maple Street {i}" for i in range(n)],
+        }
+    )
     frame.loc[frame["customer_id"] == HOSTILE_ID, "customer_name"] = HOSTILE_NAME
     frame.loc[frame["customer_id"] == "c00008", "customer_name"] = FORMULA_NAME
     return frame
@@ -138,7 +140,9 @@ def empty_env(tmp_path, monkeypatch) -> Path:
     """A working folder with no lakehouse and no MLflow store at all."""
     from custseg.store.source import Source
 
-    source = Source(lakehouse=tmp_path / "lakehouse", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    source = Source(
+        lakehouse=tmp_path / "lakehouse", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}"
+    )
     for key, value in source.to_env().items():
         monkeypatch.setenv(key, value)
     return tmp_path

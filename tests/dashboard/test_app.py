@@ -50,7 +50,9 @@ def points(spec: dict) -> int:
                 total += len(values)
                 break
             if isinstance(values, dict) and "bdata" in values:  # plotly's typed-array encoding
-                total += len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+                total += (
+                    len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+                )
                 break
     return total
 
@@ -70,7 +72,9 @@ def test_overview_kpis_match_the_gold_tables(dash_env, app):
     assert tiles["Noise share"] == "0.0%"
     assert tiles["Model @champion"] == "v2"
     assert tiles["Recommended method"] in {"dbscan", "hierarchical", "hdbscan", "kmeans"}
-    finished = runs.tracking_info(dash_env.source).finished(gold.segments(dash_env.source)["run_id"].iloc[0])
+    finished = runs.tracking_info(dash_env.source).finished(
+        gold.segments(dash_env.source)["run_id"].iloc[0]
+    )
     assert tiles["Last run finished (UTC)"] == finished.strftime("%Y-%m-%d %H:%M")
     sizes = charts(at)[0]
     assert sorted(sizes["data"][0]["x"], reverse=True) == [120, 70, 40, 30]
@@ -190,7 +194,10 @@ def test_features_without_segments_asks_for_the_segment_stage(tmp_path, monkeypa
 
     folder = tmp_path / "lakehouse" / "gold" / "customer_features"
     (folder / "v00000001").mkdir(parents=True)
-    pq.write_table(pa.table({"customer_id": ["a"], "total_spend": [1.0]}), folder / "v00000001" / "part-0.parquet")
+    pq.write_table(
+        pa.table({"customer_id": ["a"], "total_spend": [1.0]}),
+        folder / "v00000001" / "part-0.parquet",
+    )
     (folder / "v00000001" / "_SUCCESS").touch()
     (folder / "_current").write_text("v00000001\n")
     for key, value in Source(lakehouse=tmp_path / "lakehouse").to_env().items():

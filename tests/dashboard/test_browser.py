@@ -30,9 +30,15 @@ import pytest
 pytestmark = pytest.mark.slow
 
 CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PAGES = ("overview", "segments", "methods", "explore", "customers", "runs")
 
@@ -58,8 +64,10 @@ def find_browser() -> tuple[str, str] | str:
         missing = " and ".join(
             n for n, p in (("chromium", chromium), ("chromedriver", driver)) if p is None
         )
-        return (f"no {missing} on this machine: run scripts/install-browser.sh as root "
-                "(apt-get install chromium chromium-driver); browsers are never downloaded")  # fmt: skip
+        return (
+            f"no {missing} on this machine: run scripts/install-browser.sh as root "
+            "(apt-get install chromium chromium-driver); browsers are never downloaded"
+        )
     return chromium, driver
 
 
@@ -227,10 +235,19 @@ def test_filter_updates_charts_and_table(browser, dashboard, dash_lake, tmp_path
     label = charts.segment_labels(gold.profiles(dash_lake.source))[2]
     type_into(browser, ".st-key-explore_segment input", label, Keys.ENTER, Keys.ESCAPE)
     size = int((gold.segments(dash_lake.source)["segment"] == 2).sum())
-    wait_for(browser, "return Array.from(document.querySelectorAll('[data-testid=stCaptionContainer]'))"
-                      f".some(e => e.innerText === 'explore-selection: {size} customers')", 30, "the filtered caption")  # fmt: skip
-    wait_for(browser, "return document.querySelectorAll('[data-testid=stTable] tbody tr').length === 1",
-             30, "one table row")  # fmt: skip
+    wait_for(
+        browser,
+        "return Array.from(document.querySelectorAll('[data-testid=stCaptionContainer]'))"
+        f".some(e => e.innerText === 'explore-selection: {size} customers')",
+        30,
+        "the filtered caption",
+    )
+    wait_for(
+        browser,
+        "return document.querySelectorAll('[data-testid=stTable] tbody tr').length === 1",
+        30,
+        "one table row",
+    )
     time.sleep(0.5)  # Plotly finishes its transition
     after = explore_state(browser)
     assert len(after["rows"]) == 1 and after["rows"][0].startswith(label)
@@ -268,8 +285,9 @@ def test_customer_text_is_shown_literally(browser, dashboard, dash_lake):
         browser,
         "const t = document.querySelector('[data-testid=stTable]');"
         f"return t && t.innerText.includes({dash_lake.hostile_name!r}) ? t.innerText : null",
-        30, "the literal name in the detail table",
-    )  # fmt: skip
+        30,
+        "the literal name in the detail table",
+    )
     assert dash_lake.hostile_name in shown
     assert no_alert(browser)
     injected = browser.execute_script(
@@ -305,14 +323,21 @@ def test_report_opens_offline_with_every_chart_drawn(browser, dash_lake, tmp_pat
     report = render_report(source, tmp_path / "report.html")
 
     browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd("Network.emulateNetworkConditions",
-                            {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})  # fmt: skip
+    browser.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0},
+    )
     try:
         browser.get("about:blank")
         browser.get_log("browser")  # drop earlier pages' messages
         browser.get(report.as_uri())
-        expected = wait_for(browser, "return location.protocol === 'file:' && document.readyState === 'complete'"
-                                     " && document.querySelectorAll('.chart').length", 60, "the report")  # fmt: skip
+        expected = wait_for(
+            browser,
+            "return location.protocol === 'file:' && document.readyState === 'complete'"
+            " && document.querySelectorAll('.chart').length",
+            60,
+            "the report",
+        )
         assert (
             expected == 8
         )  # sizes, shares, z-scores, projection, comparison, k-distance, dendrogram, migration
@@ -323,22 +348,28 @@ def test_report_opens_offline_with_every_chart_drawn(browser, dash_lake, tmp_pat
             "  return gd && gd._fullData && gd._fullData.length > 0 && !!gd.querySelector('.main-svg') &&"
             "    gd.querySelectorAll('.cartesianlayer .trace, .hm, .heatmaplayer image').length > 0; });"
             "return s.every(Boolean) ? s : null;",
-            60, "every chart drawn",
-        )  # fmt: skip
+            60,
+            "every chart drawn",
+        )
         assert len(charts) == expected
         text = browser.execute_script("return document.body.innerText")
         assert dash_lake.hostile_name in text  # escaped markup shows as text
         assert no_alert(browser)
-        problems = [e["message"] for e in browser.get_log("browser")
-                    if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]]  # fmt: skip
+        problems = [
+            e["message"]
+            for e in browser.get_log("browser")
+            if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]
+        ]
         assert not problems, problems
         height = browser.execute_script("return document.body.scrollHeight")
         browser.set_window_size(1300, min(int(height), 7000))
         time.sleep(0.5)
         assert browser.save_screenshot(str(tmp_path / "report.png"))
     finally:
-        browser.execute_cdp_cmd("Network.emulateNetworkConditions",
-                                {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
+        browser.execute_cdp_cmd(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
         browser.set_window_size(1400, 1000)
 
 
@@ -354,8 +385,12 @@ def test_docs_screenshots(browser):
     from custseg.report import build_report
 
     folder = Path(os.environ["CUSTSEG_DOCS_DEMO"]).absolute()
-    config = load_config(overrides={"storage.root": str(folder / "lakehouse"),
-                                    "tracking.tracking_uri": f"sqlite:///{folder / 'mlflow.db'}"})  # fmt: skip
+    config = load_config(
+        overrides={
+            "storage.root": str(folder / "lakehouse"),
+            "tracking.tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
+        }
+    )
     process, url = start_dashboard(config)
     try:
         for page in PAGES:

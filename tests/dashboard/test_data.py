@@ -17,8 +17,14 @@ from custseg.store.source import ENV_WAREHOUSE_ID, Source, absolute_tracking_uri
 
 
 def test_source_round_trips_through_the_environment(tmp_path):
-    source = Source(lakehouse=tmp_path / "lh", tracking_uri="sqlite:////x/mlflow.db", experiment="e",
-                    model_name="m", alias="prod", log_features=("total_spend",))  # fmt: skip
+    source = Source(
+        lakehouse=tmp_path / "lh",
+        tracking_uri="sqlite:////x/mlflow.db",
+        experiment="e",
+        model_name="m",
+        alias="prod",
+        log_features=("total_spend",),
+    )
     assert Source.from_env(source.to_env()) == source
 
 
@@ -265,12 +271,20 @@ def test_feature_zscores_sign_and_shape():
 
 
 def test_why_recommended_refers_to_a_weak_dbscan_once_without_repeating_its_diagnosis():
-    comparison = pd.DataFrame({
-        "method": ["dbscan", "hdbscan"], "score": [0.1, 0.5], "usable": [False, True],
-        "recommended": [False, True], "note": ["DBSCAN is weak here: 78% of customers are labelled noise.", ""],
-    })  # fmt: skip
-    diagnostics = {"verdict": "weak", "reasons": ["78% of customers are labelled noise"],
-                   "recommendation": "Use hdbscan instead: usable in this run."}  # fmt: skip
+    comparison = pd.DataFrame(
+        {
+            "method": ["dbscan", "hdbscan"],
+            "score": [0.1, 0.5],
+            "usable": [False, True],
+            "recommended": [False, True],
+            "note": ["DBSCAN is weak here: 78% of customers are labelled noise.", ""],
+        }
+    )
+    diagnostics = {
+        "verdict": "weak",
+        "reasons": ["78% of customers are labelled noise"],
+        "recommendation": "Use hdbscan instead: usable in this run.",
+    }
     lines = summary.why_recommended(comparison, diagnostics)
     assert lines[0].startswith("hdbscan is recommended")
     assert lines[1:] == ["dbscan is not usable here: see the DBSCAN diagnostics."]
@@ -278,11 +292,18 @@ def test_why_recommended_refers_to_a_weak_dbscan_once_without_repeating_its_diag
 
 
 def test_why_recommended_never_recommends_when_no_method_is_usable():
-    comparison = pd.DataFrame({
-        "method": ["hierarchical", "kmeans"], "score": [0.30, 0.20], "usable": [False, False],
-        "recommended": [False, False],
-        "note": ["no method is usable (unstable); used as the best score, not a recommendation", "unstable"],
-    })  # fmt: skip
+    comparison = pd.DataFrame(
+        {
+            "method": ["hierarchical", "kmeans"],
+            "score": [0.30, 0.20],
+            "usable": [False, False],
+            "recommended": [False, False],
+            "note": [
+                "no method is usable (unstable); used as the best score, not a recommendation",
+                "unstable",
+            ],
+        }
+    )
     lines = summary.why_recommended(comparison, None)
     assert lines[0].startswith(
         "No method is usable on this data; the segments come from hierarchical"
@@ -301,8 +322,10 @@ def test_loading_needs_no_spark(tmp_path):
     """The dashboard's data layer must open without a JVM: importing it pulls no pyspark.sql session code."""
     import subprocess
 
-    code = ("import sys; import custseg.store.gold, custseg.store.runs, custseg.store.summary, custseg.charts, custseg.report; "
-            "print('pyspark.sql.session' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys; import custseg.store.gold, custseg.store.runs, custseg.store.summary, custseg.charts, custseg.report; "
+        "print('pyspark.sql.session' in sys.modules)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(tmp_path)
     )

@@ -22,8 +22,12 @@ def free_port() -> int:
 
 
 def test_command_binds_locally_with_xsrf_on(tmp_path):
-    config = load_config(overrides={"storage.root": str(tmp_path / "lh"),
-                                    "tracking.tracking_uri": f"sqlite:///{tmp_path / 'm.db'}"})  # fmt: skip
+    config = load_config(
+        overrides={
+            "storage.root": str(tmp_path / "lh"),
+            "tracking.tracking_uri": f"sqlite:///{tmp_path / 'm.db'}",
+        }
+    )
     argv, env = server.command(config)
     assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("app.py")
     joined = " ".join(argv)
@@ -42,11 +46,14 @@ def test_command_takes_host_port_and_headless(tmp_path):
     assert "--server.headless=false" in argv
 
 
-@pytest.mark.parametrize(("host", "port", "match"), [
-    ("127.0.0.1", 0, "--port must be between 1 and 65535, got 0"),
-    ("127.0.0.1", 70000, "got 70000"),
-    ("bad host", 8501, "--host must be an address"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("host", "port", "match"),
+    [
+        ("127.0.0.1", 0, "--port must be between 1 and 65535, got 0"),
+        ("127.0.0.1", 70000, "got 70000"),
+        ("bad host", 8501, "--host must be an address"),
+    ],
+)
 def test_bad_host_or_port(host, port, match):
     with pytest.raises(ConfigError, match=match):
         server.command(load_config(), host=host, port=port)
@@ -72,8 +79,16 @@ def test_serve_returns_streamlits_exit_code(monkeypatch, capsys):
     assert "reachable from other machines" in err  # a non-local bind is called out
 
 
-@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
-                                                ("0.0.0.0", False), ("example.com", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("example.com", False),
+    ],
+)
 def test_is_loopback(host, loopback):
     assert server.is_loopback(host) is loopback
 
@@ -82,20 +97,30 @@ def test_is_loopback(host, loopback):
 def test_the_dashboard_starts_and_answers_on_localhost(empty_env):
     """A real Streamlit process on a free port: healthy within seconds, no Spark, bound to 127.0.0.1."""
     port = free_port()
-    config = load_config(overrides={"storage.root": str(empty_env / "lakehouse"),
-                                    "tracking.tracking_uri": f"sqlite:///{empty_env / 'mlflow.db'}"})  # fmt: skip
+    config = load_config(
+        overrides={
+            "storage.root": str(empty_env / "lakehouse"),
+            "tracking.tracking_uri": f"sqlite:///{empty_env / 'mlflow.db'}",
+        }
+    )
     argv, env = server.command(config, port=port)
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as reply:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/_stcore/health", timeout=2
+                ) as reply:
                     assert reply.read().decode() == "ok"
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.stdout.read() if process.poll() is not None else "no answer in 60 s") from None
+                    raise AssertionError(
+                        process.stdout.read() if process.poll() is not None else "no answer in 60 s"
+                    ) from None
                 time.sleep(0.3)
         sockets = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
         listening = [s[1] for s in sockets if s[1].endswith(f":{port:04X}") and s[3] == "0A"]

@@ -45,14 +45,27 @@ def tasks(bundle: dict) -> list[dict]:
 def test_the_job_runs_the_stages_in_order(bundle):
     steps = tasks(bundle)
     assert [t["task_key"] for t in steps] == ["ingest", "features", "segment"]
-    assert [t.get("depends_on", [{}])[0].get("task_key") for t in steps] == [None, "ingest", "features"]
-    clusters = {c["job_cluster_key"] for c in bundle["resources"]["jobs"]["custseg_pipeline"]["job_clusters"]}
+    assert [t.get("depends_on", [{}])[0].get("task_key") for t in steps] == [
+        None,
+        "ingest",
+        "features",
+    ]
+    clusters = {
+        c["job_cluster_key"]
+        for c in bundle["resources"]["jobs"]["custseg_pipeline"]["job_clusters"]
+    }
     assert all(t["job_cluster_key"] in clusters for t in steps)
 
 
 def test_wheel_tasks_call_the_custseg_entry_point(bundle):
-    scripts = {e.name: e.value for e in entry_points(group="console_scripts") if e.value.startswith("custseg.")}
-    assert scripts["custseg"] == "custseg.cli:main"  # the installed console script (pyproject [project.scripts])
+    scripts = {
+        e.name: e.value
+        for e in entry_points(group="console_scripts")
+        if e.value.startswith("custseg.")
+    }
+    assert (
+        scripts["custseg"] == "custseg.cli:main"
+    )  # the installed console script (pyproject [project.scripts])
     assert bundle["artifacts"]["custseg_wheel"]["type"] == "whl"
     for task in tasks(bundle):
         wheel = task["python_wheel_task"]
@@ -73,7 +86,10 @@ def test_task_parameters_are_accepted_by_the_cli(bundle, index):
 def test_the_databricks_config_loads_with_catalog_tables_and_unity_catalog_models():
     config = load_config(ROOT / "conf" / "databricks.yaml")
     assert config.storage.format == "delta"
-    assert config.storage.table_name("gold", "customer_features") == "main.custseg.gold_customer_features"
+    assert (
+        config.storage.table_name("gold", "customer_features")
+        == "main.custseg.gold_customer_features"
+    )
     assert config.tracking.registry_uri == "databricks-uc"
     assert config.tracking.model_name.count(".") == 2
 
@@ -100,7 +116,10 @@ def test_the_app_runs_the_real_dashboard_with_the_variables_it_reads():
 def test_the_bundle_gives_the_app_its_sql_warehouse(bundle):
     app = bundle["resources"]["apps"]["custseg_dashboard"]
     resources = {r["name"]: r for r in app["resources"]}
-    assert resources["sql-warehouse"]["sql_warehouse"] == {"id": "${var.warehouse_id}", "permission": "CAN_USE"}
+    assert resources["sql-warehouse"]["sql_warehouse"] == {
+        "id": "${var.warehouse_id}",
+        "permission": "CAN_USE",
+    }
     assert "warehouse_id" in bundle["variables"]
 
 

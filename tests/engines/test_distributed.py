@@ -32,7 +32,9 @@ def seed_raw(spark, engines_dir: Path) -> Path:
     return out
 
 
-def run_cli(work: Path, raw: Path, *engine: str, worker_python: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    work: Path, raw: Path, *engine: str, worker_python: str | None = None
+) -> subprocess.CompletedProcess:
     """``custseg run`` in a subprocess, in its own working folder, lakehouse and MLflow store.
 
     ``worker_python``: the interpreter the executors' Python workers run (PYSPARK_PYTHON).
@@ -42,11 +44,30 @@ def run_cli(work: Path, raw: Path, *engine: str, worker_python: str | None = Non
     if worker_python:
         env["PYSPARK_PYTHON"] = worker_python
     result = subprocess.run(
-        [sys.executable, "-m", "custseg.cli", "run", "--input", str(raw), "--driver-memory", "1g",
-         "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}", "--lakehouse", str(work / "lakehouse"), *engine],
-        capture_output=True, text=True, cwd=work, env=env, timeout=RUN_TIMEOUT,
-    )  # fmt: skip
-    assert result.returncode == 0, f"custseg run {' '.join(engine)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        [
+            sys.executable,
+            "-m",
+            "custseg.cli",
+            "run",
+            "--input",
+            str(raw),
+            "--driver-memory",
+            "1g",
+            "--tracking-uri",
+            f"sqlite:///{work / 'mlflow.db'}",
+            "--lakehouse",
+            str(work / "lakehouse"),
+            *engine,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+        timeout=RUN_TIMEOUT,
+    )
+    assert result.returncode == 0, (
+        f"custseg run {' '.join(engine)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    )
     return result
 
 
@@ -66,8 +87,13 @@ def local_run(seed_raw: Path, engines_dir: Path) -> Path:
 def assert_same_results(work: Path, reference: Path) -> None:
     features, expected = gold(work, "customer_features"), gold(reference, "customer_features")
     assert len(features) == len(expected) == 25
-    pd.testing.assert_frame_equal(features[expected.columns], expected, check_exact=False, rtol=1e-9)
-    segments, expected_segments = gold(work, "customer_segments"), gold(reference, "customer_segments")
+    pd.testing.assert_frame_equal(
+        features[expected.columns], expected, check_exact=False, rtol=1e-9
+    )
+    segments, expected_segments = (
+        gold(work, "customer_segments"),
+        gold(reference, "customer_segments"),
+    )
     assert dict(zip(segments["customer_id"], segments["segment"], strict=True)) == dict(
         zip(expected_segments["customer_id"], expected_segments["segment"], strict=True)
     )
@@ -80,17 +106,35 @@ def assert_dashboard_and_report_read(work: Path) -> None:
 
     tracking_uri = f"sqlite:///{work / 'mlflow.db'}"
     source = Source.from_config(
-        load_config(overrides={"storage.root": str(work / "lakehouse"), "tracking.tracking_uri": tracking_uri})
+        load_config(
+            overrides={
+                "storage.root": str(work / "lakehouse"),
+                "tracking.tracking_uri": tracking_uri,
+            }
+        )
     )
     gold.clear_caches()
     runs.clear_caches()
     assert len(gold.segments(source)) == 25
     assert not gold.profiles(source).empty
     report = subprocess.run(
-        [sys.executable, "-m", "custseg.cli", "report", "--lakehouse", str(work / "lakehouse"),
-         "--tracking-uri", tracking_uri, "--out", str(work / "report.html")],
-        capture_output=True, text=True, cwd=work, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "custseg.cli",
+            "report",
+            "--lakehouse",
+            str(work / "lakehouse"),
+            "--tracking-uri",
+            tracking_uri,
+            "--out",
+            str(work / "report.html"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stderr[-3000:]
     assert "customer" in (work / "report.html").read_text(encoding="utf-8").lower()
 
@@ -108,7 +152,9 @@ def test_standalone_cluster_runs_every_stage(
     assert shipped, "no custseg zip reached the worker's executor folder"
 
 
-def test_spark_connect_runs_every_stage(connect_server: str, seed_raw: Path, local_run: Path, engines_dir: Path):
+def test_spark_connect_runs_every_stage(
+    connect_server: str, seed_raw: Path, local_run: Path, engines_dir: Path
+):
     work = engines_dir / "run-connect"
     result = run_cli(work, seed_raw, "--remote", connect_server)
     assert f"starting Spark ({connect_server})" in result.stdout
@@ -140,8 +186,14 @@ def test_executors_import_custseg_from_the_shipped_zip(bare_python: str, tmp_pat
     """local-cluster runs real executor processes; with a worker interpreter lacking custseg,
     the import inside a pandas UDF succeeds only through spark.submit.pyFiles."""
     env = {**os.environ, "PYSPARK_PYTHON": bare_python}
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=RUN_TIMEOUT)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=RUN_TIMEOUT,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     module, python = result.stdout.split()[-2:]
     assert "custseg-" in module and ".zip" in module, module

@@ -39,7 +39,9 @@ from typing import Any
 
 CANARY = "CANARY7f3a"  # every planted personal value contains it; searched case-insensitively
 HOSTILE_NAME = "<script>alert(1)</script>"
-TERMINATED_LINE = "custseg: terminated (SIGTERM); the interrupted stage's tables keep their previous versions"
+TERMINATED_LINE = (
+    "custseg: terminated (SIGTERM); the interrupted stage's tables keep their previous versions"
+)
 BUSY_LINE = re.compile(
     r"^custseg: error: lakehouse (?P<path>\S+) is in use by another custseg run "
     r"\(pid (?P<pid>\d+) since [^)]+\)"
@@ -647,7 +649,11 @@ def _bad_records(shared: Shared, percent: float) -> FaultResult:
     summary = generate(shared.spark, raw, customers=300, bad_records=bad)
     # Every row counted, however many are bad: the stop at max_quarantine_share has its own test.
     config = load_config(
-        overrides={"storage.root": str(folder / "lakehouse"), "input.path": str(raw), "input.max_quarantine_share": 1.0}
+        overrides={
+            "storage.root": str(folder / "lakehouse"),
+            "input.path": str(raw),
+            "input.max_quarantine_share": 1.0,
+        }
     )
     [report] = chain.run(shared.spark, config, ["ingest"], progress=lambda _m: None)
     printed = io.StringIO()
@@ -1379,7 +1385,9 @@ def disk_full(shared: Shared) -> FaultResult:
             "java_trace_lines": java,
             "stderr_lines": len(ran.err.splitlines()),
             # the lines that are not stack frames, to show what logged the trace
-            "stderr_messages": [ln for ln in ran.err.splitlines() if not JAVA_FRAME.match(ln)][-12:],
+            "stderr_messages": [ln for ln in ran.err.splitlines() if not JAVA_FRAME.match(ln)][
+                -12:
+            ],
             "written": written,
             "failed": failed,
         },
@@ -1464,7 +1472,11 @@ def edge_blank_orders_file(shared: Shared) -> FaultResult:
     folder, ran, _ = _edge(shared, "blank-orders", change, "run")
     orders = _summary(folder).get("sales_orders", {})
     # Ingest itself stops: a table that keeps no rows is an error there, not a later "orders table empty".
-    ok = clean_exit(ran.code, ran.err) and ran.code == 2 and "sales_orders kept 0 of 0 rows" in ran.err
+    ok = (
+        clean_exit(ran.code, ran.err)
+        and ran.code == 2
+        and "sales_orders kept 0 of 0 rows" in ran.err
+    )
     return FaultResult(
         "edge: sales_orders file of blank lines",
         "the only sales_orders file holds 4 blank lines (empty or spaces); `custseg run`",

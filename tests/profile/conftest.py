@@ -26,42 +26,81 @@ def seed_table() -> pd.DataFrame:
     rows = []
     for i in range(16):
         spend, orders = 1000 + 25 * i, _STEADY_ORDERS[i]
-        rows.append({
-            "customer_id": f"s{i:02d}", "segment": 1, "units_purchased": 40 + i,
-            "total_spend": float(spend), "tenure_days": 500 + 20 * i, "recency_days": 3 + i,
-            "loyalty_segment": 1 if i < 6 else 2, "num_orders": orders,
-            "avg_order_value": round(spend / orders, 2),
-            "product_diversity": 8 + i // 4 + i % 2, "category_diversity": 3 + i // 6,
-        })  # fmt: skip
+        rows.append(
+            {
+                "customer_id": f"s{i:02d}",
+                "segment": 1,
+                "units_purchased": 40 + i,
+                "total_spend": float(spend),
+                "tenure_days": 500 + 20 * i,
+                "recency_days": 3 + i,
+                "loyalty_segment": 1 if i < 6 else 2,
+                "num_orders": orders,
+                "avg_order_value": round(spend / orders, 2),
+                "product_diversity": 8 + i // 4 + i % 2,
+                "category_diversity": 3 + i // 6,
+            }
+        )
     for j, (units, spend, orders, tenure, recency, products, categories) in enumerate(_HIGH_VALUE):
-        rows.append({
-            "customer_id": f"h{j}", "segment": 2, "units_purchased": units,
-            "total_spend": float(spend), "tenure_days": tenure, "recency_days": recency,
-            "loyalty_segment": 3, "num_orders": orders, "avg_order_value": round(spend / orders, 2),
-            "product_diversity": products, "category_diversity": categories,
-        })  # fmt: skip
-    rows.append({
-        "customer_id": "bulk", "segment": 3, "units_purchased": 1000, "total_spend": 900.0,
-        "tenure_days": 200, "recency_days": 150, "loyalty_segment": 0, "num_orders": 1,
-        "avg_order_value": 900.0, "product_diversity": 1, "category_diversity": 1,
-    })  # fmt: skip
-    rows.append({
-        "customer_id": "vip", "segment": 4, "units_purchased": 50, "total_spend": 50000.0,
-        "tenure_days": 100, "recency_days": 60, "loyalty_segment": 3, "num_orders": 1,
-        "avg_order_value": 50000.0, "product_diversity": 3, "category_diversity": 2,
-    })  # fmt: skip
+        rows.append(
+            {
+                "customer_id": f"h{j}",
+                "segment": 2,
+                "units_purchased": units,
+                "total_spend": float(spend),
+                "tenure_days": tenure,
+                "recency_days": recency,
+                "loyalty_segment": 3,
+                "num_orders": orders,
+                "avg_order_value": round(spend / orders, 2),
+                "product_diversity": products,
+                "category_diversity": categories,
+            }
+        )
+    rows.append(
+        {
+            "customer_id": "bulk",
+            "segment": 3,
+            "units_purchased": 1000,
+            "total_spend": 900.0,
+            "tenure_days": 200,
+            "recency_days": 150,
+            "loyalty_segment": 0,
+            "num_orders": 1,
+            "avg_order_value": 900.0,
+            "product_diversity": 1,
+            "category_diversity": 1,
+        }
+    )
+    rows.append(
+        {
+            "customer_id": "vip",
+            "segment": 4,
+            "units_purchased": 50,
+            "total_spend": 50000.0,
+            "tenure_days": 100,
+            "recency_days": 60,
+            "loyalty_segment": 3,
+            "num_orders": 1,
+            "avg_order_value": 50000.0,
+            "product_diversity": 3,
+            "category_diversity": 2,
+        }
+    )
     return pd.DataFrame(rows)
 
 
 def two_segment_table() -> pd.DataFrame:
     """Ten customers, segments 0 and 1 (five each), three features; words worked out in the tests."""
-    return pd.DataFrame({
-        "customer_id": [f"c{i}" for i in range(10)],
-        "segment": [0] * 5 + [1] * 5,
-        "total_spend": [10.0, 20, 30, 40, 50, 100, 200, 300, 400, 500],
-        "num_orders": [5, 6, 7, 8, 9, 1, 1, 1, 2, 2],
-        "recency_days": [1, 2, 3, 4, 5, 50, 60, 70, 80, 90],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(10)],
+            "segment": [0] * 5 + [1] * 5,
+            "total_spend": [10.0, 20, 30, 40, 50, 100, 200, 300, 400, 500],
+            "num_orders": [5, 6, 7, 8, 9, 1, 1, 1, 2, 2],
+            "recency_days": [1, 2, 3, 4, 5, 50, 60, 70, 80, 90],
+        }
+    )
 
 
 @pytest.fixture()

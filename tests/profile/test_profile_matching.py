@@ -23,11 +23,11 @@ def test_matching_recovers_a_shuffled_permutation() -> None:
 def test_extra_new_segments_get_fresh_numbers_after_the_max() -> None:
     champion = {2: np.array([0.0, 0.0]), 5: np.array([10.0, 10.0])}
     new = {
-        0: np.array([10.0, 9.0]),   # -> 5
+        0: np.array([10.0, 9.0]),  # -> 5
         1: np.array([50.0, 50.0]),  # left over -> 6
-        2: np.array([0.5, 0.0]),    # -> 2
+        2: np.array([0.5, 0.0]),  # -> 2
         3: np.array([60.0, 60.0]),  # left over -> 7
-    }  # fmt: skip
+    }
     # Total distance is minimised, so 1 and 3 (far from both) are the ones left over.
     assert match_segments(new, champion) == {0: 5, 1: 6, 2: 2, 3: 7}
 
@@ -90,13 +90,18 @@ def test_spark_migration_counts_match_pandas(spark) -> None:
     previous = pd.DataFrame({"customer_id": list("abcdeg"), "segment": [0, 0, 1, 1, -1, 1]})
     current = pd.DataFrame({"customer_id": list("abcden"), "cluster": [0, 1, 1, 2, 0, 2]})
     counts = migration_counts(
-        spark.createDataFrame(previous), spark.createDataFrame(current),
+        spark.createDataFrame(previous),
+        spark.createDataFrame(current),
         seg_col=("segment", "cluster"),
-    ).toPandas()  # fmt: skip
+    ).toPandas()
     assert counts.columns.tolist() == ["previous", "current", "customers"]
     assert [tuple(r) for r in counts.itertuples(index=False)] == [
-        (-1, 0, 1), (0, 0, 1), (0, 1, 1), (1, 1, 1), (1, 2, 1),
-    ]  # fmt: skip
+        (-1, 0, 1),
+        (0, 0, 1),
+        (0, 1, 1),
+        (1, 1, 1),
+        (1, 2, 1),
+    ]
     pivot = counts.pivot(index="previous", columns="current", values="customers").fillna(0)
     matrix = migration_matrix(
         previous.set_index("customer_id")["segment"], current.set_index("customer_id")["cluster"]

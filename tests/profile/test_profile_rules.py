@@ -28,17 +28,31 @@ CUTS = [10.0, 20.0, 30.0, 40.0]
     ("value", "cuts", "expected"),
     [
         # No ties: the usual quintile bins.
-        (5, CUTS, 0), (15, CUTS, 1), (25, CUTS, 2), (35, CUTS, 3), (45, CUTS, 4),
+        (5, CUTS, 0),
+        (15, CUTS, 1),
+        (25, CUTS, 2),
+        (35, CUTS, 3),
+        (45, CUTS, 4),
         # On one cut point: the two bins it separates, rounded toward moderate.
-        (10, CUTS, 1), (20, CUTS, 2), (30, CUTS, 2), (40, CUTS, 3),
+        (10, CUTS, 1),
+        (20, CUTS, 2),
+        (30, CUTS, 2),
+        (40, CUTS, 3),
         # All cut points equal: moderate at the value, extreme off it.
-        (7, [7, 7, 7, 7], 2), (6, [7, 7, 7, 7], 0), (8, [7, 7, 7, 7], 4),
+        (7, [7, 7, 7, 7], 2),
+        (6, [7, 7, 7, 7], 0),
+        (8, [7, 7, 7, 7], 4),
         # Loyalty-like ties: 1, 2, 2, 3.
-        (2, [1, 2, 2, 3], 2), (3, [1, 2, 2, 3], 3), (0, [1, 2, 2, 3], 0), (1, [1, 2, 2, 3], 1),
+        (2, [1, 2, 2, 3], 2),
+        (3, [1, 2, 2, 3], 3),
+        (0, [1, 2, 2, 3], 0),
+        (1, [1, 2, 2, 3], 1),
         # 80% zeros: a zero median borders bins 0..3 -> middle 1.5 -> moderate.
-        (0, [0, 0, 0, 5], 2), (3, [0, 0, 0, 5], 3), (0, [0, 0, 5, 5], 1),
+        (0, [0, 0, 0, 5], 2),
+        (3, [0, 0, 0, 5], 3),
+        (0, [0, 0, 5, 5], 1),
     ],
-)  # fmt: skip
+)
 def test_word_level_hand_cases(value: float, cuts: list[float], expected: int) -> None:
     assert word_level(value, cuts) == expected
 
@@ -63,12 +77,20 @@ def test_two_segment_table_words_and_archetypes(two_segments: pd.DataFrame) -> N
     # spend 10..50 | 100..500: cuts 20, 40, 100, 300; medians 30 (low) and 300 (= q80: high).
     # orders 5..9 | 1,1,1,2,2: cuts 1, 2, 5, 7; medians 7 (= q80: high) and 1 (= q20: low).
     # recency 1..5 | 50..90: cuts 2, 4, 50, 70; medians 3 (low) and 70 (= q80: high).
-    assert profiles.loc[0, ["total_spend_word", "num_orders_word", "recency_days_word"]].tolist() == [
-        "low", "high", "low",
-    ]  # fmt: skip
-    assert profiles.loc[1, ["total_spend_word", "num_orders_word", "recency_days_word"]].tolist() == [
-        "high", "low", "high",
-    ]  # fmt: skip
+    assert profiles.loc[
+        0, ["total_spend_word", "num_orders_word", "recency_days_word"]
+    ].tolist() == [
+        "low",
+        "high",
+        "low",
+    ]
+    assert profiles.loc[
+        1, ["total_spend_word", "num_orders_word", "recency_days_word"]
+    ].tolist() == [
+        "high",
+        "low",
+        "high",
+    ]
     # 0: repeat buyers, recent, orders >= moderate, spend >= low -> steady engaged.
     # 1: high spend with low orders -> high-value infrequent (that rule comes before lapsing,
     #    although a median 70 days is beyond two typical gaps of 20 days).
@@ -91,10 +113,19 @@ def test_describe_segments_columns(two_segments: pd.DataFrame) -> None:
     features = ["total_spend", "num_orders", "recency_days"]
     profiles = describe_segments(segment_statistics_pandas(two_segments, features))
     assert list(profiles.columns) == [
-        "segment", "size", "share", "revenue_share", "archetype", "archetype_text", "description",
-        "purchase_text", "loyalty_text", "action", "is_outlier",
+        "segment",
+        "size",
+        "share",
+        "revenue_share",
+        "archetype",
+        "archetype_text",
+        "description",
+        "purchase_text",
+        "loyalty_text",
+        "action",
+        "is_outlier",
         *[f"{f}_{s}" for f in features for s in ("median", "mean", "word")],
-    ]  # fmt: skip
+    ]
 
 
 def test_zero_variance_feature_reads_similar_or_is_not_described(
@@ -127,40 +158,107 @@ def test_noise_segment_is_named_and_labelled(two_segments: pd.DataFrame) -> None
 
 def _words(**levels: str) -> dict[str, str]:
     names = {
-        "units": "units_purchased", "spend": "total_spend", "tenure": "tenure_days",
-        "recency": "recency_days", "loyalty": "loyalty_segment", "orders": "num_orders",
-        "aov": "avg_order_value", "products": "product_diversity",
-    }  # fmt: skip
+        "units": "units_purchased",
+        "spend": "total_spend",
+        "tenure": "tenure_days",
+        "recency": "recency_days",
+        "loyalty": "loyalty_segment",
+        "orders": "num_orders",
+        "aov": "avg_order_value",
+        "products": "product_diversity",
+    }
     return {names[k]: v for k, v in levels.items()}
 
 
 @pytest.mark.parametrize(
     ("words", "orders", "expected", "recency_median"),
     [
-        (_words(units="very high", spend="very high", orders="very low"), 1, "one-time bulk buyer", 120.0),
-        (_words(units="high", spend="very high", orders="very low"), 1, "single very-high-value purchase", 120.0),
-        (_words(units="low", aov="very high", orders="very low"), 1, "single very-high-value purchase", 120.0),
+        (
+            _words(units="very high", spend="very high", orders="very low"),
+            1,
+            "one-time bulk buyer",
+            120.0,
+        ),
+        (
+            _words(units="high", spend="very high", orders="very low"),
+            1,
+            "single very-high-value purchase",
+            120.0,
+        ),
+        (
+            _words(units="low", aov="very high", orders="very low"),
+            1,
+            "single very-high-value purchase",
+            120.0,
+        ),
         # Lapsing is checked before value: a very-high-recency VIP segment is at risk.
-        (_words(spend="very high", loyalty="very high", recency="very high", orders="high"), 6, "lapsed / at risk", 120.0),
+        (
+            _words(spend="very high", loyalty="very high", recency="very high", orders="high"),
+            6,
+            "lapsed / at risk",
+            120.0,
+        ),
         (_words(recency="high", orders="low"), 2, "lapsed / at risk", 120.0),
         # ... but never a segment whose median customer bought within the last 90 days.
-        (_words(recency="very high", spend="moderate", orders="moderate"), 5, "mixed profile", 30.0),
+        (
+            _words(recency="very high", spend="moderate", orders="moderate"),
+            5,
+            "mixed profile",
+            30.0,
+        ),
         (_words(tenure="very low", recency="low", orders="low"), 2, "new customers", 120.0),
         (_words(tenure="low", recency="very low", orders="very low"), 1, "new customers", 120.0),
-        (_words(spend="high", tenure="high", recency="moderate", orders="moderate"), 5, "high-value loyal", 120.0),
-        (_words(spend="very high", loyalty="low", tenure="low", orders="high"), 9, "high-value loyal", 120.0),
-        (_words(spend="high", tenure="moderate", recency="low", orders="low"), 2, "high-value infrequent", 120.0),
-        (_words(aov="high", spend="moderate", orders="very low"), 1, "high-value infrequent", 120.0),
-        (_words(aov="low", spend="moderate", recency="low", orders="very high", products="high"), 12, "bargain hunters", 120.0),
+        (
+            _words(spend="high", tenure="high", recency="moderate", orders="moderate"),
+            5,
+            "high-value loyal",
+            120.0,
+        ),
+        (
+            _words(spend="very high", loyalty="low", tenure="low", orders="high"),
+            9,
+            "high-value loyal",
+            120.0,
+        ),
+        (
+            _words(spend="high", tenure="moderate", recency="low", orders="low"),
+            2,
+            "high-value infrequent",
+            120.0,
+        ),
+        (
+            _words(aov="high", spend="moderate", orders="very low"),
+            1,
+            "high-value infrequent",
+            120.0,
+        ),
+        (
+            _words(aov="low", spend="moderate", recency="low", orders="very high", products="high"),
+            12,
+            "bargain hunters",
+            120.0,
+        ),
         # Small baskets and many orders without wide product range read as steady, not bargain hunting.
-        (_words(aov="low", spend="moderate", recency="low", orders="very high", products="moderate"), 12, "steady engaged", 120.0),
+        (
+            _words(
+                aov="low", spend="moderate", recency="low", orders="very high", products="moderate"
+            ),
+            12,
+            "steady engaged",
+            120.0,
+        ),
         (_words(spend="low", recency="moderate", orders="low"), 2, "occasional low-value", 120.0),
         (_words(spend="moderate", recency="low", orders="moderate"), 5, "steady engaged", 120.0),
         (_words(spend="moderate", recency="high", orders="moderate"), 5, "mixed profile", 120.0),
-        (_words(spend="moderate", recency="moderate", orders="moderate"), 1, "mixed profile", 120.0),
+        (
+            _words(spend="moderate", recency="moderate", orders="moderate"),
+            1,
+            "mixed profile",
+            120.0,
+        ),
         ({}, math.nan, "mixed profile", 120.0),
     ],
-)  # fmt: skip
+)
 def test_archetype_rules(
     words: dict[str, str], orders: float, expected: str, recency_median: float
 ) -> None:
@@ -204,16 +302,22 @@ def test_seed_scenario(seed_customers: pd.DataFrame) -> None:
     # spend sorted: 900 1000 1025 1050 [1075] 1100 1100 1125 1150 [1175] ... [1300] ... [2800]:
     # the steady median (8th of 1000..1375 by 25) is 1175 = q40 -> "moderate" (tie rule).
     assert stats.population.loc["total_spend", ["q20", "q40", "q60", "q80"]].tolist() == [
-        1075, 1175, 1300, 2800,
-    ]  # fmt: skip
+        1075,
+        1175,
+        1300,
+        2800,
+    ]
     # recency: steady 3..18 lie below all others but one (9): steady median 10 is the 9th
     # value, between q20 = 7 and q40 = 11 -> "low".
     # loyalty: 0, 1 x6, 2 x10, 3 x8 -> cuts 1, 2, 2, 3; steady median 2 -> "moderate" ("Average
     # loyalty"); loyalty 3 -> bins 3..4 -> "high"; loyalty 0 -> "very low".
     profiles = describe_segments(stats)
     assert profiles["archetype"].tolist() == [
-        "steady engaged", "high-value loyal", "one-time bulk buyer", "single very-high-value purchase",
-    ]  # fmt: skip
+        "steady engaged",
+        "high-value loyal",
+        "one-time bulk buyer",
+        "single very-high-value purchase",
+    ]
     assert profiles["is_outlier"].tolist() == [False, False, True, True]
     assert profiles["size"].tolist() == [16, 7, 1, 1]
     assert profiles["share"].tolist() == [0.64, 0.28, 0.04, 0.04]
@@ -233,22 +337,31 @@ def test_seed_scenario(seed_customers: pd.DataFrame) -> None:
 
 
 def test_markdown_escapes_pipes_and_newlines() -> None:
-    profiles = pd.DataFrame({
-        "segment": [0], "size": [3], "purchase_text": ["High | low"],
-        "loyalty_text": ["line one\nline two"], "archetype_text": ["a\\b|c"],
-    })  # fmt: skip
+    profiles = pd.DataFrame(
+        {
+            "segment": [0],
+            "size": [3],
+            "purchase_text": ["High | low"],
+            "loyalty_text": ["line one\nline two"],
+            "archetype_text": ["a\\b|c"],
+        }
+    )
     row = profile_markdown(profiles).splitlines()[2]
     assert row == "| 0 | High \\| low | line one line two | a\\\\b\\|c | 3 |"
     assert row.replace("\\|", "").count("|") == 6
 
 
 def test_insights_at_risk_and_majority_noise() -> None:
-    profiles = pd.DataFrame({
-        "segment": [-1, 0, 1], "size": [60, 30, 10], "share": [0.6, 0.3, 0.1],
-        "revenue_share": [0.5, 0.2, 0.3],
-        "archetype": ["unassigned (noise)", "steady engaged", "lapsed / at risk"],
-        "is_outlier": [False, False, False],
-    })  # fmt: skip
+    profiles = pd.DataFrame(
+        {
+            "segment": [-1, 0, 1],
+            "size": [60, 30, 10],
+            "share": [0.6, 0.3, 0.1],
+            "revenue_share": [0.5, 0.2, 0.3],
+            "archetype": ["unassigned (noise)", "steady engaged", "lapsed / at risk"],
+            "is_outlier": [False, False, False],
+        }
+    )
     assert business_insights(profiles) == [
         "The 60 unassigned customers (60.0% of customers) carry 50.0% of revenue, more than any segment: "
         "no segment describes them, so review them one by one (key accounts, bulk or business buyers, "
@@ -300,7 +413,7 @@ def test_lapsed_needs_a_silence_of_two_typical_gaps() -> None:
         ("high", 20.0, 30.0, "high recency"),
         ("low", 5.0, math.nan, "low recency"),
     ],
-)  # fmt: skip
+)
 def test_recency_phrase_agrees_with_the_typical_gap(
     word: str, median: float, gap: float, expected: str
 ) -> None:

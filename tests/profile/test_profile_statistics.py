@@ -105,11 +105,13 @@ def test_spark_statistics_equal_pandas(spark, seed_customers: pd.DataFrame) -> N
 def test_spark_medians_within_tolerance_on_larger_data(spark) -> None:
     rng = np.random.default_rng(7)
     n = 5000
-    data = pd.DataFrame({
-        "segment": rng.integers(-1, 4, n),
-        "total_spend": rng.lognormal(6, 1, n),
-        "num_orders": rng.poisson(4, n).astype("float64"),
-    })  # fmt: skip
+    data = pd.DataFrame(
+        {
+            "segment": rng.integers(-1, 4, n),
+            "total_spend": rng.lognormal(6, 1, n),
+            "num_orders": rng.poisson(4, n).astype("float64"),
+        }
+    )
     got = segment_statistics(
         spark.createDataFrame(data), ["total_spend", "num_orders"], accuracy=10_000
     )
@@ -131,10 +133,14 @@ def test_spark_bad_input(spark, two_segments: pd.DataFrame) -> None:
     with pytest.raises(InputDataError, match="customer_id is string"):
         segment_statistics(df, ["customer_id"])
     with pytest.raises(InputDataError, match="2 null value"):
-        segment_statistics(df.selectExpr(
-            "CASE WHEN customer_id IN ('c0', 'c1') THEN NULL ELSE segment END AS segment",
-            "total_spend", "num_orders",
-        ), ["num_orders"])  # fmt: skip
+        segment_statistics(
+            df.selectExpr(
+                "CASE WHEN customer_id IN ('c0', 'c1') THEN NULL ELSE segment END AS segment",
+                "total_spend",
+                "num_orders",
+            ),
+            ["num_orders"],
+        )
 
 
 def test_typical_gap_days_spark_equals_pandas_and_hand(spark) -> None:
@@ -142,11 +148,27 @@ def test_typical_gap_days_spark_equals_pandas_and_hand(spark) -> None:
 
     # Gaps (last - first) / (orders - 1): 10, 5, 2.5 (a 30-minute stamp counts), 30; one-order rows ignored.
     ts = pd.Timestamp
-    pdf = pd.DataFrame({
-        "num_orders": [3, 5, 2, 2, 1, 1],
-        "first_purchase": [ts("2024-01-01"), ts("2024-01-01"), ts("2024-03-01 00:00"), ts("2024-01-01"), ts("2024-02-01"), ts("2024-02-02")],
-        "last_purchase": [ts("2024-01-21"), ts("2024-01-21"), ts("2024-03-03 12:00"), ts("2024-01-31"), ts("2024-02-01"), ts("2024-02-02")],
-    })  # fmt: skip
+    pdf = pd.DataFrame(
+        {
+            "num_orders": [3, 5, 2, 2, 1, 1],
+            "first_purchase": [
+                ts("2024-01-01"),
+                ts("2024-01-01"),
+                ts("2024-03-01 00:00"),
+                ts("2024-01-01"),
+                ts("2024-02-01"),
+                ts("2024-02-02"),
+            ],
+            "last_purchase": [
+                ts("2024-01-21"),
+                ts("2024-01-21"),
+                ts("2024-03-03 12:00"),
+                ts("2024-01-31"),
+                ts("2024-02-01"),
+                ts("2024-02-02"),
+            ],
+        }
+    )
     assert typical_gap_days_pandas(pdf) == pytest.approx(
         5.0
     )  # inverted-CDF median of 2.5, 5, 10, 30

@@ -103,52 +103,108 @@ def report_lake(tmp_path) -> ReportLake:
         segment_statistics_pandas(features.assign(segment=labels), PROFILE_FEATURES)
     )
     names = dict(zip(profiles["segment"], profiles["archetype"], strict=True))
-    segments = pd.DataFrame({
-        "customer_id": features["customer_id"], "segment": labels.astype("int32"),
-        "pc1": rng.normal(size=len(features)), "pc2": rng.normal(size=len(features)),
-        "segment_name": [names[s] for s in labels], "method": "hdbscan", "model_version": "1", "run_id": "run-1",
-    })  # fmt: skip
+    segments = pd.DataFrame(
+        {
+            "customer_id": features["customer_id"],
+            "segment": labels.astype("int32"),
+            "pc1": rng.normal(size=len(features)),
+            "pc2": rng.normal(size=len(features)),
+            "segment_name": [names[s] for s in labels],
+            "method": "hdbscan",
+            "model_version": "1",
+            "run_id": "run-1",
+        }
+    )
     write_table(root, "gold", "customer_segments", segments)
     write_table(root, "gold", "segment_profiles", profiles.assign(method="hdbscan", run_id="run-1"))
 
     diagnostics = {
-        "eps": 0.4, "knee_eps": 0.4, "min_samples": 18, "n_clusters": 1, "noise_share": 0.62,
-        "largest_share": 0.38, "density_ratio": 7.5, "k_distance_cv": 0.9, "verdict": "weak",
-        "reasons": ["62% of customers are labelled noise",
-                    "densities vary: the 90th-percentile k-distance is 7.5x the 10th, so no single eps fits every segment"],
+        "eps": 0.4,
+        "knee_eps": 0.4,
+        "min_samples": 18,
+        "n_clusters": 1,
+        "noise_share": 0.62,
+        "largest_share": 0.38,
+        "density_ratio": 7.5,
+        "k_distance_cv": 0.9,
+        "verdict": "weak",
+        "reasons": [
+            "62% of customers are labelled noise",
+            "densities vary: the 90th-percentile k-distance is 7.5x the 10th, so no single eps fits every segment",
+        ],
         "recommendation": "Use HDBSCAN, which adapts to varying density, or hierarchical (Ward) clustering.",
-    }  # fmt: skip
-    comparison = pd.DataFrame({
-        "method": ["dbscan", "hierarchical", "hdbscan", "kmeans"],
-        "params": ['{"eps": 0.4}', '{"n_clusters": 3}', '{"min_cluster_size": 10}', '{"k": 3}'],
-        "choice": ["eps=0.4 (knee)", "k=3 by silhouette", "min_cluster_size=10", "k=3 by silhouette"],
-        "n_clusters": [1, 3, 3, 3], "noise_share": [0.62, 0.0, 0.03, 0.0], "largest_share": [0.38, 0.53, 0.52, 0.53],
-        "silhouette": [0.2, 0.7, 0.75, 0.7], "davies_bouldin": [1.5, 0.5, 0.45, 0.5],
-        "calinski_harabasz": [10.0, 300.0, 320.0, 300.0], "stability": [0.4, 1.0, 0.98, 1.0],
-        "ari_truth": [np.nan, np.nan, np.nan, np.nan], "score": [0.076, 0.7, 0.7275, 0.7],
-        "usable": [False, True, True, True], "recommended": [False, False, True, False],
-        "note": ["DBSCAN is weak here: 62% of customers are labelled noise", "", "", ""],
-        "seconds": [0.1, 0.2, 0.3, 0.1], "run_id": "run-1",
-        "engine": ["single-node, exact"] * 3 + ["Spark, approximate (ARI 0.950 against exact on a sample of 20,000)"],
-    })  # fmt: skip
+    }
+    comparison = pd.DataFrame(
+        {
+            "method": ["dbscan", "hierarchical", "hdbscan", "kmeans"],
+            "params": ['{"eps": 0.4}', '{"n_clusters": 3}', '{"min_cluster_size": 10}', '{"k": 3}'],
+            "choice": [
+                "eps=0.4 (knee)",
+                "k=3 by silhouette",
+                "min_cluster_size=10",
+                "k=3 by silhouette",
+            ],
+            "n_clusters": [1, 3, 3, 3],
+            "noise_share": [0.62, 0.0, 0.03, 0.0],
+            "largest_share": [0.38, 0.53, 0.52, 0.53],
+            "silhouette": [0.2, 0.7, 0.75, 0.7],
+            "davies_bouldin": [1.5, 0.5, 0.45, 0.5],
+            "calinski_harabasz": [10.0, 300.0, 320.0, 300.0],
+            "stability": [0.4, 1.0, 0.98, 1.0],
+            "ari_truth": [np.nan, np.nan, np.nan, np.nan],
+            "score": [0.076, 0.7, 0.7275, 0.7],
+            "usable": [False, True, True, True],
+            "recommended": [False, False, True, False],
+            "note": ["DBSCAN is weak here: 62% of customers are labelled noise", "", "", ""],
+            "seconds": [0.1, 0.2, 0.3, 0.1],
+            "run_id": "run-1",
+            "engine": ["single-node, exact"] * 3
+            + ["Spark, approximate (ARI 0.950 against exact on a sample of 20,000)"],
+        }
+    )
     write_table(root, "gold", "method_comparison", comparison)
     curve = np.sort(rng.gamma(2.0, 0.2, len(features)))
-    write_table(root, "gold", "dbscan_k_distance", pd.DataFrame({
-        "rank": np.arange(len(curve)), "k_distance": curve, "knee_eps": 0.4, "eps": 0.4,
-        "diagnostics": json.dumps(diagnostics), "run_id": "run-1",
-    }))  # fmt: skip
+    write_table(
+        root,
+        "gold",
+        "dbscan_k_distance",
+        pd.DataFrame(
+            {
+                "rank": np.arange(len(curve)),
+                "k_distance": curve,
+                "knee_eps": 0.4,
+                "eps": 0.4,
+                "diagnostics": json.dumps(diagnostics),
+                "run_id": "run-1",
+            }
+        ),
+    )
     Z = linkage(np.log1p(features[FEATURE_COLUMNS].to_numpy()), method="ward")
-    write_table(root, "gold", "hierarchy_linkage",
-                pd.DataFrame(Z, columns=["left", "right", "distance", "size"]).assign(run_id="run-1"))  # fmt: skip
+    write_table(
+        root,
+        "gold",
+        "hierarchy_linkage",
+        pd.DataFrame(Z, columns=["left", "right", "distance", "size"]).assign(run_id="run-1"),
+    )
 
     n = len(features)
-    customers = pd.DataFrame({
-        "customer_id": features["customer_id"], "customer_name": [f"DOE{i:03d}, JANE" for i in range(n)],
-        "tax_id": [f"77{i:07d}" for i in range(n)], "tax_code": "EIN", "street": [f"Birch Lane {i}" for i in range(n)],
-        "number": [str(i) for i in range(n)], "unit": None, "postcode": [f"PC-9{i:04d}" for i in range(n)],
-        "ship_to_address": [f"CA, Birch Lane {i}" for i in range(n)], "lon": -120.0, "lat": 37.0,
-        "state": "CA", "city": "FRESNO",
-    })  # fmt: skip
+    customers = pd.DataFrame(
+        {
+            "customer_id": features["customer_id"],
+            "customer_name": [f"DOE{i:03d}, JANE" for i in range(n)],
+            "tax_id": [f"77{i:07d}" for i in range(n)],
+            "tax_code": "EIN",
+            "street": [f"Birch Lane {i}" for i in range(n)],
+            "number": [str(i) for i in range(n)],
+            "unit": None,
+            "postcode": [f"PC-9{i:04d}" for i in range(n)],
+            "ship_to_address": [f"CA, Birch Lane {i}" for i in range(n)],
+            "lon": -120.0,
+            "lat": 37.0,
+            "state": "CA",
+            "city": "FRESNO",
+        }
+    )
     customers.loc[0, "customer_name"] = HOSTILE
     write_table(root, "silver", "customers", customers)
     return ReportLake(root, tmp_path / "mlflow.db", features, customers, profiles)

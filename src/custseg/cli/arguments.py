@@ -181,9 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
     gen.add_argument(
-        "--preset", choices=["realistic", "seed"], default="realistic",
+        "--preset",
+        choices=["realistic", "seed"],
+        default="realistic",
         help="realistic archetypes, or the seed analysis's 25 customers (16/7/1/1)",
-    )  # fmt: skip
+    )
     gen.add_argument(
         "--orders-per-customer",
         type=float,
@@ -191,13 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="mean orders per customer (default %(default)g)",
     )
     gen.add_argument(
-        "--bad", action="append", metavar="KIND=COUNT",
+        "--bad",
+        action="append",
+        metavar="KIND=COUNT",
         help="inject COUNT bad records of KIND (repeatable), e.g. --bad malformed_json=10",
-    )  # fmt: skip
+    )
     gen.add_argument(
-        "--compress-orders", action="store_true",
+        "--compress-orders",
+        action="store_true",
         help="write the sales_orders files gzip-compressed (.json.gz, about a seventh of the bytes)",
-    )  # fmt: skip
+    )
     _engine_flags(gen)
 
     ing = sub.add_parser("ingest", help="raw -> bronze -> silver, bad rows quarantined and counted")

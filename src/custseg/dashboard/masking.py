@@ -81,7 +81,9 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _numbers(values: pd.Series) -> pd.Series:
     x = pd.to_numeric(values, errors="coerce")
-    return pd.Series(["n/a" if pd.isna(v) else f"{v:,.0f}" for v in x], index=values.index, dtype=object)
+    return pd.Series(
+        ["n/a" if pd.isna(v) else f"{v:,.0f}" for v in x], index=values.index, dtype=object
+    )
 
 
 def _reasons(members: pd.DataFrame, archetype_text: str) -> pd.Series:
@@ -101,10 +103,21 @@ def _reasons(members: pd.DataFrame, archetype_text: str) -> pd.Series:
     return archetype_text + " (this customer: " + own + ")"
 
 
-AUDIENCE_COLUMNS = ["customer_id", "customer_name", "state", "city", "segment", "segment_name", "reason", "action"]
+AUDIENCE_COLUMNS = [
+    "customer_id",
+    "customer_name",
+    "state",
+    "city",
+    "segment",
+    "segment_name",
+    "reason",
+    "action",
+]
 
 
-def audience_export(table: pd.DataFrame, profiles: pd.DataFrame, segment: int, masked: bool = True) -> pd.DataFrame:
+def audience_export(
+    table: pd.DataFrame, profiles: pd.DataFrame, segment: int, masked: bool = True
+) -> pd.DataFrame:
     """The customers of one segment as a campaign audience: who, which segment, why, what to do.
 
     ``table`` is :func:`custseg.store.gold.customer_table` (with personal columns);
@@ -115,20 +128,24 @@ def audience_export(table: pd.DataFrame, profiles: pd.DataFrame, segment: int, m
     info = profiles[profiles["segment"].astype("int64") == int(segment)]
     archetype_text = str(info.iloc[0]["archetype_text"]) if not info.empty else ""
     action = str(info.iloc[0]["action"]) if not info.empty else ""
-    out = pd.DataFrame({
-        "customer_id": members["customer_id"].astype(str),
-        "customer_name": members.get("customer_name"),
-        "state": members.get("state"),
-        "city": members.get("city"),
-        "segment": members["segment"].astype("int64"),
-        "segment_name": members.get("segment_name", ""),
-        "reason": _reasons(members, archetype_text),
-        "action": action,
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "customer_id": members["customer_id"].astype(str),
+            "customer_name": members.get("customer_name"),
+            "state": members.get("state"),
+            "city": members.get("city"),
+            "segment": members["segment"].astype("int64"),
+            "segment_name": members.get("segment_name", ""),
+            "reason": _reasons(members, archetype_text),
+            "action": action,
+        }
+    )
     out = mask_personal(out, enabled=masked)
     return csv_safe(out[AUDIENCE_COLUMNS]).reset_index(drop=True)
 
 
-def audience_csv(table: pd.DataFrame, profiles: pd.DataFrame, segment: int, masked: bool = True) -> bytes:
+def audience_csv(
+    table: pd.DataFrame, profiles: pd.DataFrame, segment: int, masked: bool = True
+) -> bytes:
     """:func:`audience_export` as UTF-8 CSV bytes (with a BOM, so spreadsheets read accents right)."""
     return audience_export(table, profiles, segment, masked).to_csv(index=False).encode("utf-8-sig")

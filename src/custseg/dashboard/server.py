@@ -56,9 +56,15 @@ def command(
     """The argv and environment that run the dashboard (what :func:`serve` starts; tests reuse it)."""
     _check(host, port)
     argv = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.address", host,
-        "--server.port", str(port),
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
         f"--server.headless={'true' if headless else 'false'}",
         "--server.enableXsrfProtection=true",
         "--server.enableCORS=true",
@@ -68,23 +74,29 @@ def command(
         "--global.developmentMode=false",
         "--client.toolbarMode=minimal",
         "--client.showErrorDetails=type",  # no tracebacks (paths, data) in the browser
-    ]  # fmt: skip
+    ]
     env = {**os.environ, **Source.from_config(config).to_env()}
     env.setdefault("PYTHONUNBUFFERED", "1")
     return argv, env
 
 
-def serve(config: Config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, headless: bool = True) -> int:
+def serve(
+    config: Config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, headless: bool = True
+) -> int:
     """Run the dashboard until it stops or Ctrl-C; returns Streamlit's exit code (0 after Ctrl-C)."""
     argv, env = command(config, host, port, headless)
     source = Source.from_config(config)
-    print(f"custseg dashboard: http://{host}:{port}  (tables {source.describe()}, MLflow {source.tracking_uri})", flush=True)
+    print(
+        f"custseg dashboard: http://{host}:{port}  (tables {source.describe()}, MLflow {source.tracking_uri})",
+        flush=True,
+    )
     if not is_loopback(host):
         print(
             f"custseg dashboard: warning: listening on {host}, reachable from other machines; "
             "the dashboard has no login and shows customer data (masked by default)",
-            file=sys.stderr, flush=True,
-        )  # fmt: skip
+            file=sys.stderr,
+            flush=True,
+        )
     process = subprocess.Popen(argv, env=env)
     restore = _forward_signals(process)
     try:

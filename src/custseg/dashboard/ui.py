@@ -19,7 +19,20 @@ from custseg.formatting import fmt_int, fmt_money, fmt_num, fmt_pct, fmt_time
 from custseg.store import gold, runs
 from custseg.store.source import Source
 
-__all__ = ["chart", "customers", "fmt_int", "fmt_money", "fmt_num", "fmt_pct", "fmt_time", "labels", "md", "ready", "sidebar", "source"]
+__all__ = [
+    "chart",
+    "customers",
+    "fmt_int",
+    "fmt_money",
+    "fmt_num",
+    "fmt_pct",
+    "fmt_time",
+    "labels",
+    "md",
+    "ready",
+    "sidebar",
+    "source",
+]
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -38,7 +51,9 @@ def sidebar(src: Source) -> None:
     with st.sidebar:
         st.caption("Data source")
         st.text(f"tables: {src.describe()}\nMLflow: {src.tracking_uri}")
-        if st.button("Reload data", help="Read the tables and the MLflow store again", key="reload"):
+        if st.button(
+            "Reload data", help="Read the tables and the MLflow store again", key="reload"
+        ):
             gold.clear_caches()
             runs.clear_caches()
             st.cache_data.clear()
@@ -63,13 +78,17 @@ def _version_key(src: Source, tables: tuple[tuple[str, str], ...]) -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _customers(src: Source, personal: bool, version: str) -> pd.DataFrame:  # version: cache key only
+def _customers(
+    src: Source, personal: bool, version: str
+) -> pd.DataFrame:  # version: cache key only
     return gold.customer_table(src, personal=personal)
 
 
 def customers(src: Source, personal: bool = False) -> pd.DataFrame:
     """gold.customer_table, cached per table versions (a new run is picked up automatically)."""
-    version = _version_key(src, (("gold", "customer_segments"), ("gold", "customer_features"), ("silver", "customers")))
+    version = _version_key(
+        src, (("gold", "customer_segments"), ("gold", "customer_features"), ("silver", "customers"))
+    )
     return _customers(src, personal, version)
 
 

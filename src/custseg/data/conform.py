@@ -50,8 +50,17 @@ def conform_customers(bronze: DataFrame) -> DataFrame:
 
     typed = bronze.select(
         F.trim("customer_id").alias("customer_id"),
-        "tax_id", "tax_code", "customer_name", "state", "city", "postcode", "street",
-        "number", "unit", "region", "district",
+        "tax_id",
+        "tax_code",
+        "customer_name",
+        "state",
+        "city",
+        "postcode",
+        "street",
+        "number",
+        "unit",
+        "region",
+        "district",
         F.col("lon").try_cast("double").alias("lon"),
         F.col("lat").try_cast("double").alias("lat"),
         "ship_to_address",
@@ -59,7 +68,7 @@ def conform_customers(bronze: DataFrame) -> DataFrame:
         _epoch("valid_to").alias("valid_to"),
         F.col("units_purchased").try_cast("long").alias("units_purchased"),
         F.col("loyalty_segment").try_cast("int").alias("loyalty_segment"),
-    )  # fmt: skip
+    )
     by_customer = Window.partitionBy("customer_id")
     latest = by_customer.orderBy(F.col("valid_to").isNull().desc(), F.col("valid_from").desc())
     return (
@@ -153,7 +162,7 @@ def conform(bronze: dict[str, DataFrame]) -> Silver:
             "qty",
             "spend",
             "is_return",
-        ),  # fmt: skip
+        ),
         products=products,
         quarantined=quarantined.select(*QUARANTINE_COLUMNS),
     )

@@ -24,20 +24,52 @@ PRODUCTS_FILE = "products.csv"
 LOYALTY_FILE = "loyalty_segment.csv"
 
 CUSTOMER_COLUMNS = [
-    "customer_id", "tax_id", "tax_code", "customer_name", "state", "city", "postcode",
-    "street", "number", "unit", "region", "district", "lon", "lat", "ship_to_address",
-    "valid_from", "valid_to", "units_purchased", "loyalty_segment",
-]  # fmt: skip
+    "customer_id",
+    "tax_id",
+    "tax_code",
+    "customer_name",
+    "state",
+    "city",
+    "postcode",
+    "street",
+    "number",
+    "unit",
+    "region",
+    "district",
+    "lon",
+    "lat",
+    "ship_to_address",
+    "valid_from",
+    "valid_to",
+    "units_purchased",
+    "loyalty_segment",
+]
 PRODUCT_COLUMNS = [
-    "product_id", "product_category", "product_name", "sales_price", "EAN13", "EAN5", "product_unit",
-]  # fmt: skip
+    "product_id",
+    "product_category",
+    "product_name",
+    "sales_price",
+    "EAN13",
+    "EAN5",
+    "product_unit",
+]
 LOYALTY_COLUMNS = [
-    "loyalty_segment_id", "loyalty_segment_description", "unit_threshold", "valid_from", "valid_to",
-]  # fmt: skip
+    "loyalty_segment_id",
+    "loyalty_segment_description",
+    "unit_threshold",
+    "valid_from",
+    "valid_to",
+]
 ORDER_COLUMNS = [
-    "clicked_items", "customer_id", "customer_name", "number_of_line_items",
-    "order_datetime", "order_number", "ordered_products", "promo_info",
-]  # fmt: skip
+    "clicked_items",
+    "customer_id",
+    "customer_name",
+    "number_of_line_items",
+    "order_datetime",
+    "order_number",
+    "ordered_products",
+    "promo_info",
+]
 ORDERED_PRODUCT_FIELDS = ["curr", "id", "name", "price", "qty", "unit", "promotion_info"]
 
 PRODUCTS_DELIMITER = ";"

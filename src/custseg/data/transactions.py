@@ -259,10 +259,19 @@ def conform_transactions(bronze: dict[str, DataFrame], config: TransactionsConfi
         F.row_number().over(order.orderBy("product_id", "qty", "price", "spend")) - 1,
     )
     lines = lines.select(
-        "order_number", "customer_id", "order_ts", "line_no", "product_id",
-        F.lit(None).cast("string").alias("product_name"), "product_category",
-        F.lit(None).cast("string").alias("currency"), "price", "qty", "spend", "is_return",
-    )  # fmt: skip
+        "order_number",
+        "customer_id",
+        "order_ts",
+        "line_no",
+        "product_id",
+        F.lit(None).cast("string").alias("product_name"),
+        "product_category",
+        F.lit(None).cast("string").alias("currency"),
+        "price",
+        "qty",
+        "spend",
+        "is_return",
+    )
     purchase_ts = F.when(~F.col("is_return"), F.col("order_ts"))
     customers = (
         lines.groupBy("customer_id")

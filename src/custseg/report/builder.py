@@ -29,12 +29,21 @@ if TYPE_CHECKING:
 PROJECTION_POINTS = 2_000
 PROFILE_HEADER = ("Cluster", "Units Purchased", "Loyalty Segment", "Num Orders", "Count")
 COMPARISON_COLUMNS = (
-    ("method", "Method", "text"), ("choice", "Parameters chosen", "text"), ("n_clusters", "Segments", "int"),
-    ("noise_share", "Noise", "pct"), ("largest_share", "Largest", "pct"), ("silhouette", "Silhouette", "num"),
-    ("davies_bouldin", "Davies-Bouldin", "num"), ("stability", "Stability", "num2"),
-    ("ari_truth", "ARI vs truth", "num"), ("score", "Score", "num"), ("usable", "Usable", "bool"),
-    ("recommended", "Recommended", "bool"), ("note", "Note", "text"), ("engine", "Engine", "text"),
-)  # fmt: skip
+    ("method", "Method", "text"),
+    ("choice", "Parameters chosen", "text"),
+    ("n_clusters", "Segments", "int"),
+    ("noise_share", "Noise", "pct"),
+    ("largest_share", "Largest", "pct"),
+    ("silhouette", "Silhouette", "num"),
+    ("davies_bouldin", "Davies-Bouldin", "num"),
+    ("stability", "Stability", "num2"),
+    ("ari_truth", "ARI vs truth", "num"),
+    ("score", "Score", "num"),
+    ("usable", "Usable", "bool"),
+    ("recommended", "Recommended", "bool"),
+    ("note", "Note", "text"),
+    ("engine", "Engine", "text"),
+)
 
 
 def build_report(config: Config, out: Path | str, title: str | None = None) -> Path:
@@ -94,9 +103,13 @@ def _chart(fig: go.Figure, name: str) -> Any:
 
     # Plotly JSON-encodes the data with "<" and "/" escaped, so data text cannot end the script.
     return Markup(
-        fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{name}",
-                    config={"displaylogo": False, "responsive": True})
-    )  # fmt: skip
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"chart-{name}",
+            config={"displaylogo": False, "responsive": True},
+        )
+    )
 
 
 def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
@@ -120,39 +133,61 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
     table = gold.customer_table(source, personal=False)
 
     tiles = [
-        ("Customers segmented", fmt_int(k.customers)), ("Revenue", fmt_money(k.revenue)),
-        ("Segments", fmt_int(k.segments)), ("Noise share", fmt_pct(k.noise_share)),
-        ("Recommended method", k.recommended or "n/a"), ("Last run finished", fmt_time(k.finished)),
+        ("Customers segmented", fmt_int(k.customers)),
+        ("Revenue", fmt_money(k.revenue)),
+        ("Segments", fmt_int(k.segments)),
+        ("Noise share", fmt_pct(k.noise_share)),
+        ("Recommended method", k.recommended or "n/a"),
+        ("Last run finished", fmt_time(k.finished)),
         (f"Model @{source.alias}", f"v{k.champion}" if k.champion else "none registered"),
-    ]  # fmt: skip
+    ]
 
     cards = []
     for segment in charts.ordered(labels):
         row = profiles[profiles["segment"] == segment].iloc[0]
-        cards.append({
-            "label": labels[segment], "color": colors[labels[segment]], "outlier": bool(row["is_outlier"]),
-            "archetype_text": row["archetype_text"], "description": row["description"], "action": row["action"],
-            "size": fmt_int(row["size"]), "share": fmt_pct(row["share"]), "revenue_share": fmt_pct(row["revenue_share"]),
-            "median_spend": fmt_money(row.get("total_spend_median")), "median_orders": fmt_int(row.get("num_orders_median")),
-        })  # fmt: skip
+        cards.append(
+            {
+                "label": labels[segment],
+                "color": colors[labels[segment]],
+                "outlier": bool(row["is_outlier"]),
+                "archetype_text": row["archetype_text"],
+                "description": row["description"],
+                "action": row["action"],
+                "size": fmt_int(row["size"]),
+                "share": fmt_pct(row["share"]),
+                "revenue_share": fmt_pct(row["revenue_share"]),
+                "median_spend": fmt_money(row.get("total_spend_median")),
+                "median_orders": fmt_int(row.get("num_orders_median")),
+            }
+        )
 
     profile_rows = [
-        {"cluster": "noise" if int(r.segment) == gold.NOISE else str(int(r.segment)), "purchase": r.purchase_text,
-         "loyalty": r.loyalty_text, "orders": r.archetype_text, "count": fmt_int(r.size)}
+        {
+            "cluster": "noise" if int(r.segment) == gold.NOISE else str(int(r.segment)),
+            "purchase": r.purchase_text,
+            "loyalty": r.loyalty_text,
+            "orders": r.archetype_text,
+            "count": fmt_int(r.size),
+        }
         for r in profiles.itertuples(index=False)
-    ]  # fmt: skip
+    ]
 
     figures: dict[str, Any] = {
         "sizes": charts.sizes_figure(profiles, labels),
         "shares": charts.shares_figure(profiles, labels),
-        "zscores": charts.zscore_heatmap(charts.feature_zscores(table, FEATURE_COLUMNS, source.log_features), labels),
+        "zscores": charts.zscore_heatmap(
+            charts.feature_zscores(table, FEATURE_COLUMNS, source.log_features), labels
+        ),
         "projection": charts.projection_figure(
-            charts.sample_rows(table[["segment", "pc1", "pc2"]], PROJECTION_POINTS), labels,
+            charts.sample_rows(table[["segment", "pc1", "pc2"]], PROJECTION_POINTS),
+            labels,
             title=f"Customers in 2-D (first two principal components; a sample of {min(len(table), PROJECTION_POINTS):,})",
-        ),  # fmt: skip
+        ),
         "comparison": charts.comparison_figure(comparison) if not comparison.empty else None,
-        "k_distance": None, "dendrogram": None, "migration": None,
-    }  # fmt: skip
+        "k_distance": None,
+        "dendrogram": None,
+        "migration": None,
+    }
     curve = gold.k_distance(source)
     if not curve.empty:
         figures["k_distance"] = charts.k_distance_figure(curve, diagnostics)
@@ -168,8 +203,10 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
         figures["migration"] = charts.migration_figure(moves, labels)
         total = int(moves["customers"].sum())
         stayed = int(moves.loc[moves["previous"] == moves["current"], "customers"].sum())
-        migration_note = (f"{total:,} customers are in both of the last two models; "
-                          f"{fmt_pct(stayed / total if total else float('nan'))} kept their segment.")  # fmt: skip
+        migration_note = (
+            f"{total:,} customers are in both of the last two models; "
+            f"{fmt_pct(stayed / total if total else float('nan'))} kept their segment."
+        )
 
     return {
         "title": title or "Customer segments report",

@@ -31,10 +31,24 @@ MAX_LARGEST = 0.90
 MIN_STABILITY = 0.5
 
 COLUMNS = [
-    "method", "params", "choice", "n_clusters", "noise_share", "largest_share", "silhouette",
-    "davies_bouldin", "calinski_harabasz", "stability", "ari_truth", "score", "usable",
-    "recommended", "note", "seconds", "engine",
-]  # fmt: skip
+    "method",
+    "params",
+    "choice",
+    "n_clusters",
+    "noise_share",
+    "largest_share",
+    "silhouette",
+    "davies_bouldin",
+    "calinski_harabasz",
+    "stability",
+    "ari_truth",
+    "score",
+    "usable",
+    "recommended",
+    "note",
+    "seconds",
+    "engine",
+]
 
 
 def usability(result: MethodResult) -> tuple[bool, str]:

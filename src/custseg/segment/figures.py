@@ -40,9 +40,19 @@ def dendrogram_figure(linkage_matrix: np.ndarray, k: int) -> Figure:
     fig = _figure(8.0, 4.5)
     ax = fig.add_subplot()
     if linkage_matrix.shape[0] >= 1:
-        dendrogram(linkage_matrix, truncate_mode="lastp", p=min(30, linkage_matrix.shape[0] + 1), ax=ax, no_labels=False)
+        dendrogram(
+            linkage_matrix,
+            truncate_mode="lastp",
+            p=min(30, linkage_matrix.shape[0] + 1),
+            ax=ax,
+            no_labels=False,
+        )
         if k >= 2 and linkage_matrix.shape[0] >= k - 1:
-            cut = (linkage_matrix[-(k - 1), 2] + linkage_matrix[-k, 2]) / 2 if linkage_matrix.shape[0] >= k else 0
+            cut = (
+                (linkage_matrix[-(k - 1), 2] + linkage_matrix[-k, 2]) / 2
+                if linkage_matrix.shape[0] >= k
+                else 0
+            )
             ax.axhline(cut, color="tab:red", ls="--", label=f"cut at k = {k}")
             ax.legend()
     ax.set_title("Hierarchical clustering (upper levels)")
@@ -57,7 +67,14 @@ def projection_figure(xy: np.ndarray, segments: np.ndarray, names: dict[int, str
     for seg in sorted(np.unique(segments)):
         mask = segments == seg
         label = f"{seg}: {names.get(int(seg), '')}" if seg >= 0 else "noise"
-        ax.scatter(xy[mask, 0], xy[mask, 1], s=6, alpha=0.6, label=label, color="lightgrey" if seg < 0 else None)
+        ax.scatter(
+            xy[mask, 0],
+            xy[mask, 1],
+            s=6,
+            alpha=0.6,
+            label=label,
+            color="lightgrey" if seg < 0 else None,
+        )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title("Customers by segment (2-D projection)")

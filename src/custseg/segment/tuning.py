@@ -147,8 +147,11 @@ def tune_hierarchical(
     metrics = _metrics(X, model.labels_, truth, config)
     metrics["stability"] = stability(
         lambda Xs, _b: Hierarchical(n_clusters=k, linkage=cfg.linkage).fit(Xs).labels_,
-        X, model.labels_, config.stability_bootstraps, config.random_seed,
-    )  # fmt: skip
+        X,
+        model.labels_,
+        config.stability_bootstraps,
+        config.random_seed,
+    )
     high = min(max(cfg.k_min, high), X.shape[0] - 1)
     choice = (
         _k_choice(k, model.silhouette_by_k_, model.skipped_k_, cfg.k_min, high, smallest)
@@ -169,9 +172,12 @@ def tune_kmeans(X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None) 
     cfg = config.kmeans
     high, smallest = k_max_for(X.shape[0], cfg.k_max), min_segment_size(X.shape[0], config)
     model = KMeans(
-        k=None, k_range=(cfg.k_min, max(cfg.k_min, high)), random_state=config.random_seed,
-        silhouette_sample=config.silhouette_sample, min_segment_size=smallest,
-    ).fit(X)  # fmt: skip
+        k=None,
+        k_range=(cfg.k_min, max(cfg.k_min, high)),
+        random_state=config.random_seed,
+        silhouette_sample=config.silhouette_sample,
+        min_segment_size=smallest,
+    ).fit(X)
     k = model.n_clusters_
     sweep = [
         SweepPoint({"k": kk}, {"silhouette": s}) for kk, s in sorted(model.silhouette_by_k_.items())
@@ -179,8 +185,11 @@ def tune_kmeans(X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None) 
     metrics = _metrics(X, model.labels_, truth, config)
     metrics["stability"] = stability(
         lambda Xs, b: KMeans(k=k, random_state=config.random_seed + b + 1).fit(Xs).labels_,
-        X, model.labels_, config.stability_bootstraps, config.random_seed,
-    )  # fmt: skip
+        X,
+        model.labels_,
+        config.stability_bootstraps,
+        config.random_seed,
+    )
     high = min(max(cfg.k_min, high), X.shape[0] - 1)
     choice = _k_choice(k, model.silhouette_by_k_, model.skipped_k_, cfg.k_min, high, smallest)
     return MethodResult("kmeans", {"k": k}, model, model.labels_, metrics, sweep, choice)
@@ -209,8 +218,11 @@ def tune_dbscan(X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None) 
     metrics = dict(best.metrics)
     metrics["stability"] = stability(
         lambda Xs, _b: DBSCAN(eps=eps, min_samples=min_samples).fit(Xs).labels_,
-        X, model.labels_, config.stability_bootstraps, config.random_seed,
-    )  # fmt: skip
+        X,
+        model.labels_,
+        config.stability_bootstraps,
+        config.random_seed,
+    )
     diagnostics = diagnose_dbscan(curve, model.labels_, eps, knee_eps, min_samples)
     how = (
         "configured"
@@ -219,9 +231,16 @@ def tune_dbscan(X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None) 
     )
     choice = f"eps={eps:.3g} ({how}), min_samples={min_samples}"
     return MethodResult(
-        "dbscan", {"eps": eps, "min_samples": min_samples}, model, model.labels_, metrics, sweep, choice,
-        diagnostics=diagnostics, k_distance=curve,
-    )  # fmt: skip
+        "dbscan",
+        {"eps": eps, "min_samples": min_samples},
+        model,
+        model.labels_,
+        metrics,
+        sweep,
+        choice,
+        diagnostics=diagnostics,
+        k_distance=curve,
+    )
 
 
 def tune_hdbscan(X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None) -> MethodResult:
@@ -242,13 +261,21 @@ def tune_hdbscan(X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None)
     metrics = dict(best.metrics)
     metrics["stability"] = stability(
         lambda Xs, _b: HDBSCAN(min_cluster_size=size, min_samples=cfg.min_samples).fit(Xs).labels_,
-        X, model.labels_, config.stability_bootstraps, config.random_seed,
-    )  # fmt: skip
+        X,
+        model.labels_,
+        config.stability_bootstraps,
+        config.random_seed,
+    )
     choice = f"min_cluster_size={size} (best of {sizes})"
     return MethodResult(
-        "hdbscan", {"min_cluster_size": size, "min_samples": cfg.min_samples}, model, model.labels_,
-        metrics, sweep, choice,
-    )  # fmt: skip
+        "hdbscan",
+        {"min_cluster_size": size, "min_samples": cfg.min_samples},
+        model,
+        model.labels_,
+        metrics,
+        sweep,
+        choice,
+    )
 
 
 def tune(

@@ -103,9 +103,13 @@ def _segment_numbers(
         )
         new_frame = pd.DataFrame.from_dict(new, orient="index", columns=scaler.features)
         common = [f for f in scaler.kept if f in old_frame.columns]
-        sub = FeatureScaler(common, [f for f in scaler.log_features if f in common], common,
-                            [m for f, m in zip(scaler.kept, scaler.means, strict=True) if f in common],
-                            [s for f, s in zip(scaler.kept, scaler.stds, strict=True) if f in common])  # fmt: skip
+        sub = FeatureScaler(
+            common,
+            [f for f in scaler.log_features if f in common],
+            common,
+            [m for f, m in zip(scaler.kept, scaler.means, strict=True) if f in common],
+            [s for f, s in zip(scaler.kept, scaler.stds, strict=True) if f in common],
+        )
         old_scaled = dict(zip(old_frame.index, sub.transform_pandas(old_frame), strict=True))
         new_scaled = dict(zip(new_frame.index, sub.transform_pandas(new_frame), strict=True))
         mapping = match_segments(new_scaled, old_scaled)
@@ -146,8 +150,14 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
             f"gold.customer_features has {n} customer(s) with orders; segmentation needs at least 2"
         )
     scaler = FeatureScaler.fit(features, FEATURE_COLUMNS, seg_cfg.log_features)
-    left_out = [f"{', '.join(names)} left out: {why}" for names, why in
-                ((scaler.zero_variance, "no variance"), (scaler.unavailable, "not available in this input")) if names]  # fmt: skip
+    left_out = [
+        f"{', '.join(names)} left out: {why}"
+        for names, why in (
+            (scaler.zero_variance, "no variance"),
+            (scaler.unavailable, "not available in this input"),
+        )
+        if names
+    ]
     progress(
         f"  {n:,} customers, {len(scaler.kept)} features"
         + (f" ({'; '.join(left_out)})" if left_out else "")
@@ -191,10 +201,15 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     structure = check_structure(X, int(best.metrics.get("n_clusters", 0)), seg_cfg.random_seed)
     projection = _projection(X, seg_cfg.random_seed)
     segmenter = Segmenter(
-        method=best.method, scaler=scaler, clusterer=best.estimator, segment_map=mapping,
-        centroids={mapping[k]: v.tolist() for k, v in _centroids(raw, best.labels, scaler.features).items()},
+        method=best.method,
+        scaler=scaler,
+        clusterer=best.estimator,
+        segment_map=mapping,
+        centroids={
+            mapping[k]: v.tolist() for k, v in _centroids(raw, best.labels, scaler.features).items()
+        },
         projection=projection,
-    )  # fmt: skip
+    )
 
     report = StageReport("segment")
     # Set by the Spark estimators (cluster/_engine.py); absent when tuned single-node only.
@@ -208,14 +223,19 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     }
     with tracking.run("segment", tags=tags) as parent:
         run_id = parent.info.run_id
-        tracking.log_params({
-            "n_customers": n, "features": ",".join(scaler.kept),
-            "zero_variance_features": ",".join(scaler.zero_variance) or "none",
-            "unavailable_features": ",".join(scaler.unavailable) or "none",
-            "methods": ",".join(seg_cfg.methods), "max_driver_customers": seg_cfg.max_driver_customers,
-            "engine": seg_cfg.engine, "exact_max_rows": seg_cfg.exact_max_rows or "estimated",
-            "random_seed": seg_cfg.random_seed,
-        })  # fmt: skip
+        tracking.log_params(
+            {
+                "n_customers": n,
+                "features": ",".join(scaler.kept),
+                "zero_variance_features": ",".join(scaler.zero_variance) or "none",
+                "unavailable_features": ",".join(scaler.unavailable) or "none",
+                "methods": ",".join(seg_cfg.methods),
+                "max_driver_customers": seg_cfg.max_driver_customers,
+                "engine": seg_cfg.engine,
+                "exact_max_rows": seg_cfg.exact_max_rows or "estimated",
+                "random_seed": seg_cfg.random_seed,
+            }
+        )
         if structure is not None:
             tracking.log_metrics(
                 {
@@ -237,8 +257,12 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
         # Statistics of every feature with values; words only for the ones the model clustered on.
         available = [f for f in FEATURE_COLUMNS if f not in scaler.unavailable]
         stats = segment_statistics(with_features, available)
-        profiles = describe_segments(stats, seg_cfg.outlier_share, described=scaler.kept,
-                                     typical_gap_days=typical_gap_days(features))  # fmt: skip
+        profiles = describe_segments(
+            stats,
+            seg_cfg.outlier_share,
+            described=scaler.kept,
+            typical_gap_days=typical_gap_days(features),
+        )
         segmenter.segment_names = {int(r.segment): str(r.archetype) for r in profiles.itertuples()}
 
         model_uris = _log_methods(results, scaler, raw, X, projection, best, segmenter)
@@ -265,10 +289,14 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
             if lake.exists("gold", "customer_segments")
             else None
         )
-        segments_df = scored.withColumns({
-            "segment_name": names[F.col("segment")], "method": F.lit(best.method),
-            "model_version": F.lit(version), "run_id": F.lit(run_id),
-        })  # fmt: skip
+        segments_df = scored.withColumns(
+            {
+                "segment_name": names[F.col("segment")],
+                "method": F.lit(best.method),
+                "model_version": F.lit(version),
+                "run_id": F.lit(run_id),
+            }
+        )
         if previous is not None:
             # The live version: the new one stays pending (unpublished) until the block below ends.
             previous = previous.select("customer_id", "segment")
@@ -321,10 +349,15 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
         if r.error:
             report.notes.append(f"{r.method} could not run: {r.error}")
     report.extra.update(
-        comparison=table, comparison_markdown=comparison_markdown(table), profiles=profiles,
-        profile_markdown=profile_markdown(profiles), insights=business_insights(profiles),
-        run_id=run_id, model_version=version, recommended=best.method,
-    )  # fmt: skip
+        comparison=table,
+        comparison_markdown=comparison_markdown(table),
+        profiles=profiles,
+        profile_markdown=profile_markdown(profiles),
+        insights=business_insights(profiles),
+        run_id=run_id,
+        model_version=version,
+        recommended=best.method,
+    )
     report.seconds = time.perf_counter() - started
     return report
 
@@ -406,8 +439,12 @@ def _write_diagnostics(spark: SparkSession, lake, results: list[MethodResult], r
             frame = pd.DataFrame(
                 {"rank": rank.astype("int64"), "k_distance": dist.astype("float64")}
             )
-            frame = frame.assign(knee_eps=r.diagnostics.knee_eps, eps=r.diagnostics.eps,
-                                 diagnostics=json.dumps(r.diagnostics.as_dict()), run_id=run_id)  # fmt: skip
+            frame = frame.assign(
+                knee_eps=r.diagnostics.knee_eps,
+                eps=r.diagnostics.eps,
+                diagnostics=json.dumps(r.diagnostics.as_dict()),
+                run_id=run_id,
+            )
             lake.write(spark.createDataFrame(frame), "gold", "dbscan_k_distance", files=1)
         if r.method == "hierarchical" and r.estimator is not None:
             Z = r.estimator.linkage_matrix_

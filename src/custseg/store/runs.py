@@ -139,8 +139,21 @@ def _runs_frame(runs: list[Any]) -> pd.DataFrame:
             row[name] = metrics.get(f"{recommended}.{name}", np.nan)
         row["metrics"] = metrics
         rows.append(row)
-    columns = ["run_id", "started", "finished", "status", "recommended", "customers",
-               "n_clusters", "noise_share", "silhouette", "davies_bouldin", "stability", "ari_truth", "metrics"]  # fmt: skip
+    columns = [
+        "run_id",
+        "started",
+        "finished",
+        "status",
+        "recommended",
+        "customers",
+        "n_clusters",
+        "noise_share",
+        "silhouette",
+        "davies_bouldin",
+        "stability",
+        "ari_truth",
+        "metrics",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -158,15 +171,17 @@ def _versions(
     champion = (getattr(model, "aliases", None) or {}).get(source.alias)
     rows = []
     for v in client.search_model_versions(f"name='{source.model_name}'"):
-        rows.append({
-            "version": str(v.version),
-            "created": _time(v.creation_timestamp),
-            "method": (v.tags or {}).get("method", ""),
-            "run_id": (v.tags or {}).get("run_id", v.run_id),
-            "status": v.status,
-            "aliases": ", ".join(sorted(aliases.get(str(v.version), []))),
-            "champion": champion is not None and str(v.version) == str(champion),
-        })  # fmt: skip
+        rows.append(
+            {
+                "version": str(v.version),
+                "created": _time(v.creation_timestamp),
+                "method": (v.tags or {}).get("method", ""),
+                "run_id": (v.tags or {}).get("run_id", v.run_id),
+                "status": v.status,
+                "aliases": ", ".join(sorted(aliases.get(str(v.version), []))),
+                "champion": champion is not None and str(v.version) == str(champion),
+            }
+        )
     frame = pd.DataFrame(rows, columns=columns)
     if not frame.empty:
         frame = frame.sort_values(

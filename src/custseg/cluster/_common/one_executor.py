@@ -88,10 +88,15 @@ def fit_on_one_executor(
             warnings.simplefilter("always")
             fitted = clusterer.fit(X)
         raised = [(w.category, str(w.message)) for w in caught]
-        yield pd.DataFrame({
-            "model": [pickle.dumps(fitted)], "warnings": [pickle.dumps(raised)],
-            "host": [socket.gethostname()], "pid": [os.getpid()], "rows": [X.shape[0]],
-        })  # fmt: skip
+        yield pd.DataFrame(
+            {
+                "model": [pickle.dumps(fitted)],
+                "warnings": [pickle.dumps(raised)],
+                "host": [socket.gethostname()],
+                "pid": [os.getpid()],
+                "rows": [X.shape[0]],
+            }
+        )
 
     schema = "model binary, warnings binary, host string, pid long, rows long"
     # One partition, one task: the shuffle moves every row to the executor that fits.

@@ -238,9 +238,13 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
         ari, n_sample = None, 0
         if not self._distributed_is_exact:
             sample = sample_features(
-                dataset, features, self.getFeaturesCol(), n_rows, AGREEMENT_SAMPLE_ROWS,
+                dataset,
+                features,
+                self.getFeaturesCol(),
+                n_rows,
+                AGREEMENT_SAMPLE_ROWS,
                 getattr(clusterer, "random_state", 0),
-            )  # fmt: skip
+            )
             n_sample = sample.shape[0]
             ari = agreement(clusterer, fitted, sample, n_rows / n_sample)
         fitted.fit_report_ = distributed_report(

@@ -96,9 +96,11 @@ def count_own(X: np.ndarray, eps: float, min_samples: int) -> OwnCounts:
     if n == 0 or min_samples <= 1:
         empty = np.empty(0, dtype=np.int64)
         return OwnCounts(
-            np.full(n, max(min_samples, 0), dtype=np.int64), empty,
-            np.empty((0, k), dtype=np.int64), np.empty(0, dtype=bool),
-        )  # fmt: skip
+            np.full(n, max(min_samples, 0), dtype=np.int64),
+            empty,
+            np.empty((0, k), dtype=np.int64),
+            np.empty(0, dtype=bool),
+        )
     order = spatial_order(X)
     queries = X[order]
     tree = cKDTree(X, leafsize=COUNT_LEAF_SIZE)

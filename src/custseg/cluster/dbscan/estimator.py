@@ -140,9 +140,13 @@ class DBSCAN(BaseClusterer):
         point within eps", ties at eps included.
         """
         return nearest_core(
-            X, self.components_, self.core_labels_, float(self.eps),
-            tree=self._core_tree, workers=-1 if threaded else 1,
-        )  # fmt: skip
+            X,
+            self.components_,
+            self.core_labels_,
+            float(self.eps),
+            tree=self._core_tree,
+            workers=-1 if threaded else 1,
+        )
 
     def predict(self, X: Any) -> np.ndarray:
         """Label of the nearest core point if it is within eps, else -1 (noise)."""

@@ -37,12 +37,14 @@ def read_summary(table: pd.DataFrame, n_features: int) -> BubbleSummary:
     a = index.reindex(edges["a"].to_numpy()).to_numpy()
     b = index.reindex(edges["b"].to_numpy()).to_numpy()
     return BubbleSummary(
-        leaves=leaves, counts=counts, levels=bubbles["w"].to_numpy(np.float64),
+        leaves=leaves,
+        counts=counts,
+        levels=bubbles["w"].to_numpy(np.float64),
         mids=bubbles["mid"].to_numpy(np.float64),
         centroids=sums / counts[:, None],
         edges=np.column_stack([a, b, edges["w"].to_numpy(np.float64)]),
         n_inexact_core=int(bubbles["inexact"].sum()),
-    )  # fmt: skip
+    )
 
 
 def bubble_spanning_tree(summary: BubbleSummary) -> np.ndarray:

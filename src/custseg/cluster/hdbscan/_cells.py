@@ -101,9 +101,14 @@ def make_plan(sample: np.ndarray, n_rows: int, min_samples: int, max_bubbles: in
         halo[c] = float(np.quantile(in_cell, HALO_QUANTILE)) if in_cell.size else 0.0
     halo = np.minimum(halo, halo_caps(sample, tree, cell_depth, cell_lo, cell_hi))
     return Plan(
-        tree=tree, cell_depth=cell_depth, cell_lo=cell_lo, cell_hi=cell_hi, halo=halo,
-        min_samples=min_samples, n_neighbours=min_samples + EDGE_NEIGHBOURS,
-    )  # fmt: skip
+        tree=tree,
+        cell_depth=cell_depth,
+        cell_lo=cell_lo,
+        cell_hi=cell_hi,
+        halo=halo,
+        min_samples=min_samples,
+        n_neighbours=min_samples + EDGE_NEIGHBOURS,
+    )
 
 
 def halo_caps(
@@ -121,8 +126,9 @@ def halo_caps(
     the median), against 0.8% uncapped.
     """
     rng = np.random.default_rng(SAMPLE_SEED + 1)
-    rows = sample[rng.choice(sample.shape[0], size=min(sample.shape[0], HALO_BUDGET_PROBES),
-                             replace=False)]  # fmt: skip
+    rows = sample[
+        rng.choice(sample.shape[0], size=min(sample.shape[0], HALO_BUDGET_PROBES), replace=False)
+    ]
     cell = tree.leaf_of(rows) >> (tree.depth - cell_depth)
     own = np.bincount(cell, minlength=2**cell_depth)
     caps = np.full(2**cell_depth, np.inf)
@@ -153,9 +159,14 @@ def tag_rows(plan: Plan, X: np.ndarray, valid: np.ndarray) -> pd.DataFrame:
         parts_rows.append(rows)
     rows = np.concatenate(parts_rows)
     cells = np.concatenate(parts_cell)
-    out = pd.DataFrame({"key": plan.partition_keys[cells + 1], "cell": cells.astype(np.int32),
-                        "leaf": leaf[rows].astype(np.int32),
-                        "home": np.arange(rows.size) < X.shape[0]})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "key": plan.partition_keys[cells + 1],
+            "cell": cells.astype(np.int32),
+            "leaf": leaf[rows].astype(np.int32),
+            "home": np.arange(rows.size) < X.shape[0],
+        }
+    )
     for j in range(X.shape[1]):
         out[f"x{j}"] = X[rows, j]
     return out
@@ -239,14 +250,16 @@ def summarise_cell(
     pick = by_weight[rank < MAX_BUBBLE_EDGES]
 
     n_bubbles, n_edges = leaves.size, pick.size
-    out = pd.DataFrame({
-        "a": np.concatenate([leaves, a[pick]]).astype(np.int32),
-        "b": np.concatenate([np.full(n_bubbles, -1), b[pick]]).astype(np.int32),
-        "w": np.concatenate([levels, w[pick]]).astype(np.float64),
-        "mid": np.concatenate([mid_core, np.zeros(n_edges)]).astype(np.float64),
-        "n": np.concatenate([counts, np.zeros(n_edges)]).astype(np.int64),
-        "inexact": np.concatenate([n_inexact, np.zeros(n_edges)]).astype(np.int64),
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "a": np.concatenate([leaves, a[pick]]).astype(np.int32),
+            "b": np.concatenate([np.full(n_bubbles, -1), b[pick]]).astype(np.int32),
+            "w": np.concatenate([levels, w[pick]]).astype(np.float64),
+            "mid": np.concatenate([mid_core, np.zeros(n_edges)]).astype(np.float64),
+            "n": np.concatenate([counts, np.zeros(n_edges)]).astype(np.int64),
+            "inexact": np.concatenate([n_inexact, np.zeros(n_edges)]).astype(np.int64),
+        }
+    )
     for j in range(n_features):
         out[f"s{j}"] = np.concatenate([sums[:, j], np.zeros(n_edges)])
     return out

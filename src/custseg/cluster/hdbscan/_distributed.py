@@ -106,18 +106,27 @@ def fit_distributed(
 
     min_samples = clusterer.min_samples or clusterer.min_cluster_size
     tree, summary, labels = fit_summary(
-        dataset, features, n_rows, min_samples=min_samples,
-        min_cluster_size=clusterer.min_cluster_size, max_bubbles=max_bubbles,
+        dataset,
+        features,
+        n_rows,
+        min_samples=min_samples,
+        min_cluster_size=clusterer.min_cluster_size,
+        max_bubbles=max_bubbles,
         features_name=features_name,
-    )  # fmt: skip
+    )
     leaf_labels = np.full(tree.n_leaves, -1, dtype=np.int64)  # empty bubbles: noise
     leaf_labels[summary.leaves] = labels
     leaf_counts = np.zeros(tree.n_leaves, dtype=np.int64)
     leaf_counts[summary.leaves] = summary.counts
     return HDBSCAN.from_bubbles(
-        clusterer.get_params(), tree.dims, tree.values, leaf_labels, leaf_counts,
-        n_features=summary.centroids.shape[1], n_inexact_core=summary.n_inexact_core,
-    )  # fmt: skip
+        clusterer.get_params(),
+        tree.dims,
+        tree.values,
+        leaf_labels,
+        leaf_counts,
+        n_features=summary.centroids.shape[1],
+        n_inexact_core=summary.n_inexact_core,
+    )
 
 
 def fit_summary(
@@ -151,9 +160,13 @@ def fit_summary(
     log.info(
         "HDBSCAN distributed: %d customers, %d bubbles, %d cells, halo radii %.3g..%.3g; "
         "sample and plan %.1f s",
-        n_rows, plan.tree.n_leaves, plan.n_cells, plan.halo.min(), plan.halo.max(),
+        n_rows,
+        plan.tree.n_leaves,
+        plan.n_cells,
+        plan.halo.min(),
+        plan.halo.max(),
         time.perf_counter() - started,
-    )  # fmt: skip
+    )
 
     # Flat double columns travel through Arrow much faster than array<double>; F.get gives
     # null (not an error) past the end of a short vector, and "len" catches long ones.
@@ -176,12 +189,24 @@ def fit_summary(
     def summarise(pdf: pd.DataFrame) -> pd.DataFrame:
         cell = int(pdf["cell"].iloc[0])
         if cell < 0:  # the refused rows: their count only
-            return pd.DataFrame({"a": [-1], "b": [-1], "w": [0.0], "mid": [0.0], "n": [len(pdf)],
-                                 "inexact": [0], **{f"s{j}": [0.0] for j in range(n_features)}})  # fmt: skip
+            return pd.DataFrame(
+                {
+                    "a": [-1],
+                    "b": [-1],
+                    "w": [0.0],
+                    "mid": [0.0],
+                    "n": [len(pdf)],
+                    "inexact": [0],
+                    **{f"s{j}": [0.0] for j in range(n_features)},
+                }
+            )
         return summarise_cell(
-            plan, pdf["leaf"].to_numpy(np.int64), pdf["home"].to_numpy(bool),
-            pdf[names].to_numpy(np.float64), cell,
-        )  # fmt: skip
+            plan,
+            pdf["leaf"].to_numpy(np.int64),
+            pdf["home"].to_numpy(bool),
+            pdf[names].to_numpy(np.float64),
+            cell,
+        )
 
     tagged = flat.mapInPandas(tag, tag_schema)
     # Each cell is one heavy task: hash partitioning on a key chosen per cell gives every
@@ -206,9 +231,13 @@ def fit_summary(
     log.info(
         "HDBSCAN distributed: %d non-empty bubbles, %d edges, %d clusters, %d core distances "
         "not proven exact; Spark pass done at %.1f s, tree on the driver %.1f s",
-        summary.leaves.size, summary.edges.shape[0], int(labels.max()) + 1 if labels.size else 0,
-        summary.n_inexact_core, summarised - started, time.perf_counter() - summarised,
-    )  # fmt: skip
+        summary.leaves.size,
+        summary.edges.shape[0],
+        int(labels.max()) + 1 if labels.size else 0,
+        summary.n_inexact_core,
+        summarised - started,
+        time.perf_counter() - summarised,
+    )
     return plan.tree, summary, labels
 
 

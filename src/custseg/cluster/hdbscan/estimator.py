@@ -127,10 +127,12 @@ class HDBSCAN(BaseClusterer):
         obj.validate_params()
         obj.n_features_in_ = int(n_features)
         obj._set_bubbles(
-            np.asarray(split_dims, dtype=np.int64), np.asarray(split_values, dtype=np.float64),
-            np.asarray(leaf_labels, dtype=np.int64), np.asarray(leaf_counts, dtype=np.int64),
+            np.asarray(split_dims, dtype=np.int64),
+            np.asarray(split_values, dtype=np.float64),
+            np.asarray(leaf_labels, dtype=np.int64),
+            np.asarray(leaf_counts, dtype=np.int64),
             int(n_inexact_core),
-        )  # fmt: skip
+        )
         return obj
 
     def _set_bubbles(

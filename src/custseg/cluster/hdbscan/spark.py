@@ -45,7 +45,11 @@ class _HDBSCANParams(_SparkClusterParams):
         "neighbours defining the core distance; None = min_cluster_size",
         TypeConverters.toInt,
     )
-    maxBubbles: Param[int] = spark_param("maxBubbles", "above maxDriverRows: most bubbles (customer summaries) the hierarchy is built on", TypeConverters.toInt)  # fmt: skip
+    maxBubbles: Param[int] = spark_param(
+        "maxBubbles",
+        "above maxDriverRows: most bubbles (customer summaries) the hierarchy is built on",
+        TypeConverters.toInt,
+    )
     _algo_params = ("min_cluster_size", "min_samples")
     _clusterer_cls = HDBSCAN
 
@@ -97,9 +101,13 @@ class SparkHDBSCAN(SparkClusterEstimator, _HDBSCANParams):
 
         assert isinstance(clusterer, HDBSCAN)
         return fit_distributed(
-            dataset, features, clusterer, n_rows,
-            max_bubbles=self.getMaxBubbles(), features_name=self.getFeaturesCol(),
-        )  # fmt: skip
+            dataset,
+            features,
+            clusterer,
+            n_rows,
+            max_bubbles=self.getMaxBubbles(),
+            features_name=self.getFeaturesCol(),
+        )
 
     @keyword_only
     def __init__(

@@ -152,9 +152,13 @@ def fit_on_summaries(clusterer: Hierarchical, micro: MicroClusters) -> Hierarchi
             1, math.ceil(clusterer.min_segment_size * len(micro.sample) / max(1, micro.n_rows))
         )
         best_k, silhouette_by_k, _, _ = choose_k_by_silhouette(
-            micro.sample, sample_labels_for_k, (low, min(high, micro.n_micro)),
-            clusterer.silhouette_sample, clusterer.random_state, min_segment_size=sample_min_size,
-        )  # fmt: skip
+            micro.sample,
+            sample_labels_for_k,
+            (low, min(high, micro.n_micro)),
+            clusterer.silhouette_sample,
+            clusterer.random_state,
+            min_segment_size=sample_min_size,
+        )
         micro_labels = labels_by_k[best_k]
     return Hierarchical.from_micro_clusters(
         clusterer.get_params(),

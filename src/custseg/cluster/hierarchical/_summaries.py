@@ -124,9 +124,12 @@ def seed_centers(sample: np.ndarray, n_micro: int, seed: int) -> np.ndarray:
     if distinct.shape[0] <= n_micro:
         return distinct
     kmeans = KMeans(
-        n_clusters=n_micro, init="random", n_init=1, max_iter=SEED_KMEANS_ITERATIONS,
+        n_clusters=n_micro,
+        init="random",
+        n_init=1,
+        max_iter=SEED_KMEANS_ITERATIONS,
         random_state=seed,
-    )  # fmt: skip
+    )
     return np.ascontiguousarray(kmeans.fit(sample).cluster_centers_)
 
 

@@ -54,16 +54,24 @@ class _HierarchicalParams(_SparkClusterParams):
         "seed of the silhouette sample (and of the micro-clusters)",
         TypeConverters.toInt,
     )
-    numMicroClusters: Param[int] = spark_param("numMicroClusters", "micro-clusters summarising the customers above maxDriverRows (Ward runs on them)", TypeConverters.toInt)  # fmt: skip
+    numMicroClusters: Param[int] = spark_param(
+        "numMicroClusters",
+        "micro-clusters summarising the customers above maxDriverRows (Ward runs on them)",
+        TypeConverters.toInt,
+    )
     _algo_params = ("n_clusters", "linkage", "k_range", "silhouette_sample", "random_state")
     _clusterer_cls = Hierarchical
 
     def __init__(self) -> None:
         super().__init__()
         self._setDefault(
-            n_clusters=None, linkage="ward", k_range=list(K_RANGE), silhouette_sample=SILHOUETTE_SAMPLE, random_state=0,
+            n_clusters=None,
+            linkage="ward",
+            k_range=list(K_RANGE),
+            silhouette_sample=SILHOUETTE_SAMPLE,
+            random_state=0,
             numMicroClusters=HIERARCHICAL_MICRO_CLUSTERS,
-        )  # fmt: skip
+        )
 
     def getNumMicroClusters(self) -> int:
         return self.getOrDefault(self.numMicroClusters)
@@ -121,10 +129,14 @@ class SparkHierarchical(SparkClusterEstimator, _HierarchicalParams):
                 f"({n_micro}) the data is summarised into; raise numMicroClusters"
             )
         return fit_distributed(
-            dataset, features, clusterer,
-            n_rows=n_rows, n_micro=n_micro,
-            col_name=self.getFeaturesCol(), max_driver_rows=driver_rows,
-        )  # fmt: skip
+            dataset,
+            features,
+            clusterer,
+            n_rows=n_rows,
+            n_micro=n_micro,
+            col_name=self.getFeaturesCol(),
+            max_driver_rows=driver_rows,
+        )
 
     @keyword_only
     def __init__(

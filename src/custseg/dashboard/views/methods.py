@@ -16,12 +16,22 @@ src = ui.source()
 st.title("Methods compared")
 
 COLUMNS = {
-    "method": "Method", "choice": "Parameters chosen", "n_clusters": "Segments", "noise_share": "Noise",
-    "largest_share": "Largest", "silhouette": "Silhouette", "davies_bouldin": "Davies-Bouldin",
-    "stability": "Stability", "ari_truth": "ARI vs truth", "score": "Score", "usable": "Usable",
-    "recommended": "Recommended", "note": "Note", "seconds": "Seconds",
+    "method": "Method",
+    "choice": "Parameters chosen",
+    "n_clusters": "Segments",
+    "noise_share": "Noise",
+    "largest_share": "Largest",
+    "silhouette": "Silhouette",
+    "davies_bouldin": "Davies-Bouldin",
+    "stability": "Stability",
+    "ari_truth": "ARI vs truth",
+    "score": "Score",
+    "usable": "Usable",
+    "recommended": "Recommended",
+    "note": "Note",
+    "seconds": "Seconds",
     "engine": "Engine",
-}  # fmt: skip
+}
 
 if ui.ready(src):
     table = gold.comparison(src)
@@ -30,7 +40,9 @@ if ui.ready(src):
     else:
         shown = table[[c for c in COLUMNS if c in table.columns]].rename(columns=COLUMNS)
         st.dataframe(
-            shown, hide_index=True, key="methods_table",
+            shown,
+            hide_index=True,
+            key="methods_table",
             column_config={
                 "Noise": st.column_config.NumberColumn(format="percent"),
                 "Largest": st.column_config.NumberColumn(format="percent"),
@@ -41,10 +53,12 @@ if ui.ready(src):
                 "Score": st.column_config.NumberColumn(format="%.3f"),
                 "Seconds": st.column_config.NumberColumn(format="%.1f"),
             },
-        )  # fmt: skip
-        st.caption("A method is usable with at least 2 segments, at most 25% noise, at most 90% in the "
-                   "largest segment and a stable result; the highest score among usable methods is "
-                   "recommended.")  # fmt: skip
+        )
+        st.caption(
+            "A method is usable with at least 2 segments, at most 25% noise, at most 90% in the "
+            "largest segment and a stable result; the highest score among usable methods is "
+            "recommended."
+        )
         ui.chart(charts.comparison_figure(table), key="methods_compare")
 
     diagnostics = gold.dbscan_diagnostics(src)
@@ -64,16 +78,21 @@ if ui.ready(src):
         tiles[1].metric("Noise share", ui.fmt_pct(diagnostics.get("noise_share")))
         tiles[2].metric("Largest cluster", ui.fmt_pct(diagnostics.get("largest_share")))
         ratio = diagnostics.get("density_ratio")
-        tiles[3].metric("Density variation", "n/a" if ratio is None else f"{float(ratio):.1f}x",
-                        help="90th / 10th percentile of the k-distance: 1 = one density everywhere")  # fmt: skip
+        tiles[3].metric(
+            "Density variation",
+            "n/a" if ratio is None else f"{float(ratio):.1f}x",
+            help="90th / 10th percentile of the k-distance: 1 = one density everywhere",
+        )
         tiles[4].metric("Knee eps", f"{float(diagnostics.get('knee_eps', float('nan'))):.3g}")
         for reason in diagnostics.get("reasons", []) or []:
             st.markdown("- " + ui.md(reason))
         if diagnostics.get("recommendation"):
             st.markdown("**Recommendation:** " + ui.md(diagnostics["recommendation"]))
         ui.chart(charts.k_distance_figure(curve, diagnostics), key="methods_kdist")
-        st.caption("The knee of the sorted k-distance curve is the suggested eps. When densities vary, "
-                   "no single eps fits every segment: sparse segments become noise or dense ones merge.")  # fmt: skip
+        st.caption(
+            "The knee of the sorted k-distance curve is the suggested eps. When densities vary, "
+            "no single eps fits every segment: sparse segments become noise or dense ones merge."
+        )
 
     st.subheader(f"{HIERARCHICAL} clustering")
     Z = gold.linkage_matrix(src)

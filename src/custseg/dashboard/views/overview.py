@@ -20,20 +20,33 @@ if ui.ready(src):
 
     row1 = st.columns(4)
     row1[0].metric("Customers segmented", ui.fmt_int(k.customers))
-    row1[1].metric("Revenue", ui.fmt_money(k.revenue), help="Total spend of the segmented customers")
-    row1[2].metric("Segments", ui.fmt_int(k.segments), help="Noise (unassigned customers) not counted")
+    row1[1].metric(
+        "Revenue", ui.fmt_money(k.revenue), help="Total spend of the segmented customers"
+    )
+    row1[2].metric(
+        "Segments", ui.fmt_int(k.segments), help="Noise (unassigned customers) not counted"
+    )
     row1[3].metric("Noise share", ui.fmt_pct(k.noise_share), help="Customers no segment describes")
     row2 = st.columns([1, 1, 1.5, 1])
-    row2[0].metric("Recommended method", k.recommended or "n/a",
-                   help="By the comparison rule; see the Methods page")  # fmt: skip
-    row2[1].metric("Segments from", k.method or "n/a", help="The method the gold tables were written with")
+    row2[0].metric(
+        "Recommended method",
+        k.recommended or "n/a",
+        help="By the comparison rule; see the Methods page",
+    )
+    row2[1].metric(
+        "Segments from", k.method or "n/a", help="The method the gold tables were written with"
+    )
     row2[2].metric("Last run finished (UTC)", ui.fmt_time(k.finished, zone=False))
     champion = f"v{k.champion}" if k.champion else "none"
     row2[3].metric(
-        f"Model @{src.alias}", champion,
-        delta=None if not k.table_version or k.table_version == k.champion else f"tables from v{k.table_version}",
-        delta_color="off", help=f"Registered model {src.model_name}: the version the alias points to",
-    )  # fmt: skip
+        f"Model @{src.alias}",
+        champion,
+        delta=None
+        if not k.table_version or k.table_version == k.champion
+        else f"tables from v{k.table_version}",
+        delta_color="off",
+        help=f"Registered model {src.model_name}: the version the alias points to",
+    )
     if tracking.error:
         st.warning(tracking.error)
 
@@ -45,4 +58,6 @@ if ui.ready(src):
 
     st.subheader("Business insights")
     st.markdown("\n".join(f"- {ui.md(line)}" for line in business_insights(profiles)))
-    st.caption(f"Run {k.run_id or 'n/a'}: see the Segments page for what each segment means and what to do.")
+    st.caption(
+        f"Run {k.run_id or 'n/a'}: see the Segments page for what each segment means and what to do."
+    )

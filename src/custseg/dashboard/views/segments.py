@@ -18,8 +18,10 @@ if ui.ready(src):
     labels = charts.segment_labels(profiles)
     table = ui.customers(src)
 
-    st.caption("What each segment is, what it is worth and what to do about it. Words like "
-               "\"high\" place the segment's median among all customers' quintiles.")  # fmt: skip
+    st.caption(
+        "What each segment is, what it is worth and what to do about it. Words like "
+        "\"high\" place the segment's median among all customers' quintiles."
+    )
     ordered = [s for s in charts.ordered(labels) if s in set(profiles["segment"])]
     rows = profiles.set_index("segment")
     columns = st.columns(2)
@@ -40,14 +42,21 @@ if ui.ready(src):
     st.subheader("Feature profile")
     z = charts.feature_zscores(table, FEATURE_COLUMNS, src.log_features)
     ui.chart(charts.zscore_heatmap(z, labels), key="segments_heatmap")
-    st.caption("Mean z-score of each feature per segment (money and count features log-scaled first, "
-               "as the model sees them): 0 is the average customer, +1 one standard deviation above.")  # fmt: skip
+    st.caption(
+        "Mean z-score of each feature per segment (money and count features log-scaled first, "
+        "as the model sees them): 0 is the average customer, +1 one standard deviation above."
+    )
 
     st.subheader("Distribution by segment")
     present = [f for f in FEATURE_COLUMNS if f in table.columns]
     pick, scale = st.columns([3, 1])
-    feature = pick.selectbox("Feature", present, index=present.index("total_spend") if "total_spend" in present else 0,
-                             format_func=charts.feature_title, key="segments_feature")  # fmt: skip
+    feature = pick.selectbox(
+        "Feature",
+        present,
+        index=present.index("total_spend") if "total_spend" in present else 0,
+        format_func=charts.feature_title,
+        key="segments_feature",
+    )
     log = scale.toggle("Log scale", value=feature in src.log_features, key="segments_log")
     ui.chart(charts.box_figure(table, feature, labels, log=log), key="segments_box")
 
