@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
