@@ -1,4 +1,5 @@
-"""Agreement of a labelling with the planted truth, computed in Spark (nothing per customer collected)."""
+"""Agreement of a labelling with the planted truth, computed in Spark (nothing per customer
+collected)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """custseg's DBSCAN (distributed SparkDBSCAN, and single-process) against scikit-learn's (issue #5).
 
-    .venv/bin/python benchmarks/bench_dbscan.py --sizes 100000,300000 [--skewed] [--skip-reference-above N]
-        [--driver-memory 2g] [--partition-rows N] [--transform-new] [--workdir DIR]
+    .venv/bin/python benchmarks/bench_dbscan.py --sizes 100000,300000 [--skewed]
+        [--skip-reference-above N] [--driver-memory 2g] [--partition-rows N] [--transform-new]
+        [--workdir DIR]
 
 Data: ``_data.blob_mixture`` (8 dimensions, 5 Gaussian blobs + 2% uniform noise), eps = 0.6,
 min_samples = 10. Each engine runs in its own child process, so each peak memory is its own
@@ -12,9 +13,9 @@ custseg's time covers the fit and the labels of every training row (the fit's ow
 too (no Spark: the kernels each distributed box runs, on all rows in one process; what
 SparkDBSCAN does under ``maxDriverRows`` and a data team calls on a numpy array), timed
 and compared the same way. ``--transform-new`` also times ``transform`` of the same rows read
-as a new DataFrame (the scoring path for new customers), reported separately. Results are compared row by row: core points and noise
-identical, adjusted Rand index of the core points' labels = 1. Targets of issue #5 are
-printed next to the figures.
+as a new DataFrame (the scoring path for new customers), reported separately. Results are
+compared row by row: core points and noise identical, adjusted Rand index of the core points'
+labels = 1. Targets of issue #5 are printed next to the figures.
 
 The run also measures the *Spark floor*: the peak memory of a local[2] application with the
 same settings that only runs one trivial Python job on both task slots (the JVM, the driver
@@ -48,7 +49,8 @@ def run_custseg(
     partition_rows: int | None,
     transform_new: bool,
 ) -> dict:
-    """Child side: fit + the training rows' labels on local[2], to Parquet; returns the measurement."""
+    """Child side: fit + the training rows' labels on local[2], to Parquet; returns the
+    measurement."""
     from _measure import measure
 
     from custseg.cluster import SparkDBSCAN
@@ -143,7 +145,8 @@ def run_spark_floor(driver_memory: str) -> dict:
 
 
 def run_in_memory(engine: str, n: int, skewed: bool, out: Path) -> dict:
-    """Child side: scikit-learn's DBSCAN(n_jobs=2), or custseg's single-process DBSCAN, on the same rows."""
+    """Child side: scikit-learn's DBSCAN(n_jobs=2), or custseg's single-process DBSCAN, on the
+    same rows."""
     import numpy as np
     from _data import blob_mixture
     from _measure import measure
@@ -222,7 +225,10 @@ def compare(ours_path: Path, ref_path: Path, n: int) -> str:
     same_noise = bool(((labels == -1) == (ref_labels == -1)).all())
     ari = adjusted_rand_score(ref_labels[ref_core], labels[ref_core]) if ref_core.any() else 1.0
     verdict = "identical" if same_core and same_noise and ari == 1.0 else "DIFFERENT"
-    return f"{verdict} (core {'=' if same_core else '!='}, noise {'=' if same_noise else '!='}, core ARI {ari:.6f})"
+    return (
+        f"{verdict} (core {'=' if same_core else '!='}, "
+        f"noise {'=' if same_noise else '!='}, core ARI {ari:.6f})"
+    )
 
 
 def gb(n: float) -> str:
@@ -305,7 +311,8 @@ def print_row(
     n: int, engine: str, ours: dict | None, ref: dict | None, agreement: str, load: float
 ) -> None:
     print(
-        f"n={n:,}: custseg {engine} {json.dumps(ours)} | sklearn {json.dumps(ref)} | {agreement} | load {load:.2f}",
+        f"n={n:,}: custseg {engine} {json.dumps(ours)} | sklearn {json.dumps(ref)} | "
+        f"{agreement} | load {load:.2f}",
         flush=True,
     )
 
@@ -313,7 +320,8 @@ def print_row(
 def print_table(rows: list, skewed: bool, floor: dict | None) -> None:
     title = "skewed" if skewed else "balanced"
     print(
-        f"\ncustseg DBSCAN vs scikit-learn DBSCAN(n_jobs=2), {title} blob mixture, eps={EPS}, min_samples={MIN_SAMPLES}"
+        f"\ncustseg DBSCAN vs scikit-learn DBSCAN(n_jobs=2), {title} blob mixture, "
+        f"eps={EPS}, min_samples={MIN_SAMPLES}"
     )
     header = (
         "n",
@@ -354,10 +362,12 @@ def print_table(rows: list, skewed: bool, floor: dict | None) -> None:
             )
         )
     print(
-        "targets: 300k <= 1/2 sklearn time and <= 1/3 its memory, identical; 1e6 <= 600 s and < 6 GB;"
+        "targets: 300k <= 1/2 sklearn time and <= 1/3 its memory, identical; "
+        "1e6 <= 600 s and < 6 GB;"
     )
     print(
-        "         1e7 completes, time per point grows no faster than n log n; skewed within 2x balanced"
+        "         1e7 completes, time per point grows no faster than n log n; "
+        "skewed within 2x balanced"
     )
     spark_seconds = {
         n: ours["seconds"] for n, engine, ours, *_ in rows if engine == "SparkDBSCAN" and ours

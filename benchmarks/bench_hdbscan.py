@@ -134,7 +134,8 @@ def main() -> None:
     )
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(
-        f"HDBSCAN benchmark, data={args.data}, {params}, maxBubbles={args.max_bubbles}; load at start: {load}"
+        f"HDBSCAN benchmark, data={args.data}, {params}, maxBubbles={args.max_bubbles}; "
+        f"load at start: {load}"
     )
     rows = []
     try:
@@ -186,7 +187,9 @@ def main() -> None:
                         "method": "fast_hdbscan / hdbscan",
                         "seconds": None,
                         "peak": None,
-                        "detail": f"skipped (above --skip-reference-above {args.skip_reference_above:,})",
+                        "detail": (
+                            f"skipped (above --skip-reference-above {args.skip_reference_above:,})"
+                        ),
                     }
                 )
             else:
@@ -229,7 +232,9 @@ def main() -> None:
                             "method": "hdbscan",
                             "seconds": None,
                             "peak": None,
-                            "detail": f"skipped (above --skip-hdbscan-above {args.skip_hdbscan_above:,})",
+                            "detail": (
+                                f"skipped (above --skip-hdbscan-above {args.skip_hdbscan_above:,})"
+                            ),
                         }
                     )
             reference, name = (
@@ -264,14 +269,16 @@ def main() -> None:
 
 def print_rows(rows: list[dict]) -> None:
     print(
-        f"\n{'n':>10} {'method':<36} {'seconds':>9} {'peak tree RSS':>14} {'custseg/ref':>12}  detail"
+        f"\n{'n':>10} {'method':<36} {'seconds':>9} {'peak tree RSS':>14} "
+        f"{'custseg/ref':>12}  detail"
     )
     for r in rows:
         seconds = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
         peak = gib(r["peak"]) if r["peak"] is not None else "-"
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
         print(
-            f"{r['n']:>10,} {r['method']:<36} {seconds:>9} {peak:>14} {ratio:>12}  {r.get('detail', '')}"
+            f"{r['n']:>10,} {r['method']:<36} {seconds:>9} {peak:>14} {ratio:>12}  "
+            f"{r.get('detail', '')}"
         )
     sys.stdout.flush()
 

@@ -1,4 +1,4 @@
-"""Ward at scale: custseg's distributed SparkHierarchical against exact Ward (fastcluster, scikit-learn).
+"""Ward at scale: custseg's SparkHierarchical against exact Ward (fastcluster, scikit-learn).
 
     .venv/bin/python benchmarks/bench_hierarchical.py --sizes 50000,100000,1000000
     .venv/bin/python benchmarks/bench_hierarchical.py --data customers --sizes 50000 [--k auto]
@@ -87,7 +87,10 @@ def main() -> None:
         "--exact-stability",
         type=int,
         default=3,
-        help="exact Ward refits on 99%% subsamples, as the floor of 'ARI vs exact' (default 3; 0: none)",
+        help=(
+            "exact Ward refits on 99%% subsamples, as the floor of 'ARI vs exact' "
+            "(default 3; 0: none)"
+        ),
     )
     parser.add_argument("--driver-memory", default="3g")
     parser.add_argument("--compare-summarisers", action="store_true")
@@ -398,7 +401,8 @@ def run_size(spark: Any, work: Path, n: int, args: argparse.Namespace) -> dict[s
     row["ours"] = ours
     print(
         f"  custseg: {ours['seconds']:.1f} s, peak {gib(ours['peak'])} (JVM {gib(ours['jvm'])}), "
-        f"k = {ours['k']}, {ours['micro']} micro-clusters, ARI vs exact {ours.get('ari_exact', float('nan')):.4f}, "
+        f"k = {ours['k']}, {ours['micro']} micro-clusters, "
+        f"ARI vs exact {ours.get('ari_exact', float('nan')):.4f}, "
         f"vs truth {ours['ari_truth']:.4f}; load {ours['load']}",
         flush=True,
     )
@@ -408,11 +412,14 @@ def run_size(spark: Any, work: Path, n: int, args: argparse.Namespace) -> dict[s
 
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
-        f"\nWard, {args.data} data, custseg on local[2] (maxDriverRows={MAX_DRIVER_ROWS}: distributed path)"
+        f"\nWard, {args.data} data, custseg on local[2] "
+        f"(maxDriverRows={MAX_DRIVER_ROWS}: distributed path)"
     )
     header = (
-        f"{'n':>10} {'k':>3} {'custseg s':>10} {'peak':>10} {'fastcluster s':>14} {'peak':>10} {'sklearn s':>10} {'peak':>10} "
-        f"{'ratio fc/ours':>13} {'ratio sk/ours':>13} {'ARI exact':>9} {'ARI truth':>9} {'exact truth':>11}"
+        f"{'n':>10} {'k':>3} {'custseg s':>10} {'peak':>10} {'fastcluster s':>14} {'peak':>10} "
+        f"{'sklearn s':>10} {'peak':>10} "
+        f"{'ratio fc/ours':>13} {'ratio sk/ours':>13} {'ARI exact':>9} {'ARI truth':>9} "
+        f"{'exact truth':>11}"
     )
     print(header)
     notes = []
@@ -427,8 +434,10 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         ari_exact = f"{ours['ari_exact']:.4f}" if "ari_exact" in ours else "-"
         exact_truth = f"{fc['ari_truth']:.4f}" if "ari_truth" in fc else "-"
         print(
-            f"{row['n']:>10,} {row['k']:>3} {ours['seconds']:>10.1f} {gib(ours['peak']):>10} {fc_s:>14} {fc_peak:>10} "
-            f"{sk_s:>10} {sk_peak:>10} {ratio:>13} {sk_ratio:>13} {ari_exact:>9} {ours['ari_truth']:>9.4f} {exact_truth:>11}"
+            f"{row['n']:>10,} {row['k']:>3} {ours['seconds']:>10.1f} {gib(ours['peak']):>10} "
+            f"{fc_s:>14} {fc_peak:>10} "
+            f"{sk_s:>10} {sk_peak:>10} {ratio:>13} {sk_ratio:>13} {ari_exact:>9} "
+            f"{ours['ari_truth']:>9.4f} {exact_truth:>11}"
         )
         for kind, ref in (("fastcluster", fc), ("scikit-learn", sk)):
             if "seconds" not in ref:
@@ -442,19 +451,22 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             gap = fc["ari_truth"] - ours["ari_truth"]
             floor = row.get("exact_stability")
             floor_note = (
-                f" (exact Ward itself with 1% of customers dropped: {min(floor):.4f}-{max(floor):.4f})"
+                " (exact Ward itself with 1% of customers dropped: "
+                f"{min(floor):.4f}-{max(floor):.4f})"
                 if floor
                 else ""
             )
             print(
                 f"  n={n:,}: ARI vs exact {ours['ari_exact']:.4f} >= {TARGET_ARI_VS_EXACT}: "
-                f"{met(ours['ari_exact'] >= TARGET_ARI_VS_EXACT)}{floor_note}; truth ARI {gap:+.4f} "
+                f"{met(ours['ari_exact'] >= TARGET_ARI_VS_EXACT)}{floor_note}; "
+                f"truth ARI {gap:+.4f} "
                 f"below exact's (<= {TARGET_TRUTH_GAP}): {met(gap <= TARGET_TRUTH_GAP)}"
             )
         if n == 100_000 and "seconds" in fc:
             speedup = fc["seconds"] / ours["seconds"]
             print(
-                f"  n=100,000: {speedup:.1f}x faster than fastcluster (target >= {TARGET_SPEEDUP_AT_100K:.0f}x): "
+                f"  n=100,000: {speedup:.1f}x faster than fastcluster "
+                f"(target >= {TARGET_SPEEDUP_AT_100K:.0f}x): "
                 f"{met(speedup >= TARGET_SPEEDUP_AT_100K)}"
             )
         if n == 10_000_000:
@@ -494,7 +506,8 @@ def compare_summarisers(spark: Any, work: Path, sizes: list[int], args: argparse
             )
         sse = float(micro.sse.sum())
         print(
-            f"  n={n:,} custseg summaries: {ours.seconds:.1f} s, within-SS {sse:.4g}; load {load_average()}",
+            f"  n={n:,} custseg summaries: {ours.seconds:.1f} s, within-SS {sse:.4g}; "
+            f"load {load_average()}",
             flush=True,
         )
         vectors = df.select(array_to_vector("features").alias("features"))
@@ -506,7 +519,8 @@ def compare_summarisers(spark: Any, work: Path, sizes: list[int], args: argparse
                 model = estimator.fit(vectors)
             cost = model.summary.trainingCost
             print(
-                f"  n={n:,} {name}: {theirs.seconds:.1f} s ({theirs.seconds / ours.seconds:.1f}x custseg's), "
+                f"  n={n:,} {name}: {theirs.seconds:.1f} s "
+                f"({theirs.seconds / ours.seconds:.1f}x custseg's), "
                 f"within-SS {cost:.4g}; load {load_average()}",
                 flush=True,
             )

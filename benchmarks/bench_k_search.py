@@ -55,7 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     data = {"blobs_8d": blob_mixture(args.rows)[0], "grid_100": grid_blobs(args.rows)}
     print(
-        f"{'data':<10}{'method':<14}{'old: every k 2..50':>26}{'new: coarse-fine 2..100':>30}{'ratio':>8}"
+        f"{'data':<10}{'method':<14}{'old: every k 2..50':>26}"
+        f"{'new: coarse-fine 2..100':>30}{'ratio':>8}"
     )
     for name, X in data.items():
         for method in args.methods.split(","):

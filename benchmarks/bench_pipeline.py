@@ -1,7 +1,7 @@
 """Raw to gold at scale: generate, ingest and build features for N customers (~5 orders each).
 
-    .venv/bin/python benchmarks/bench_pipeline.py --customers 1000000 [--stages ingest,features,segment]
-        [--compress-orders] [--methods hierarchical,kmeans]
+    .venv/bin/python benchmarks/bench_pipeline.py --customers 1000000
+        [--stages ingest,features,segment] [--compress-orders] [--methods hierarchical,kmeans]
 
 Prints time, peak memory and peak Spark scratch space (this application's files in
 its local directory: shuffle files and blocks cached on disk, including those an earlier
@@ -49,11 +49,16 @@ def main() -> None:
     parser.add_argument(
         "--stages",
         default="ingest,features",
-        help="stages after generate, in order (default ingest,features; add segment to time it too)",
+        help=(
+            "stages after generate, in order (default ingest,features; add segment to time it too)"
+        ),
     )
     parser.add_argument(
         "--methods",
-        help="segment.methods for the segment stage, comma-separated (default: the config's, all four)",
+        help=(
+            "segment.methods for the segment stage, comma-separated "
+            "(default: the config's, all four)"
+        ),
     )
     args = parser.parse_args()
     stages = args.stages.split(",")
@@ -75,7 +80,8 @@ def main() -> None:
             "tracking.artifact_location": str(work / "mlruns"),
         }
     )
-    # Spark's scratch space: this application's folders in spark.local.dir (default: the temp folder).
+    # Spark's scratch space: this application's folders in spark.local.dir (default: the temp
+    # folder).
     local_dir = Path(config.spark.conf.get("spark.local.dir") or tempfile.gettempdir())
     before = set(local_dir.glob("blockmgr-*"))
     spark = create_session(config.spark)
@@ -113,11 +119,13 @@ def main() -> None:
         f"\ncustseg raw -> gold, {args.customers:,} customers, driver memory {args.driver_memory}"
     )
     print(
-        f"{'stage':<10} {'seconds':>9} {'peak tree RSS':>15} {'peak JVM RSS':>14} {'peak scratch':>14}  detail"
+        f"{'stage':<10} {'seconds':>9} {'peak tree RSS':>15} {'peak JVM RSS':>14} "
+        f"{'peak scratch':>14}  detail"
     )
     for name, m, detail in rows:
         print(
-            f"{name:<10} {m.seconds:>9.1f} {gib(m.peak_tree_bytes):>15} {gib(m.peak_jvm_bytes):>14} "
+            f"{name:<10} {m.seconds:>9.1f} {gib(m.peak_tree_bytes):>15} "
+            f"{gib(m.peak_jvm_bytes):>14} "
             f"{gib(m.peak_scratch_bytes):>14}  {detail}"
         )
     raw_to_gold = sum(m.seconds for name, m, _ in rows if name in ("ingest", "features"))
@@ -125,11 +133,14 @@ def main() -> None:
         (m.peak_jvm_bytes for name, m, _ in rows if name in ("ingest", "features")), default=0
     )
     print(
-        f"\nraw -> gold features (ingest + features): {raw_to_gold:.1f} s (target <= {TARGET_SECONDS} s: {'met' if raw_to_gold <= TARGET_SECONDS else 'NOT met'}; "
+        f"\nraw -> gold features (ingest + features): {raw_to_gold:.1f} s "
+        f"(target <= {TARGET_SECONDS} s: "
+        f"{'met' if raw_to_gold <= TARGET_SECONDS else 'NOT met'}; "
         f"ratio {raw_to_gold / TARGET_SECONDS:.2f} of the target)"
     )
     print(
-        f"driver (JVM) peak: {gib(peak_jvm)} (target < {gib(TARGET_DRIVER_BYTES)}: {'met' if peak_jvm < TARGET_DRIVER_BYTES else 'NOT met'})"
+        f"driver (JVM) peak: {gib(peak_jvm)} (target < {gib(TARGET_DRIVER_BYTES)}: "
+        f"{'met' if peak_jvm < TARGET_DRIVER_BYTES else 'NOT met'})"
     )
 
 

@@ -1,7 +1,8 @@
 """Run every fault-injection scenario of issue #7 and print one table.
 
     .venv/bin/python benchmarks/faults_report.py            # all cases (about 5 minutes on 2 cores)
-    .venv/bin/python benchmarks/faults_report.py disk sig   # only the cases whose function name contains a word
+    .venv/bin/python benchmarks/faults_report.py disk sig   # only the cases whose function name
+                                                            # contains a word
 
 Columns: case | injected | what custseg did | figure | ok. The scenarios live in
 ``tests/faults/scenarios.py``, where ``tests/faults/test_faults.py`` asserts them.
@@ -47,11 +48,13 @@ def main(argv: list[str]) -> int:
     for r in results:
         ok = f"skipped: {r.skipped}" if r.skipped else ("yes" if r.ok else "NO")
         print(
-            f"| {_cell(r.case)} | {_cell(r.injected)} | {_cell(r.outcome)} | {_cell(r.figure)} | {ok} |"
+            f"| {_cell(r.case)} | {_cell(r.injected)} | {_cell(r.outcome)} | "
+            f"{_cell(r.figure)} | {ok} |"
         )
     failed = [r.case for r in results if not r.ok and not r.skipped]
     print(
-        f"\n{len(results)} cases in {time.monotonic() - started:.0f} s; not ok: {', '.join(failed) or 'none'}"
+        f"\n{len(results)} cases in {time.monotonic() - started:.0f} s; "
+        f"not ok: {', '.join(failed) or 'none'}"
     )
     return 0
 

@@ -111,7 +111,8 @@ def bare_python(engines_dir: Path) -> str:
         [
             str(python),
             "-c",
-            "import pyspark, sklearn, pandas\ntry:\n import custseg\nexcept ImportError:\n print('bare')",
+            "import pyspark, sklearn, pandas\ntry:\n import custseg\n"
+            "except ImportError:\n print('bare')",
         ],
         capture_output=True,
         text=True,
@@ -120,7 +121,8 @@ def bare_python(engines_dir: Path) -> str:
     )
     if probe.stdout.strip() != "bare":
         pytest.skip(
-            f"cannot build an interpreter without custseg: {probe.stdout[-300:]} {probe.stderr[-500:]}"
+            f"cannot build an interpreter without custseg: {probe.stdout[-300:]} "
+            f"{probe.stderr[-500:]}"
         )
     return str(python)
 

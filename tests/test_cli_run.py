@@ -1,4 +1,5 @@
-"""The command line end to end: generate the seed scenario, run every stage, score with the champion."""
+"""The command line end to end: generate the seed scenario, run every stage, score with the
+champion."""
 
 import re
 import subprocess

@@ -59,7 +59,10 @@ def test_importing_custseg_does_not_start_spark():
     import subprocess
     import sys
 
-    code = "import custseg, custseg.config, custseg.cli, custseg.stages.chain, custseg.storage, custseg.features; import sys; print('pyspark.sql.session' in sys.modules)"
+    code = (
+        "import custseg, custseg.config, custseg.cli, custseg.stages.chain, custseg.storage, "
+        "custseg.features; import sys; print('pyspark.sql.session' in sys.modules)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

@@ -1,4 +1,5 @@
-"""The seed scenario end to end: generate -> ingest -> features -> segment, as the original analysis saw it.
+"""The seed scenario end to end: generate -> ingest -> features -> segment, as the original
+analysis saw it.
 
 Hierarchical clustering finds the four groups of 16, 7, 1 and 1; DBSCAN is
 reported as weak with measured reasons; no personal data reaches MLflow.

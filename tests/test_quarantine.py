@@ -1,4 +1,5 @@
-"""Every bad-record kind the generator injects is quarantined exactly, with its reason; nothing is lost."""
+"""Every bad-record kind the generator injects is quarantined exactly, with its reason; nothing is
+lost."""
 
 import json
 

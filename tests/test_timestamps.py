@@ -1,4 +1,5 @@
-"""Timestamp formats: inferred from samples the way real exports write them, refused when ambiguous."""
+"""Timestamp formats: inferred from samples the way real exports write them, refused when
+ambiguous."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""The transactions adapter on exports shaped like real ones, checked against a pandas computation."""
+"""The transactions adapter on exports shaped like real ones, checked against a pandas
+computation."""
 
 import gzip
 from pathlib import Path
@@ -33,7 +34,8 @@ QUIET = {"progress": lambda _m: None}
 def _run(
     spark, root, config_file=None, stages=("ingest", "features"), transactions=None, **overrides
 ):
-    """Run the stages; ``transactions`` is written to a config file (dotted overrides cannot set null)."""
+    """Run the stages; ``transactions`` is written to a config file (dotted overrides cannot set
+    null)."""
     if transactions is not None:
         root.mkdir(parents=True, exist_ok=True)
         config_file = root / "custseg.yml"
@@ -109,7 +111,8 @@ def test_uci_export_nets_returns_and_counts_each_invoice_once(spark, tmp_path):
     assert "exact duplicate lines: 1 kept" in notes
 
     got = _features(spark, config)
-    # 14527 only returned (a discount line): netted, but with no purchase, not a customer to segment.
+    # 14527 only returned (a discount line): netted, but with no purchase, not a customer to
+    # segment.
     want = reference_features(_uci_lines(), prefix="C").drop(index="14527")
     _assert_matches(got, want)
     assert (
@@ -121,7 +124,10 @@ def test_uci_export_nets_returns_and_counts_each_invoice_once(spark, tmp_path):
 
 def test_whitespace_file_without_header_ids_or_products(spark, tmp_path):
     # The CDNOW layout: customer, yyyyMMdd date, units, amount; runs of spaces; no header.
-    text = "00001 19970101 1 11.77\n00002  19970112 1 12.00\n00002 19970112 5 77.00\n\n00003 19970102 2 20.76\n00003 19970330   2 20.76\n00003 19970402 -1 -9.99\n"
+    text = (
+        "00001 19970101 1 11.77\n00002  19970112 1 12.00\n00002 19970112 5 77.00\n\n"
+        "00003 19970102 2 20.76\n00003 19970330   2 20.76\n00003 19970402 -1 -9.99\n"
+    )
     path = tmp_path / "cdnow.txt"
     path.write_text(text)
     names = ["customer_id", "date", "units", "amount"]
@@ -180,7 +186,8 @@ def test_ambiguous_dates_are_refused_with_the_column_and_two_values(spark, tmp_p
     )
     with pytest.raises(
         InputDataError,
-        match=r"timestamp column 'when' is ambiguous: values such as '0[13]/0[24]/2011', '0[13]/0[24]/2011'",
+        match=r"timestamp column 'when' is ambiguous: values such as '0[13]/0[24]/2011', "
+        r"'0[13]/0[24]/2011'",
     ):
         _run(
             spark,
@@ -202,8 +209,10 @@ def test_a_wrong_format_stops_ingest_and_keeps_the_previous_tables(spark, tmp_pa
     before = Lakehouse(spark, config.storage).read("silver", "order_lines").count()
     with pytest.raises(
         InputDataError,
-        match=r"ingest stopped: 30 of 30 transactions rows \(100%\) quarantined, kept 0; mostly wrong_type in field "
-        r"timestamp \(e\.g\. '2010-12-0\d 08:\d\d:00', '2010-12-0\d 08:\d\d:00'\), expected a timestamp in the format 'M/d/yyyy H:mm'",
+        match=r"ingest stopped: 30 of 30 transactions rows \(100%\) quarantined, kept 0; "
+        r"mostly wrong_type in field "
+        r"timestamp \(e\.g\. '2010-12-0\d 08:\d\d:00', '2010-12-0\d 08:\d\d:00'\), "
+        r"expected a timestamp in the format 'M/d/yyyy H:mm'",
     ):
         _run(
             spark,

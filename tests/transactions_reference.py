@@ -17,7 +17,8 @@ DAY = pd.Timedelta(days=1)
 def reference_features(
     lines: pd.DataFrame, *, prefix: str | None = None, by_day: bool = False
 ) -> pd.DataFrame:
-    """Lines with customer_id, order_id (or None), ts, product_id, category, quantity and unit_price or amount."""
+    """Lines with customer_id, order_id (or None), ts, product_id, category, quantity and
+    unit_price or amount."""
     df = lines[lines["customer_id"].notna() & (lines["customer_id"] != "")].copy()
     if by_day or "order_id" not in df or df["order_id"].isna().all():
         df["order_id"] = df["customer_id"] + "|" + df["ts"].dt.strftime("%Y-%m-%d")

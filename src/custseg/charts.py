@@ -55,7 +55,8 @@ FEATURE_TITLES = {
 
 
 def segment_label(segment: int, name: str | None) -> str:
-    """How a segment is named in every chart and filter: "3 · bargain hunters", noise "noise (unassigned)"."""
+    """How a segment is named in every chart and filter: "3 · bargain hunters", noise
+    "noise (unassigned)"."""
     if int(segment) == NOISE:
         return NOISE_LABEL
     return f"{int(segment)} · {name}" if name else str(int(segment))
@@ -114,7 +115,8 @@ def ordered(labels: Mapping[int, str]) -> list[int]:
 
 
 def colors(labels: Mapping[int, str]) -> dict[str, str]:
-    """label -> colour; a segment's colour depends on its number only, so it is stable across runs."""
+    """label -> colour; a segment's colour depends on its number only, so it is stable across
+    runs."""
     out = {}
     for segment, label in labels.items():
         out[label] = NOISE_COLOR if segment == NOISE else PALETTE[(int(segment) - 1) % len(PALETTE)]
@@ -323,7 +325,8 @@ def k_distance_figure(curve: pd.DataFrame, diagnostics: Mapping[str, Any] | None
 
 
 def dendrogram_figure(Z: np.ndarray, n_clusters: int | None = None, leaves: int = 40) -> go.Figure:
-    """The top of the hierarchical merge tree (the last ``leaves`` merges), cut at ``n_clusters``."""
+    """The top of the hierarchical merge tree (the last ``leaves`` merges), cut at
+    ``n_clusters``."""
     from scipy.cluster.hierarchy import dendrogram
 
     go = _go()
@@ -366,7 +369,8 @@ def dendrogram_figure(Z: np.ndarray, n_clusters: int | None = None, leaves: int 
             annotation_position="top right",
         )
     ticks = [5 + 10 * i for i in range(len(tree["ivl"]))]
-    # Collapsed branches read "(n)"; a single-customer leaf would show its row number, which means nothing here.
+    # Collapsed branches read "(n)"; a single-customer leaf would show its row number, which
+    # means nothing here.
     names = [str(t) if str(t).startswith("(") else "(1)" for t in tree["ivl"]]
     fig.update_xaxes(tickvals=ticks, ticktext=names, tickangle=-90, tickfont={"size": 9})
     return _layout(

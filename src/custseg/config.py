@@ -42,7 +42,8 @@ class SparkConfig(_Strict):
     shuffle_partitions: int = Field(8, ge=1)
     log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
     conf: dict[str, str] = Field(default_factory=dict)
-    # Ship a zip of custseg to the executors: None = for Spark Connect and cluster masters, not local[...].
+    # Ship a zip of custseg to the executors: None = for Spark Connect and cluster masters, not
+    # local[...].
     ship_package: bool | None = None
 
     @field_validator("driver_memory")
@@ -69,7 +70,8 @@ class StorageConfig(_Strict):
     keep_versions: int = Field(
         3, ge=2
     )  # >= 2: the previous version stays readable (migration, rollback)
-    # Delta only: catalog tables <catalog>.<schema>.<layer>_<table> (Unity Catalog) instead of paths.
+    # Delta only: catalog tables <catalog>.<schema>.<layer>_<table> (Unity Catalog) instead of
+    # paths.
     catalog: str | None = None
     schema_: str | None = Field(None, alias="schema", validate_default=True)
 
@@ -99,7 +101,8 @@ class StorageConfig(_Strict):
         return value
 
     def table_name(self, layer: str, table: str) -> str | None:
-        """``catalog.schema.<layer>_<table>`` when catalog tables are configured, else None (paths)."""
+        """``catalog.schema.<layer>_<table>`` when catalog tables are configured, else None
+        (paths)."""
         if self.catalog is None or self.schema_ is None:
             return None
         return catalog_table_name(f"{self.catalog}.{self.schema_}", layer, table)
@@ -222,9 +225,12 @@ class TrackingConfig(_Strict):
         registry = info.data.get("registry_uri") or os.environ.get("MLFLOW_REGISTRY_URI")
         if uses_unity_catalog(tracking, registry) and not _UC_NAME.match(value):
             suggestion = value.replace("-", "_").split(".")[-1]
+            registry_text = registry or (
+                "databricks-uc, the default for tracking URI " + repr(tracking)
+            )
             raise ValueError(
-                "must be a three-level Unity Catalog name catalog.schema.model when models register in "
-                f"Unity Catalog (registry {registry or 'databricks-uc, the default for tracking URI ' + repr(tracking)}); "
+                "must be a three-level Unity Catalog name catalog.schema.model when models "
+                f"register in Unity Catalog (registry {registry_text}); "
                 f"e.g. main.custseg.{suggestion}"
             )
         return value
@@ -236,7 +242,8 @@ class TrackingConfig(_Strict):
         return self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or None
 
     def resolved_uri(self) -> str:
-        """This config's URI, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the working folder."""
+        """This config's URI, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the
+        working folder."""
         import os
 
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -321,8 +328,9 @@ def _check_ranges(config: Config) -> None:
     tx = config.input.transactions
     if (tx.columns.unit_price is None) == (tx.columns.amount is None):
         raise ConfigError(
-            "config keys 'input.transactions.columns.unit_price' and '...columns.amount' have values "
-            f"{tx.columns.unit_price!r} and {tx.columns.amount!r}: set exactly one (unit price x quantity, or a line total)"
+            "config keys 'input.transactions.columns.unit_price' and '...columns.amount' have "
+            f"values {tx.columns.unit_price!r} and {tx.columns.amount!r}: set exactly one "
+            "(unit price x quantity, or a line total)"
         )
     if not tx.header and not tx.column_names:
         raise ConfigError(

@@ -68,7 +68,8 @@ def resolve_as_of(orders: DataFrame, as_of: date | None) -> datetime:
     latest = orders.agg(F.max("order_ts").alias("latest")).collect()[0]["latest"]
     if latest is None:
         raise InputDataError(
-            "no valid orders found: the silver orders table is empty, so there is nothing to segment"
+            "no valid orders found: the silver orders table is empty, so there is nothing to "
+            "segment"
         )
     return latest.replace(tzinfo=timezone.utc) if latest.tzinfo is None else latest
 
@@ -153,7 +154,8 @@ def build_features(
 
 
 def _available(customers: DataFrame, order_lines: DataFrame) -> dict[str, bool]:
-    """Which optional features the input can give: any product id, any category, any loyalty tier."""
+    """Which optional features the input can give: any product id, any category, any loyalty
+    tier."""
     import pyspark.sql.functions as F
 
     lines = order_lines.agg(
@@ -227,11 +229,13 @@ def feature_notes(report: pd.DataFrame) -> list[str]:
     for rec in report.itertuples():
         if rec.count == 0:
             notes.append(
-                f"{rec.feature} is not available in this input; it is left out of clustering and profiles"
+                f"{rec.feature} is not available in this input; it is left out of clustering and "
+                "profiles"
             )
         elif rec.count > 0 and (rec.std is None or rec.std != rec.std or rec.std == 0):
             notes.append(
-                f"{rec.feature} has no variance (every customer has {rec.min:g}); it is left out of clustering"
+                f"{rec.feature} has no variance (every customer has {rec.min:g}); it is left out "
+                "of clustering"
             )
     corr = report.attrs.get("units_loyalty_corr")
     customers = int(report["count"].max()) if len(report) else 0
@@ -239,9 +243,9 @@ def feature_notes(report: pd.DataFrame) -> list[str]:
         return notes
     if corr is not None and corr == corr and abs(corr) >= NEAR_FUNCTION_CORRELATION:
         notes.append(
-            f"units_purchased and loyalty_segment are near-functions of each other "
-            f"(correlation of log units with loyalty {corr:.2f}): loyalty tiers are assigned from units, "
-            f"so together they weigh purchase volume twice"
+            "units_purchased and loyalty_segment are near-functions of each other (correlation of "
+            f"log units with loyalty {corr:.2f}): loyalty tiers are assigned from units, so "
+            "together they weigh purchase volume twice"
         )
     elif corr is not None and corr == corr:
         notes.append(f"correlation of log units purchased with loyalty segment: {corr:.2f}")

@@ -1,4 +1,5 @@
-"""Numbers and dates as people read them, shared by the dashboard and the report (no Streamlit here)."""
+"""Numbers and dates as people read them, shared by the dashboard and the report (no Streamlit
+here)."""
 
 from __future__ import annotations
 

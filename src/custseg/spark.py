@@ -32,8 +32,8 @@ def java_major_version() -> int:
     java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
     if not java or not os.path.exists(java):
         raise EnvironmentProblem(
-            f"Java {MIN_JAVA} or newer is required and was not found "
-            f"(JAVA_HOME={java_home!r}, no 'java' on PATH); install it, e.g. apt-get install openjdk-17-jre-headless"
+            f"Java {MIN_JAVA} or newer is required and was not found (JAVA_HOME={java_home!r}, no "
+            "'java' on PATH); install it, e.g. apt-get install openjdk-17-jre-headless"
         )
     try:
         out = subprocess.run(
@@ -54,7 +54,8 @@ def check_java() -> None:
     major = java_major_version()
     if major < MIN_JAVA:
         raise EnvironmentProblem(
-            f"Java {MIN_JAVA} or newer is required, found Java {major}; set JAVA_HOME to a Java {MIN_JAVA}+"
+            f"Java {MIN_JAVA} or newer is required, found Java {major}; set JAVA_HOME to a Java "
+            f"{MIN_JAVA}+"
         )
 
 

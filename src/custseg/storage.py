@@ -62,7 +62,8 @@ def table_dir(root: str | Path, layer: str, table: str) -> Path:
 
 
 def list_versions(root: str | Path, layer: str, table: str) -> list[int]:
-    """Complete versions of a table, oldest first (a version is complete once Spark wrote _SUCCESS)."""
+    """Complete versions of a table, oldest first (a version is complete once Spark wrote
+    _SUCCESS)."""
     folder = table_dir(root, layer, table)
     if not folder.is_dir():
         return []
@@ -103,7 +104,8 @@ def _point_to(folder: Path, version: int) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageFull(
-            f"cannot record the new version of {folder}: {exc.strerror}; the previous version is kept"
+            f"cannot record the new version of {folder}: {exc.strerror}; the previous version is "
+            "kept"
         ) from None
     os.replace(tmp, folder / POINTER)  # atomic on POSIX
 
@@ -135,7 +137,8 @@ def rollback(root: str | Path, layer: str, table: str, version: int | None = Non
     """Make ``version`` (default: the newest one before the live one) live again; returns it."""
     if layer not in LAYERS or not table:
         raise InputDataError(
-            f"name a table as LAYER.TABLE with LAYER one of {', '.join(LAYERS)}, got {layer}.{table!r}"
+            f"name a table as LAYER.TABLE with LAYER one of {', '.join(LAYERS)}, got "
+            f"{layer}.{table!r}"
         )
     versions = list_versions(root, layer, table)
     live = current_version(root, layer, table)
@@ -145,7 +148,8 @@ def rollback(root: str | Path, layer: str, table: str, version: int | None = Non
         older = [v for v in versions if live is None or v < live]
         if not older:
             raise InputDataError(
-                f"table {layer}.{table} has no version older than the live one ({live}); kept: {versions}"
+                f"table {layer}.{table} has no version older than the live one ({live}); kept: "
+                f"{versions}"
             )
         version = older[-1]
     if version not in versions:
@@ -166,7 +170,8 @@ def _write_journal(root: Path, entries: list[tuple[str, str, int]]) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageFull(
-            f"cannot record the tables to publish under {root}: {exc.strerror}; the previous versions are kept"
+            f"cannot record the tables to publish under {root}: {exc.strerror}; the previous "
+            "versions are kept"
         ) from None
     os.replace(tmp, root / JOURNAL)
 
@@ -280,7 +285,8 @@ def exclusive(root: str | Path) -> Iterator[None]:
             if exc.errno != errno.ENOSPC:
                 raise
             raise StorageFull(
-                f"disk full: cannot write the lock file {path}; free some space under {folder.absolute()}"
+                f"disk full: cannot write the lock file {path}; free some space under "
+                f"{folder.absolute()}"
             ) from None
         recover(folder)
         yield
@@ -423,7 +429,8 @@ class Lakehouse:
             shutil.rmtree(target, ignore_errors=True)
             if "No space left on device" in str(exc):
                 raise StorageFull(
-                    f"disk full while writing {layer}.{table} to {target}; the previous version is kept"
+                    f"disk full while writing {layer}.{table} to {target}; the previous version is "
+                    "kept"
                 ) from None
             raise
         if self._pending is not None:

@@ -72,7 +72,8 @@ def _prepare_sqlite(uri: str) -> None:
 
 @contextmanager
 def run(name: str, nested: bool = False, tags: dict[str, str] | None = None) -> Iterator[Run]:
-    """A run that ends FINISHED; KILLED when interrupted (Ctrl-C, SIGTERM); FAILED when its block raises.
+    """A run that ends FINISHED; KILLED when interrupted (Ctrl-C, SIGTERM); FAILED when its block
+    raises.
 
     Never left RUNNING by anything short of SIGKILL.
     """

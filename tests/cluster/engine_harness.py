@@ -113,7 +113,8 @@ def _child(request: dict[str, Any]) -> None:
             df = spark.read.parquet(job["data"])
             model = getattr(custseg.cluster, job["estimator"])(**job["params"]).fit(df)
             scored = model.transform(df).drop("features").toPandas().sort_values("id")
-            # Nullable Spark ints / booleans arrive as pandas extension arrays; npz wants plain numpy.
+            # Nullable Spark ints / booleans arrive as pandas extension arrays; npz wants plain
+            # numpy.
             columns = {c: _plain(scored[c]) for c in scored.columns if c != "id"}
             np.savez(job["out"], **columns)
     finally:

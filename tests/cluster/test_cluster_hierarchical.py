@@ -1,4 +1,5 @@
-"""Hierarchical clustering: scipy's partition at the same k, k by silhouette, predict and to_dict."""
+"""Hierarchical clustering: scipy's partition at the same k, k by silhouette, predict and
+to_dict."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Spark estimators: same labels as the single-node kernels, both column types, save/load, errors."""
+"""Spark estimators: same labels as the single-node kernels, both column types, save/load,
+errors."""
 
 from __future__ import annotations
 

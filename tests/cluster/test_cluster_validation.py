@@ -49,7 +49,8 @@ BAD = [
     (
         Hierarchical,
         {"k_range": (30, 40)},
-        "k_range starts at 30, but choosing k by silhouette needs k <= the number of customers minus one (24)",
+        "k_range starts at 30, but choosing k by silhouette needs k <= the number of customers"
+        " minus one (24)",
     ),
     (Hierarchical, {"silhouette_sample": 1}, "silhouette_sample must be an integer >= 2, got 1"),
     (KMeans, {"k": 30}, "k (30) exceeds the number of customers (25)"),

@@ -147,6 +147,7 @@ def test_nan_named_spark(spark, method: str, path: str) -> None:
     max_rows = 100_000 if path == "driver" else 5
     with pytest.raises(
         ParameterError,
-        match=r"featuresCol 'features' holds NaN or infinite values in 2 of 42 rows \('spend': 1, 'units': 1\)",
+        match=r"featuresCol 'features' holds NaN or infinite values in 2 of 42 rows "
+        r"\('spend': 1, 'units': 1\)",
     ):
         SPARK[method](max_rows).fit(df)

@@ -1,4 +1,5 @@
-"""SparkHierarchical above maxDriverRows: weighted Ward on micro-clusters, checked against exact Ward.
+"""SparkHierarchical above maxDriverRows: weighted Ward on micro-clusters, checked against exact
+Ward.
 
 - the weighted Ward kernel equals fastcluster's Ward when every weight is 1, and equals Ward on
   the points repeated ``weight`` times (the weights are honoured);

@@ -129,7 +129,8 @@ def dash_lake(spark, tmp_path_factory) -> DashLake:
 
 @pytest.fixture()
 def dash_env(dash_lake, monkeypatch) -> DashLake:
-    """The environment `custseg dashboard` gives the Streamlit app, pointing at the session's run."""
+    """The environment `custseg dashboard` gives the Streamlit app, pointing at the session's
+    run."""
     for key, value in dash_lake.env().items():
         monkeypatch.setenv(key, value)
     return dash_lake

@@ -1,4 +1,5 @@
-"""Every dashboard page through Streamlit's AppTest: renders, filters change what is shown, empty states."""
+"""Every dashboard page through Streamlit's AppTest: renders, filters change what is shown, empty
+states."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ PAGES = {
     "customers": "views/customers.py",
     "runs": "views/runs.py",
 }
-# Charts each page draws on the session's run (two runs, so Runs has a metric chart and a migration).
+# Charts each page draws on the session's run (two runs, so Runs has a metric chart and a
+# migration).
 CHARTS = {"overview": 2, "segments": 2, "methods": 3, "explore": 3, "customers": 0, "runs": 2}
 
 

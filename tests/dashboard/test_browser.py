@@ -1,4 +1,5 @@
-"""End to end in a real headless browser: Debian's chromium driven by Selenium with Debian's chromedriver.
+"""End to end in a real headless browser: Debian's chromium driven by Selenium with Debian's
+chromedriver.
 
 The dashboard runs as `custseg dashboard` would (the same command line, from
 ``server.command``) on a free local port against the session's small run.
@@ -42,14 +43,15 @@ CHROMIUM_FLAGS = [
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PAGES = ("overview", "segments", "methods", "explore", "customers", "runs")
 
-# Per Plotly chart on the page: traces, points drawn (markers, bars, box samples), whether its SVG exists.
+# Per Plotly chart on the page: traces, points drawn (markers, bars, box samples), whether its SVG
+# exists.
 CHART_STATE_JS = """
 return Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
   traces: (gd._fullData || []).length,
   points: (gd._fullData || []).reduce((a, t) => a + (t._length || 0), 0),
   drawn: !!gd.querySelector('.main-svg') && (gd.querySelectorAll('.cartesianlayer .trace, .hm, .heatmaplayer image').length > 0),
 }));
-"""
+"""  # noqa: E501 (JavaScript run in the browser, kept as written)
 
 
 def find_browser() -> tuple[str, str] | str:
@@ -90,7 +92,8 @@ def wait_for(driver, script: str, timeout: float = 30.0, what: str = "condition"
 
 
 def element(driver, css: str, timeout: float = 30.0):
-    """The first element matching ``css`` once it exists (Streamlit renders, and re-renders, asynchronously)."""
+    """The first element matching ``css`` once it exists (Streamlit renders, and re-renders,
+    asynchronously)."""
     from selenium.webdriver.common.by import By
 
     wait_for(driver, f"return document.querySelector({css!r})", timeout, css)
@@ -193,14 +196,16 @@ def explore_state(driver) -> dict:
     return driver.execute_script(
         "const cap = Array.from(document.querySelectorAll('[data-testid=stCaptionContainer]'))"
         "  .map(e => e.innerText).find(t => t.startsWith('explore-selection'));"
-        "const rows = Array.from(document.querySelectorAll('[data-testid=stTable] tbody tr')).map(r => r.innerText);"
+        "const rows = Array.from(document.querySelectorAll('[data-testid=stTable] tbody tr'))"
+        ".map(r => r.innerText);"
         + CHART_STATE_JS.replace("return ", "const charts = ", 1)
         + "return {caption: cap || null, rows: rows, charts: charts};"
     )
 
 
 def full_page_screenshot(driver, path: Path, width: int = 1400) -> Path:
-    """The whole Streamlit page (its content scrolls inside a container, so grow the window to fit)."""
+    """The whole Streamlit page (its content scrolls inside a container, so grow the window to
+    fit)."""
     height = driver.execute_script(
         "const e = document.querySelector('[data-testid=stMainBlockContainer]');"
         "return e ? e.scrollHeight + 140 : document.body.scrollHeight;"
@@ -291,7 +296,8 @@ def test_customer_text_is_shown_literally(browser, dashboard, dash_lake):
     assert dash_lake.hostile_name in shown
     assert no_alert(browser)
     injected = browser.execute_script(
-        "return Array.from(document.querySelectorAll('script')).filter(s => s.text.includes('alert(1)')).length"
+        "return Array.from(document.querySelectorAll('script'))"
+        ".filter(s => s.text.includes('alert(1)')).length"
     )
     assert injected == 0
 
@@ -345,8 +351,10 @@ def test_report_opens_offline_with_every_chart_drawn(browser, dash_lake, tmp_pat
             browser,
             "const s = Array.from(document.querySelectorAll('.chart')).map(c => {"
             "  const gd = c.querySelector('.js-plotly-plot');"
-            "  return gd && gd._fullData && gd._fullData.length > 0 && !!gd.querySelector('.main-svg') &&"
-            "    gd.querySelectorAll('.cartesianlayer .trace, .hm, .heatmaplayer image').length > 0; });"
+            "  return gd && gd._fullData && gd._fullData.length > 0"
+            " && !!gd.querySelector('.main-svg') &&"
+            "    gd.querySelectorAll('.cartesianlayer .trace, .hm, .heatmaplayer image')"
+            ".length > 0; });"
             "return s.every(Boolean) ? s : null;",
             60,
             "every chart drawn",
@@ -378,7 +386,8 @@ def test_report_opens_offline_with_every_chart_drawn(browser, dash_lake, tmp_pat
     reason="set CUSTSEG_DOCS_DEMO to a demo run's folder to refresh docs/screenshots",
 )
 def test_docs_screenshots(browser):
-    """Screenshots of every page (and the report) for docs/dashboard.md, from a `custseg demo` run."""
+    """Screenshots of every page (and the report) for docs/dashboard.md, from a `custseg demo`
+    run."""
     from selenium.webdriver.common.keys import Keys
 
     from custseg.config import load_config

@@ -97,7 +97,8 @@ def _ordered(frame):
 
 
 def _assert_reads_alike(source, parquet):
-    """Every view the dashboard and the report show reads the same from ``source`` as from ``parquet``."""
+    """Every view the dashboard and the report show reads the same from ``source`` as from
+    ``parquet``."""
     for read in (
         gold.segments,
         gold.profiles,
@@ -183,7 +184,8 @@ def test_catalog_tables_read_through_a_sql_warehouse_like_the_lakehouse(
         _assert_reads_alike(uc, parquet)
         assert statements[0] == "SHOW TABLES IN `spark_catalog`.`dash_uc`"
         assert "SELECT * FROM `spark_catalog`.`dash_uc`.`gold_customer_segments`" in statements
-        # Within a time slot every table is read once; a name with a backtick is quoted, not injected.
+        # Within a time slot every table is read once; a name with a backtick is quoted, not
+        # injected.
         reads = len(statements)
         gold.segments(uc)
         assert len(statements) == reads
@@ -319,11 +321,13 @@ def test_sample_rows_is_stable():
 
 
 def test_loading_needs_no_spark(tmp_path):
-    """The dashboard's data layer must open without a JVM: importing it pulls no pyspark.sql session code."""
+    """The dashboard's data layer must open without a JVM: importing it pulls no pyspark.sql
+    session code."""
     import subprocess
 
     code = (
-        "import sys; import custseg.store.gold, custseg.store.runs, custseg.store.summary, custseg.charts, custseg.report; "
+        "import sys; import custseg.store.gold, custseg.store.runs, custseg.store.summary, "
+        "custseg.charts, custseg.report; "
         "print('pyspark.sql.session' in sys.modules)"
     )
     out = subprocess.run(

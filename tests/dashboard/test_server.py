@@ -1,4 +1,5 @@
-"""`custseg dashboard`: the Streamlit command line, its environment, and a real start on a free port."""
+"""`custseg dashboard`: the Streamlit command line, its environment, and a real start on a free
+port."""
 
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def test_is_loopback(host, loopback):
 
 @pytest.mark.slow
 def test_the_dashboard_starts_and_answers_on_localhost(empty_env):
-    """A real Streamlit process on a free port: healthy within seconds, no Spark, bound to 127.0.0.1."""
+    """A real Streamlit process on a free port: healthy within seconds, no Spark, bound to
+    127.0.0.1."""
     port = free_port()
     config = load_config(
         overrides={

@@ -179,7 +179,7 @@ try:
     print(row["module"], row["python"])
 finally:
     spark.stop()
-"""
+"""  # noqa: E501 (the probe script, kept as written)
 
 
 def test_executors_import_custseg_from_the_shipped_zip(bare_python: str, tmp_path: Path):

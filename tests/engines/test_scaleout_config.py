@@ -214,7 +214,8 @@ def test_the_package_zip_holds_the_sources_and_imports_from_itself(tmp_path):
     )
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     probe = (
-        f"import sys; sys.path.insert(0, {str(archive)!r}); import custseg.config, custseg.cluster; "
+        f"import sys; sys.path.insert(0, {str(archive)!r}); "
+        "import custseg.config, custseg.cluster; "
         "assert custseg.config.__file__.startswith(sys.path[0]), custseg.config.__file__; "
         "print(custseg.config.load_config().storage.root)"
     )

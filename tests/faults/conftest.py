@@ -1,4 +1,5 @@
-"""Fixtures of the fault suite: one Shared (scratch root, shared data and runs) for the whole session."""
+"""Fixtures of the fault suite: one Shared (scratch root, shared data and runs) for the whole
+session."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def shared(spark, tmp_path_factory):
 
 @pytest.fixture()
 def outcome(shared):
-    """Run a scenario once per session (later tests reuse its result); skip when it cannot run here."""
+    """Run a scenario once per session (later tests reuse its result); skip when it cannot run
+    here."""
 
     def get(scenario):
         result = shared.result(scenario)

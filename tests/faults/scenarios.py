@@ -224,7 +224,8 @@ def java_trace_lines(stderr: str) -> int:
 
 
 def clean_exit(code: int, stderr: str) -> bool:
-    """What the CLI promises: success, or exit 2 with one ``custseg: error:`` line and no Python trace."""
+    """What the CLI promises: success, or exit 2 with one ``custseg: error:`` line and no Python
+    trace."""
     if code == 0:
         return "Traceback" not in stderr
     return (
@@ -364,7 +365,8 @@ def table_state(root: Path, layer: str, table: str) -> dict[str, Any]:
 
 
 def mlflow_runs(db: Path) -> list[dict[str, Any]]:
-    """Every run in the SQLite store at ``db``: id, name, status, parent id (empty list if no store)."""
+    """Every run in the SQLite store at ``db``: id, name, status, parent id (empty list if no
+    store)."""
     if not db.exists():
         return []
     from mlflow import MlflowClient
@@ -502,7 +504,8 @@ class Shared:
         self._memo: dict[str, Any] = {}
 
     def memo(self, key: str, build: Callable[[], Any]) -> Any:
-        """``build()`` once per key; a failure is remembered too, so an expensive build is not retried."""
+        """``build()`` once per key; a failure is remembered too, so an expensive build is not
+        retried."""
         if key not in self._memo:
             try:
                 self._memo[key] = build()
@@ -558,7 +561,8 @@ class Shared:
         return self.memo("seed", build)
 
     def raw300(self):
-        """300 customers without bad records: (folder, summary); the base of the bad-record rates."""
+        """300 customers without bad records: (folder, summary); the base of the bad-record
+        rates."""
 
         def build():
             from custseg.data.generate import generate
@@ -628,7 +632,8 @@ def _build_base(shared: Shared) -> BaseRun:
 
 
 def _bad_records(shared: Shared, percent: float) -> FaultResult:
-    """Every bad-record kind at ``percent`` of the order rows (csv_field_count: of the customer rows)."""
+    """Every bad-record kind at ``percent`` of the order rows (csv_field_count: of the customer
+    rows)."""
     from custseg import cli
     from custseg.config import load_config
     from custseg.data.generate import BAD_RECORD_KINDS, generate
@@ -714,8 +719,10 @@ def _bad_records(shared: Shared, percent: float) -> FaultResult:
         f"bad records at {percent:g}%",
         ", ".join(f"{k}={v}" for k, v in bad.items())
         + f" (of {base.orders} orders / {base.customer_rows} customer rows)",
-        f"ingest quarantined them by reason; sales_orders in {so['rows_in']} = kept {so['rows_kept']} + "
-        f"quarantined {so['rows_quarantined']}; customers in {cu['rows_in']} = kept {cu['rows_kept']} + "
+        f"ingest quarantined them by reason; sales_orders in {so['rows_in']} = "
+        f"kept {so['rows_kept']} + "
+        f"quarantined {so['rows_quarantined']}; customers in {cu['rows_in']} = "
+        f"kept {cu['rows_kept']} + "
         f"quarantined {cu['rows_quarantined']}",
         f"quarantine == injected for {len(exact)}/{len(bad)} kinds; in = kept + quarantined for "
         f"{sum(conserved.values())}/{len(conserved)} tables"
@@ -761,7 +768,8 @@ def ingest_twice(shared: Shared) -> FaultResult:
     return FaultResult(
         "ingest twice (idempotent)",
         "the 0.1% bad-record input ingested a second time into the same lakehouse",
-        f"every table rewritten as version 2; quarantine {before.get('bronze.quarantine')} -> {after.get('bronze.quarantine')} rows",
+        f"every table rewritten as version 2; quarantine {before.get('bronze.quarantine')} -> "
+        f"{after.get('bronze.quarantine')} rows",
         f"row counts unchanged in {len(same)}/{len(before)} bronze+silver tables",
         ok,
         {"before": before, "after": after, "versions": versions},
@@ -821,8 +829,10 @@ def concurrent_runs(shared: Shared) -> FaultResult:
         "two concurrent runs",
         "2 x `custseg run` started at the same moment, same ./lakehouse and ./mlflow.db",
         outcome,
-        f"exit codes {codes}; 'database is locked': {len(locked)}; unreadable tables: {len(unreadable)}/{len(tables)}; "
-        f"customer_features {n_features} rows (single run: {base.expected_customers}); MLflow parent runs {len(parents)}",
+        f"exit codes {codes}; 'database is locked': {len(locked)}; "
+        f"unreadable tables: {len(unreadable)}/{len(tables)}; "
+        f"customer_features {n_features} rows (single run: {base.expected_customers}); "
+        f"MLflow parent runs {len(parents)}",
         ok,
         {
             "codes": codes,
@@ -886,7 +896,8 @@ def personal_data_canaries(shared: Shared) -> FaultResult:
                 positive[name] = leaked
             elif leaked:
                 hit(f"table {name}")
-    # Everything else in the working folder but the raw landing zone: mlflow.db (+ WAL), mlruns/, report.html, ...
+    # Everything else in the working folder but the raw landing zone: mlflow.db (+ WAL), mlruns/,
+    # report.html, ...
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder)
         if rel.parts[0] in ("raw", "lakehouse"):
@@ -932,13 +943,14 @@ def personal_data_canaries(shared: Shared) -> FaultResult:
     )
     return FaultResult(
         "personal data canaries",
-        f"{len(base.canaries)} customers' name/street/ship_to_address/tax_id (csv) and customer_name (json) set to {CANARY}N ...",
+        f"{len(base.canaries)} customers' name/street/ship_to_address/tax_id (csv) and "
+        f"customer_name (json) set to {CANARY}N ...",
         "canaries only in raw/ and the customer tables; the masked audience export holds initials"
         if leaks == 0
         else "canaries found in "
         + ", ".join(f"{k} ({', '.join(v[:3])})" for k, v in found.items()),
-        f"canaries found outside customer tables = {leaks} ({checked} files/logs scanned); found where expected: "
-        + ", ".join(k for k, v in controls.items() if v),
+        f"canaries found outside customer tables = {leaks} ({checked} files/logs scanned); "
+        "found where expected: " + ", ".join(k for k, v in controls.items() if v),
         ok,
         {
             "found": found,
@@ -950,7 +962,8 @@ def personal_data_canaries(shared: Shared) -> FaultResult:
 
 
 def script_tag_name(shared: Shared) -> FaultResult:
-    """A customer named <script>alert(1)</script>: never markup in the report, plain text on the Customers page."""
+    """A customer named <script>alert(1)</script>: never markup in the report, plain text on the
+    Customers page."""
     from streamlit.testing.v1 import AppTest
 
     import custseg.dashboard
@@ -1011,8 +1024,10 @@ def script_tag_name(shared: Shared) -> FaultResult:
             if shown
             else f"shows {detail.get('customer_name')!r}"
         ),
-        f"'<script>alert(1)</script>' in report.html: {int(raw_in_report)} (escaped: {int(escaped_in_report)}); "
-        f"shown as text on the Customers page: {'yes' if shown else 'no'}; rendered as HTML: {len(as_markup)}",
+        f"'<script>alert(1)</script>' in report.html: {int(raw_in_report)} "
+        f"(escaped: {int(escaped_in_report)}); "
+        f"shown as text on the Customers page: {'yes' if shown else 'no'}; "
+        f"rendered as HTML: {len(as_markup)}",
         ok,
         {
             "raw_in_report": raw_in_report,
@@ -1035,7 +1050,8 @@ SEGMENT_TABLES = ("customer_segments", "segment_profiles", "method_comparison")
 def _kill_during(
     folder: Path, command: str, line: str, delay: float, tables: tuple[str, ...]
 ) -> dict[str, Any]:
-    """SIGKILL the whole process group (driver and JVM) ``delay`` s after ``line``; the tables' state after."""
+    """SIGKILL the whole process group (driver and JVM) ``delay`` s after ``line``; the tables'
+    state after."""
     before = {t: table_state(folder / "lakehouse", "gold", t) for t in tables}
     proc = Proc(cli_args(command), folder)
     seen = proc.wait_for(line)
@@ -1101,12 +1117,17 @@ def sigkill_gold_write(shared: Shared) -> FaultResult:
     return FaultResult(
         "SIGKILL during a gold write",
         f"kill -9 of the process group {len(FEATURE_KILL_DELAYS)}x during `custseg features` "
-        f"(+{', +'.join(f'{d:g}' for d in FEATURE_KILL_DELAYS)} s after gold.customer_features) and 1x during "
+        f"(+{', +'.join(f'{d:g}' for d in FEATURE_KILL_DELAYS)} s after gold.customer_features) "
+        "and 1x during "
         f"`custseg segment` (+{SEGMENT_KILL_DELAY:g} s after 'writing gold tables')",
-        f"the live version stayed the previous, complete one ({mid_write} of {kills} kills landed before "
-        f"the pointer moved; otherwise the new, complete one); each later run wrote over the leftovers",
-        f"versions readable after the kill / kills: {readable}/{kills}; features equal to the previous run: "
-        f"{'yes' if features_equal else 'no'}; MLflow runs left RUNNING after SIGKILL: {running} (not asserted)",
+        f"the live version stayed the previous, complete one ({mid_write} of {kills} kills "
+        "landed before "
+        "the pointer moved; otherwise the new, complete one); "
+        "each later run wrote over the leftovers",
+        f"versions readable after the kill / kills: {readable}/{kills}; "
+        "features equal to the previous run: "
+        f"{'yes' if features_equal else 'no'}; MLflow runs left RUNNING after SIGKILL: {running} "
+        "(not asserted)",
         ok,
         {
             "attempts": attempts,
@@ -1129,7 +1150,8 @@ GOLD_TABLES = (
 
 
 def _terminate_at(folder: Path, line: str) -> dict[str, Any]:
-    """SIGTERM to the `custseg segment` process (its pid only, as `kill` would) when ``line`` appears."""
+    """SIGTERM to the `custseg segment` process (its pid only, as `kill` would) when ``line``
+    appears."""
     before = {t: table_state(folder / "lakehouse", "gold", t) for t in GOLD_TABLES}
     runs_before = {r["run_id"] for r in mlflow_runs(folder / "mlflow.db")}
     proc = Proc(cli_args("segment"), folder)
@@ -1186,15 +1208,17 @@ def sigterm_clustering(shared: Shared) -> FaultResult:
             and len(t["intact"]) == len(GOLD_TABLES)
         )
 
-    # While clustering no Spark call is in flight: stderr must be clean. While writing, a SIGTERM that lands
-    # inside a Py4J call makes Py4J log "KeyboardInterrupt while sending command." with a Python traceback
-    # (custseg's Terminated is a KeyboardInterrupt); that depends on timing, so it is reported, not asserted.
+    # While clustering no Spark call is in flight: stderr must be clean. While writing, a SIGTERM
+    # that lands inside a Py4J call makes Py4J log "KeyboardInterrupt while sending command." with a
+    # Python traceback (custseg's Terminated is a KeyboardInterrupt); that depends on timing, so it
+    # is reported, not asserted.
     tuning_ok = good(tuning, parent_expected=False) and not tuning["traceback"]
     writing_ok = good(writing, parent_expected=True)
 
     def say(t: dict[str, Any]) -> str:
         return (
-            f"exit {t['code']}, RUNNING {t['running']}, parent run {t['parent'] or 'not started yet'}, "
+            f"exit {t['code']}, RUNNING {t['running']}, "
+            f"parent run {t['parent'] or 'not started yet'}, "
             f"gold tables changed {len(t['changed'])}/{len(GOLD_TABLES)}"
         )
 
@@ -1203,21 +1227,27 @@ def sigterm_clustering(shared: Shared) -> FaultResult:
         "SIGTERM to `custseg segment` at its 'tuning' line; again at 'writing gold tables'",
         f"'{tuning['stderr_last']}'; at tuning: {say(tuning)}; at writing: {say(writing)}"
         + (
-            f", yet registry @champion -> version {writing['champion']}, whose segments were never written"
+            f", yet registry @champion -> version {writing['champion']}, "
+            "whose segments were never written"
             if writing["champion"]
             else ""
         ),
-        f"exit code {tuning['code']} / {writing['code']}; MLflow runs RUNNING: {tuning['running']} / {writing['running']}; "
-        f"parent run: {tuning['parent'] or 'none yet'} / {writing['parent']}; gold tables at previous version: "
-        f"{len(GOLD_TABLES) - len(tuning['changed'])}/{len(GOLD_TABLES)} / {len(GOLD_TABLES) - len(writing['changed'])}/{len(GOLD_TABLES)}; "
-        f"Python traceback on stderr: {'yes' if tuning['traceback'] else 'no'} / {'yes (Py4J)' if writing['traceback'] else 'no'}",
+        f"exit code {tuning['code']} / {writing['code']}; "
+        f"MLflow runs RUNNING: {tuning['running']} / {writing['running']}; "
+        f"parent run: {tuning['parent'] or 'none yet'} / {writing['parent']}; "
+        "gold tables at previous version: "
+        f"{len(GOLD_TABLES) - len(tuning['changed'])}/{len(GOLD_TABLES)} / "
+        f"{len(GOLD_TABLES) - len(writing['changed'])}/{len(GOLD_TABLES)}; "
+        f"Python traceback on stderr: {'yes' if tuning['traceback'] else 'no'} / "
+        f"{'yes (Py4J)' if writing['traceback'] else 'no'}",
         tuning_ok and writing_ok,
         {"tuning": tuning, "writing": writing, "tuning_ok": tuning_ok, "writing_ok": writing_ok},
     )
 
 
 def sigterm_ingest(shared: Shared) -> FaultResult:
-    """SIGTERM to `custseg ingest` once its bronze tables are written (at its 'silver.customers' line)."""
+    """SIGTERM to `custseg ingest` once its bronze tables are written (at its 'silver.customers'
+    line)."""
     from custseg.storage import describe_tables
 
     base = shared.base()
@@ -1266,7 +1296,8 @@ def sigterm_ingest(shared: Shared) -> FaultResult:
 
 @contextlib.contextmanager
 def tiny_disk(where: Path, size: str = "3m") -> Iterator[Path | str]:
-    """A fresh tmpfs of ``size`` mounted at ``where``; yields the reason instead when it cannot be mounted."""
+    """A fresh tmpfs of ``size`` mounted at ``where``; yields the reason instead when it cannot be
+    mounted."""
     where.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         yield "mounting a tmpfs needs root"
@@ -1287,7 +1318,8 @@ def tiny_disk(where: Path, size: str = "3m") -> Iterator[Path | str]:
 
 
 def fill(disk: Path, leave: int = 0) -> int:
-    """Fill ``disk`` with one file, leaving about ``leave`` bytes free; returns the bytes free after."""
+    """Fill ``disk`` with one file, leaving about ``leave`` bytes free; returns the bytes free
+    after."""
     stat = os.statvfs(disk)
     free = stat.f_bavail * stat.f_frsize
     with open(disk / f"filler-{time.monotonic_ns()}", "wb", buffering=0) as handle:
@@ -1367,10 +1399,14 @@ def disk_full(shared: Shared) -> FaultResult:
     java = java_trace_lines(ran.err)
     return FaultResult(
         "disk full",
-        f"tmpfs 3 MB: write 50 rows, fill to {free} B free, write 200,000 rows; CLI ingest with 64 KB free",
-        f"{type(raised).__name__}: {raised}; CLI exit {ran.code}: {errors[-1] if errors else ran.err.strip()[-160:]}",
-        f"previous version live and readable: {'yes' if kept == 1 and rows == 50 else 'no'} ({rows} rows); "
-        f"CLI: exit {ran.code}, custseg error lines {len(errors)}, tables of the failed stage published "
+        f"tmpfs 3 MB: write 50 rows, fill to {free} B free, write 200,000 rows; "
+        "CLI ingest with 64 KB free",
+        f"{type(raised).__name__}: {raised}; "
+        f"CLI exit {ran.code}: {errors[-1] if errors else ran.err.strip()[-160:]}",
+        f"previous version live and readable: {'yes' if kept == 1 and rows == 50 else 'no'} "
+        f"({rows} rows); "
+        f"CLI: exit {ran.code}, custseg error lines {len(errors)}, "
+        "tables of the failed stage published "
         f"{len(written)}/{len(live)} (all or none), Java stack-trace lines on stderr {java}",
         in_process_ok and cli_ok and java == 0,
         {
@@ -1395,7 +1431,8 @@ def disk_full(shared: Shared) -> FaultResult:
 
 
 def disk_already_full(shared: Shared) -> FaultResult:
-    """`custseg ingest` onto a lakehouse whose disk has no byte left (the lock file cannot be written)."""
+    """`custseg ingest` onto a lakehouse whose disk has no byte left (the lock file cannot be
+    written)."""
     folder = shared.folder("disk-already-full")
     raw = shared.copy_seed(folder)
     with tiny_disk(folder / "disk", "1m") as disk:
@@ -1433,7 +1470,8 @@ def _edge(
     folder = shared.folder(f"edge-{name}")
     raw = shared.copy_seed(folder)
     planted = change(raw)
-    # Absolute: Spark resolves a relative path against the JVM's start-up folder, not this process's cwd.
+    # Absolute: Spark resolves a relative path against the JVM's start-up folder, not this process's
+    # cwd.
     args = [command, "--input", str(raw)]
     if command == "run":
         args += ["--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}"]
@@ -1471,7 +1509,8 @@ def edge_blank_orders_file(shared: Shared) -> FaultResult:
 
     folder, ran, _ = _edge(shared, "blank-orders", change, "run")
     orders = _summary(folder).get("sales_orders", {})
-    # Ingest itself stops: a table that keeps no rows is an error there, not a later "orders table empty".
+    # Ingest itself stops: a table that keeps no rows is an error there, not a later "orders table
+    # empty".
     ok = (
         clean_exit(ran.code, ran.err)
         and ran.code == 2
@@ -1481,7 +1520,8 @@ def edge_blank_orders_file(shared: Shared) -> FaultResult:
         "edge: sales_orders file of blank lines",
         "the only sales_orders file holds 4 blank lines (empty or spaces); `custseg run`",
         _said(ran),
-        f"sales_orders in {orders.get('rows_in')} = kept {orders.get('rows_kept')} + quarantined {orders.get('rows_quarantined')}; "
+        f"sales_orders in {orders.get('rows_in')} = kept {orders.get('rows_kept')} + "
+        f"quarantined {orders.get('rows_quarantined')}; "
         f"clear one-line error: {'yes' if ok else 'no'}",
         ok,
         {"code": ran.code, "err": ran.err, "orders": orders},
@@ -1503,7 +1543,8 @@ def edge_one_customer(shared: Shared) -> FaultResult:
         "edge: one customer",
         f"customers.csv and sales_orders reduced to customer {keep}; `custseg run`",
         _said(ran),
-        f"gold.customer_features rows: {features.num_rows if features is not None else '-'}; clear one-line error: {'yes' if ok else 'no'}",
+        f"gold.customer_features rows: {features.num_rows if features is not None else '-'}; "
+        f"clear one-line error: {'yes' if ok else 'no'}",
         ok,
         {"code": ran.code, "err": ran.err},
     )
@@ -1567,7 +1608,8 @@ def edge_identical_customers(shared: Shared) -> FaultResult:
         "edge: all customers identical",
         f"{n} customers with the same history and one identical order each; `custseg run`",
         _said(ran),
-        f"gold.customer_features rows: {features.num_rows if features is not None else '-'}; one-line error naming zero variance: {'yes' if ok else 'no'}",
+        f"gold.customer_features rows: {features.num_rows if features is not None else '-'}; "
+        f"one-line error naming zero variance: {'yes' if ok else 'no'}",
         ok,
         {"code": ran.code, "err": ran.err},
     )
@@ -1587,7 +1629,8 @@ WHITESPACE_LINES = ["\t", " \t ", "\t\t"]
 
 @dataclass
 class EdgeMix:
-    """One input holding several independent edge cases, ingested once (each case reads its part)."""
+    """One input holding several independent edge cases, ingested once (each case reads its
+    part)."""
 
     folder: Path
     ran: Ran
@@ -1630,7 +1673,8 @@ def _plant_mix(raw: Path) -> tuple[dict[str, str], dict[str, str], str]:
 
 
 def edge_mix(shared: Shared) -> EdgeMix:
-    """BOMs, non-ASCII and 10,000-character names, non-finite prices and whitespace-only lines, one ingest."""
+    """BOMs, non-ASCII and 10,000-character names, non-finite prices and whitespace-only lines, one
+    ingest."""
 
     def build() -> EdgeMix:
         folder, ran, planted = _edge(shared, "mix", _plant_mix)
@@ -1669,8 +1713,10 @@ def edge_bom(shared: Shared) -> FaultResult:
         "edge: UTF-8 BOM",
         "a BOM before the header of customers.csv and before the first line of a sales_orders file",
         _said(mix.ran),
-        f"customers kept {cust.get('rows_kept')}/{summary.customer_rows}, quarantined {len(quarantined_customers)}, "
-        f"ids with a BOM {len(bom_ids)}; the order on the BOM line kept: {'yes' if mix.bom_order in numbers else 'no'}",
+        f"customers kept {cust.get('rows_kept')}/{summary.customer_rows}, "
+        f"quarantined {len(quarantined_customers)}, "
+        f"ids with a BOM {len(bom_ids)}; "
+        f"the order on the BOM line kept: {'yes' if mix.bom_order in numbers else 'no'}",
         ok,
         {"code": mix.ran.code, "err": mix.ran.err, "rows": rows, "bom_ids": bom_ids},
     )
@@ -1710,7 +1756,8 @@ def _names_case(shared: Shared, title: str, wanted: Callable[[str], bool]) -> Fa
             n if len(n) < 40 else f"<{len(n):,} chars with a comma>" for n in chosen.values()
         ),
         _said(mix.ran),
-        f"names kept exactly in silver.customers and bronze.sales_orders: {len(exact)}/{len(chosen)}; their rows quarantined {len(quarantined)}",
+        "names kept exactly in silver.customers and bronze.sales_orders: "
+        f"{len(exact)}/{len(chosen)}; their rows quarantined {len(quarantined)}",
         ok,
         {
             "code": mix.ran.code,
@@ -1751,7 +1798,8 @@ def edge_nan_prices(shared: Shared) -> FaultResult:
         _said(mix.ran)
         + "; "
         + ", ".join(f"{v} -> {reasons.get(v, 'kept')}" for v in [*NON_FINITE, "bare NaN"]),
-        f"non-finite price strings quarantined as wrong_type: {sum(reasons.get(v) == 'wrong_type' for v in NON_FINITE)}/{len(NON_FINITE)}; "
+        "non-finite price strings quarantined as wrong_type: "
+        f"{sum(reasons.get(v) == 'wrong_type' for v in NON_FINITE)}/{len(NON_FINITE)}; "
         f"bare NaN quarantined as {reasons.get('bare NaN', 'kept')}",
         ok,
         {"code": mix.ran.code, "err": mix.ran.err, "reasons": reasons},
@@ -1759,7 +1807,8 @@ def edge_nan_prices(shared: Shared) -> FaultResult:
 
 
 def edge_whitespace_lines(shared: Shared) -> FaultResult:
-    """A sales_orders file of whitespace-only lines (tabs): "blank lines are not rows" (ingest.py)."""
+    """A sales_orders file of whitespace-only lines (tabs): "blank lines are not rows"
+    (ingest.py)."""
     _raw, summary = shared.seed_raw()
     mix = edge_mix(shared)
     orders = _summary(mix.folder).get("sales_orders", {})
@@ -1779,7 +1828,8 @@ def edge_whitespace_lines(shared: Shared) -> FaultResult:
             if from_file
             else "; lines skipped"
         ),
-        f"sales_orders rows in {rows_in} (valid lines {summary.order_records}); whitespace lines quarantined {len(from_file)}",
+        f"sales_orders rows in {rows_in} (valid lines {summary.order_records}); "
+        f"whitespace lines quarantined {len(from_file)}",
         ok,
         {"rows_in": rows_in, "quarantined": from_file},
     )
@@ -1800,7 +1850,8 @@ def edge_customers_csv_is_json(shared: Shared) -> FaultResult:
         "edge: customers.csv is JSON",
         "customers/customers.csv replaced by 5 sales_orders JSON lines",
         _said(ran),
-        f"clear one-line error naming the header: {'yes' if ok else 'no'}; tables written: {len(live_counts(folder / 'lakehouse')) if (folder / 'lakehouse').exists() else 0}",
+        f"clear one-line error naming the header: {'yes' if ok else 'no'}; tables written: "
+        f"{len(live_counts(folder / 'lakehouse')) if (folder / 'lakehouse').exists() else 0}",
         ok,
         {"code": ran.code, "err": ran.err},
     )

@@ -67,7 +67,8 @@ def test_one_customer_ends_with_one_clear_line(outcome):
     r = outcome(sc.edge_one_customer)
     assert r.ok, r.outcome
     assert sc.error_lines(r.details["err"]) == [
-        "custseg: error: gold.customer_features has 1 customer(s) with orders; segmentation needs at least 2"
+        "custseg: error: gold.customer_features has 1 customer(s) with orders; "
+        "segmentation needs at least 2"
     ]
 
 
@@ -157,7 +158,7 @@ def test_disk_already_full_ends_with_one_clear_line(outcome):
     assert r.ok
 
 
-# -- one shared `custseg run` x 2 at once: concurrency, personal data, a script-tag name -------------
+# -- one shared `custseg run` x 2 at once: concurrency, personal data, a script-tag name ----------
 
 
 @pytest.mark.slow
@@ -236,8 +237,9 @@ def test_sigterm_while_tuning_exits_143_and_keeps_tables(outcome):
 
 @pytest.mark.slow
 def test_sigterm_while_writing_kills_the_parent_run_and_keeps_tables(outcome):
-    """Not asserted: stderr free of a Python traceback. When the signal lands inside a Py4J call (about
-    every second run), Py4J logs 'KeyboardInterrupt while sending command.' with a traceback."""
+    """Not asserted: stderr free of a Python traceback. When the signal lands inside a Py4J call
+    (about every second run), Py4J logs 'KeyboardInterrupt while sending command.' with a
+    traceback."""
     r = outcome(sc.sigterm_clustering)
     t = r.details["writing"]
     assert t["line_seen"]

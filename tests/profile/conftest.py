@@ -22,7 +22,8 @@ _HIGH_VALUE = [
 
 
 def seed_table() -> pd.DataFrame:
-    """16 steady customers (segment 1), 7 high-value loyal (2), one bulk buyer (3), one huge order (4)."""
+    """16 steady customers (segment 1), 7 high-value loyal (2), one bulk buyer (3), one huge order
+    (4)."""
     rows = []
     for i in range(16):
         spend, orders = 1000 + 25 * i, _STEADY_ORDERS[i]
@@ -91,7 +92,8 @@ def seed_table() -> pd.DataFrame:
 
 
 def two_segment_table() -> pd.DataFrame:
-    """Ten customers, segments 0 and 1 (five each), three features; words worked out in the tests."""
+    """Ten customers, segments 0 and 1 (five each), three features; words worked out in the
+    tests."""
     return pd.DataFrame(
         {
             "customer_id": [f"c{i}" for i in range(10)],

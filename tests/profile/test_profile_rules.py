@@ -238,7 +238,8 @@ def _words(**levels: str) -> dict[str, str]:
             "bargain hunters",
             120.0,
         ),
-        # Small baskets and many orders without wide product range read as steady, not bargain hunting.
+        # Small baskets and many orders without wide product range read as steady, not bargain
+        # hunting.
         (
             _words(
                 aov="low", spend="moderate", recency="low", orders="very high", products="moderate"
@@ -293,7 +294,7 @@ SEED_TABLE = """\
 | 2 | Very low units, very high spend, very high tenure, high recency | High loyalty, moderate order count, very high product/category diversity | High-value repeat customers: high spend over several orders | 7 |
 | 3 | Very high units, very low spend, very low tenure, very high recency | Very low loyalty, very low order count, very low product/category diversity | One-time bulk buyer: a single order of very many units | 1 |
 | 4 | High units, very high spend, very low tenure, very high recency | High loyalty, very low order count, very low product/category diversity | A single purchase of very high value | 1 |
-"""
+"""  # noqa: E501 (the expected table, exactly as the profile prints it)
 
 
 def test_seed_scenario(seed_customers: pd.DataFrame) -> None:
@@ -328,7 +329,8 @@ def test_seed_scenario(seed_customers: pd.DataFrame) -> None:
     assert business_insights(profiles) == [
         "Segment 4 (single very-high-value purchase) carries the most revenue: "
         "55.6% of revenue from 4.0% of customers.",
-        "Segment 1 (steady engaged) is the largest segment: 64.0% of customers and 21.1% of revenue.",
+        "Segment 1 (steady engaged) is the largest segment: 64.0% of customers and 21.1% of "
+        "revenue.",
         "No segment is lapsed or at risk.",
         "Investigate tiny segments 3 (one-time bulk buyer, 1 customer) and "
         "4 (single very-high-value purchase, 1 customer) before acting: "
@@ -363,11 +365,14 @@ def test_insights_at_risk_and_majority_noise() -> None:
         }
     )
     assert business_insights(profiles) == [
-        "The 60 unassigned customers (60.0% of customers) carry 50.0% of revenue, more than any segment: "
-        "no segment describes them, so review them one by one (key accounts, bulk or business buyers, "
-        "data errors) before acting on the segments; the clustering explains fewer than half the customers.",
-        "Segment 1 (lapsed / at risk) carries the most revenue: 30.0% of revenue from 10.0% of customers.",
-        "Segment 0 (steady engaged) is the largest segment: 30.0% of customers and 20.0% of revenue.",
+        "The 60 unassigned customers (60.0% of customers) carry 50.0% of revenue, more than any "
+        "segment: no segment describes them, so review them one by one (key accounts, bulk or "
+        "business buyers, data errors) before acting on the segments; the clustering explains "
+        "fewer than half the customers.",
+        "Segment 1 (lapsed / at risk) carries the most revenue: 30.0% of revenue from 10.0% of "
+        "customers.",
+        "Segment 0 (steady engaged) is the largest segment: 30.0% of customers and 20.0% of "
+        "revenue.",
         "At risk: segment 1 (lapsed / at risk) with 10.0% of customers and 30.0% of revenue; "
         "plan a win-back campaign.",
     ]
@@ -377,7 +382,8 @@ def test_insights_at_risk_and_majority_noise() -> None:
     assert lines[0].startswith("Segment 0 (steady engaged) carries the most revenue")
     assert (
         lines[-1]
-        == "60.0% of customers (60) are unassigned noise; the clustering explains fewer than half the customers."
+        == "60.0% of customers (60) are unassigned noise; the clustering explains fewer than half "
+        "the customers."
     )
 
 

@@ -146,7 +146,8 @@ def test_spark_bad_input(spark, two_segments: pd.DataFrame) -> None:
 def test_typical_gap_days_spark_equals_pandas_and_hand(spark) -> None:
     from custseg.profile.statistics import typical_gap_days, typical_gap_days_pandas
 
-    # Gaps (last - first) / (orders - 1): 10, 5, 2.5 (a 30-minute stamp counts), 30; one-order rows ignored.
+    # Gaps (last - first) / (orders - 1): 10, 5, 2.5 (a 30-minute stamp counts), 30; one-order
+    # rows ignored.
     ts = pd.Timestamp
     pdf = pd.DataFrame(
         {

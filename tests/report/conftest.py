@@ -20,7 +20,8 @@ HOSTILE = "<script>alert(1)</script>"
 
 
 def write_table(root: Path, layer: str, table: str, frame: pd.DataFrame, version: int = 1) -> Path:
-    """One table version the way custseg.storage lays it out: v0000000N/part-0.parquet, _SUCCESS, _current."""
+    """One table version the way custseg.storage lays it out: v0000000N/part-0.parquet, _SUCCESS,
+    _current."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -130,9 +131,12 @@ def report_lake(tmp_path) -> ReportLake:
         "verdict": "weak",
         "reasons": [
             "62% of customers are labelled noise",
-            "densities vary: the 90th-percentile k-distance is 7.5x the 10th, so no single eps fits every segment",
+            "densities vary: the 90th-percentile k-distance is 7.5x the 10th, so no single eps "
+            "fits every segment",
         ],
-        "recommendation": "Use HDBSCAN, which adapts to varying density, or hierarchical (Ward) clustering.",
+        "recommendation": (
+            "Use HDBSCAN, which adapts to varying density, or hierarchical (Ward) clustering."
+        ),
     }
     comparison = pd.DataFrame(
         {

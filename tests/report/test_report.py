@@ -28,7 +28,8 @@ def test_report_is_one_self_contained_file(report_lake, tmp_path):
     from plotly.offline import get_plotlyjs
 
     assert html.count(get_plotlyjs()[:200]) == 1  # plotly.js inlined exactly once
-    # Nothing is fetched: no external script, stylesheet, image, frame or font, and a CSP that forbids it.
+    # Nothing is fetched: no external script, stylesheet, image, frame or font, and a CSP that
+    # forbids it.
     assert not re.search(
         r"<(script|img|iframe|link|source|video|audio)\b[^>]*\s(src|href)\s*=", html, re.I
     )
@@ -142,7 +143,8 @@ def test_no_run_is_a_clear_error(tmp_path, make, write_table_to):
 
 
 def test_the_dashboard_explains_the_same_weak_dbscan(report_lake, monkeypatch):
-    """The dashboard's Methods page on this Spark-free run: DBSCAN's findings and why HDBSCAN won."""
+    """The dashboard's Methods page on this Spark-free run: DBSCAN's findings and why HDBSCAN
+    won."""
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest

@@ -149,7 +149,8 @@ def test_k_choice_sentence_never_prints_a_score_it_did_not_compute():
     )
     coarse = _k_choice(12, {2: 0.2, 12: 0.5, 14: 0.4}, [100], 2, 100, 50)
     assert coarse.startswith(
-        "k=12 by the highest silhouette (0.500) over k=2..100 (4 of its 99 k scored, coarse to fine)"
+        "k=12 by the highest silhouette (0.500) over k=2..100 "
+        "(4 of its 99 k scored, coarse to fine)"
     )
     nothing = _k_choice(2, {}, [2, 3], 2, 3, 50)
     assert "nan" not in nothing and nothing.startswith("k=2, the smallest tried: no k in 2..3")

@@ -1,4 +1,5 @@
-"""The segment stage end to end on a planted feature table: gold tables, MLflow tree, registry, scoring."""
+"""The segment stage end to end on a planted feature table: gold tables, MLflow tree, registry,
+scoring."""
 
 import numpy as np
 import pandas as pd

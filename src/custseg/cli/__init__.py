@@ -131,7 +131,8 @@ def cmd_score(args: argparse.Namespace, config: Config) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> None:
-    """The seed scenario, then a realistic data set, each generated, ingested, featured and segmented."""
+    """The seed scenario, then a realistic data set, each generated, ingested, featured and
+    segmented."""
 
     from custseg import tracking
     from custseg.data.generate import generate
@@ -163,13 +164,15 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> None:
     uri = tracking.tracking_uri(config.tracking)
     print("\nWhere to look")
     print(
-        f"  lakehouse tables:  {Path(config.storage.root).absolute()}  (seed scenario: demo/seed/lakehouse)"
+        f"  lakehouse tables:  {Path(config.storage.root).absolute()}  "
+        "(seed scenario: demo/seed/lakehouse)"
     )
     print(
         f"  MLflow UI:         mlflow ui --backend-store-uri {uri}   then open http://127.0.0.1:5000"
     )
     print(
-        f"  score customers:   custseg score --model models:/{config.tracking.model_name}@{config.tracking.alias}"
+        "  score customers:   custseg score "
+        f"--model models:/{config.tracking.model_name}@{config.tracking.alias}"
     )
     print("  dashboard:         custseg dashboard   then open http://127.0.0.1:8501")
     print("  report:            custseg report --out report.html")

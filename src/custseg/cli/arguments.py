@@ -19,7 +19,8 @@ _DEFAULTS = default_values()
 
 
 def _default(dotted: str) -> str:
-    """The packaged default of a config key as --help shows it: ``segment.methods`` -> ``dbscan,...``."""
+    """The packaged default of a config key as --help shows it: ``segment.methods`` ->
+    ``dbscan,...``."""
     value: Any = _DEFAULTS
     for part in dotted.split("."):
         value = value[part]
@@ -77,25 +78,32 @@ def _segment_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-driver-customers",
         type=int,
-        help="largest table clustered on the driver; above it methods are compared on a sample this size and the recommended one is fitted on all customers (default "
+        help="largest table clustered on the driver; above it methods are compared on a sample "
+        "this size and the recommended one is fitted on all customers (default "
         + _default("segment.max_driver_customers")
         + ")",
     )
     group.add_argument(
         "--engine",
         choices=["auto", "single", "spark"],
-        help="what fits the recommended method on all customers: auto = exact single-node up to the driver limit, Spark above it; single = always exact on the driver; spark = always the Spark estimator (default "
-        + _default("segment.engine")
-        + ")",
+        help="what fits the recommended method on all customers: auto = exact single-node up to "
+        "the driver limit, Spark above it; single = always exact on the driver; "
+        "spark = always the Spark estimator (default " + _default("segment.engine") + ")",
     )
     group.add_argument(
         "--exact-max-rows",
         type=int,
-        help="the driver limit of the exact single-node fit (default: estimated from rows x features x memory)",
+        help=(
+            "the driver limit of the exact single-node fit "
+            "(default: estimated from rows x features x memory)"
+        ),
     )
     group.add_argument(
         "--truth",
-        help="CSV customer_id,archetype for the ARI column (default <input>/truth/customer_archetypes.csv)",
+        help=(
+            "CSV customer_id,archetype for the ARI column "
+            "(default <input>/truth/customer_archetypes.csv)"
+        ),
     )
     group.add_argument(
         "--tracking-uri",
@@ -167,7 +175,10 @@ def parse_bad(values: Sequence[str] | None) -> dict[str, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="custseg",
-        description="Customer segmentation on Apache Spark: raw retail data -> bronze -> silver -> gold features.",
+        description=(
+            "Customer segmentation on Apache Spark: "
+            "raw retail data -> bronze -> silver -> gold features."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"custseg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -201,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--compress-orders",
         action="store_true",
-        help="write the sales_orders files gzip-compressed (.json.gz, about a seventh of the bytes)",
+        help=(
+            "write the sales_orders files gzip-compressed (.json.gz, about a seventh of the bytes)"
+        ),
     )
     _engine_flags(gen)
 
@@ -225,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--model",
-        help=f"model URI (default models:/{_default('tracking.model_name')}@{_default('tracking.alias')}); "
+        help=f"model URI (default models:/{_default('tracking.model_name')}"
+        f"@{_default('tracking.alias')}); "
         "models:/, runs:/ or a local path",
     )
     score.add_argument(
@@ -289,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="generate the seed scenario and a realistic data set, run everything, print the results",
+        help=(
+            "generate the seed scenario and a realistic data set, run everything, print the results"
+        ),
     )
     demo.add_argument(
         "--customers",

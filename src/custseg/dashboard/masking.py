@@ -87,7 +87,8 @@ def _numbers(values: pd.Series) -> pd.Series:
 
 
 def _reasons(members: pd.DataFrame, archetype_text: str) -> pd.Series:
-    """Why each customer is in its segment's audience, one line each (vectorised: audiences can be large)."""
+    """Why each customer is in its segment's audience, one line each (vectorised: audiences can
+    be large)."""
     parts = []
     if "num_orders" in members:
         parts.append(_numbers(members["num_orders"]) + " orders")
@@ -147,5 +148,6 @@ def audience_export(
 def audience_csv(
     table: pd.DataFrame, profiles: pd.DataFrame, segment: int, masked: bool = True
 ) -> bytes:
-    """:func:`audience_export` as UTF-8 CSV bytes (with a BOM, so spreadsheets read accents right)."""
+    """:func:`audience_export` as UTF-8 CSV bytes (with a BOM, so spreadsheets read accents
+    right)."""
     return audience_export(table, profiles, segment, masked).to_csv(index=False).encode("utf-8-sig")

@@ -37,7 +37,8 @@ def _check(host: str, port: int) -> None:
     for package in ("streamlit", "plotly"):
         if importlib.util.find_spec(package) is None:
             raise EnvironmentProblem(
-                f"the dashboard needs {package}: install the dashboard extra (pip install 'custseg[dashboard]')"
+                f"the dashboard needs {package}: install the dashboard extra "
+                "(pip install 'custseg[dashboard]')"
             )
 
 
@@ -53,7 +54,8 @@ def is_loopback(host: str) -> bool:
 def command(
     config: Config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, headless: bool = True
 ) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment that run the dashboard (what :func:`serve` starts; tests reuse it)."""
+    """The argv and environment that run the dashboard (what :func:`serve` starts; tests reuse
+    it)."""
     _check(host, port)
     argv = [
         sys.executable,
@@ -83,11 +85,13 @@ def command(
 def serve(
     config: Config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, headless: bool = True
 ) -> int:
-    """Run the dashboard until it stops or Ctrl-C; returns Streamlit's exit code (0 after Ctrl-C)."""
+    """Run the dashboard until it stops or Ctrl-C; returns Streamlit's exit code (0 after
+    Ctrl-C)."""
     argv, env = command(config, host, port, headless)
     source = Source.from_config(config)
     print(
-        f"custseg dashboard: http://{host}:{port}  (tables {source.describe()}, MLflow {source.tracking_uri})",
+        f"custseg dashboard: http://{host}:{port}  "
+        f"(tables {source.describe()}, MLflow {source.tracking_uri})",
         flush=True,
     )
     if not is_loopback(host):
@@ -121,7 +125,8 @@ def _stop(process: subprocess.Popen, signum: int) -> None:
 
 
 def _forward_signals(process: subprocess.Popen):
-    """Pass SIGTERM/SIGHUP on to Streamlit, so stopping `custseg dashboard` never leaves it running."""
+    """Pass SIGTERM/SIGHUP on to Streamlit, so stopping `custseg dashboard` never leaves it
+    running."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 

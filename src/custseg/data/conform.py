@@ -2,7 +2,8 @@
 
 - customers: one row per customer, the current one (empty valid_to; failing
   that, the latest valid_from), with the first valid_from of its history.
-- orders (built from the written order lines by ``orders_from_lines``): one row per order number (bronze already flagged duplicates), epoch
+- orders (built from the written order lines by ``orders_from_lines``): one row per
+  order number (bronze already flagged duplicates), epoch
   strings cast to timestamps; orders for customers not in the customer table
   go to the quarantine as ``unknown_customer``.
 - order_lines: ordered_products exploded, spend = price x qty, the product's

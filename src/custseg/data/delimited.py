@@ -49,7 +49,8 @@ def column_names(path: Path, config: TransactionsConfig) -> list[str]:
 
 
 def read_delimited(spark: SparkSession, path: Path, config: TransactionsConfig) -> DataFrame:
-    """Every line as string columns named by ``column_names``, plus BAD_FIELD_COUNT and source_file."""
+    """Every line as string columns named by ``column_names``, plus BAD_FIELD_COUNT and
+    source_file."""
     import pyspark.sql.functions as F
 
     names = column_names(path, config)

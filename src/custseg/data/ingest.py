@@ -71,7 +71,8 @@ def _folder(raw: Path, name: str) -> str:
 
 
 def _blank(column: Column) -> Column:
-    """Empty or whitespace only. Spark's trim() strips spaces only, so a tab-only value would pass it."""
+    """Empty or whitespace only. Spark's trim() strips spaces only, so a tab-only value would pass
+    it."""
     return column.rlike(r"^\s*$")
 
 
@@ -80,7 +81,8 @@ def _is_long(column: Column) -> Column:
 
 
 def _finite_double(column: Column) -> Column:
-    """True when the text is a finite number: "NaN" and "Infinity" cast to doubles but are no prices."""
+    """True when the text is a finite number: "NaN" and "Infinity" cast to doubles but are no
+    prices."""
     import pyspark.sql.functions as F
 
     value = column.try_cast("double")
@@ -98,7 +100,8 @@ def _present(column: Column) -> Column:
 def read_csv_checked(
     spark: SparkSession, path: str, columns: list[str], delimiter: str, table: str
 ) -> DataFrame:
-    """A CSV folder read with an all-string schema plus the corrupt-record column and source file."""
+    """A CSV folder read with an all-string schema plus the corrupt-record column and source
+    file."""
     import pyspark.sql.functions as F
 
     _check_header(spark, path, columns, delimiter, table)
@@ -117,7 +120,8 @@ def read_csv_checked(
 def _check_header(
     spark: SparkSession, path: str, columns: list[str], delimiter: str, table: str
 ) -> None:
-    """Fail clearly when a file is not the table it claims to be (the reader maps columns by position)."""
+    """Fail clearly when a file is not the table it claims to be (the reader maps columns by
+    position)."""
     first = spark.read.option("sep", delimiter).option("header", False).csv(path).limit(1).collect()
     if not first:
         return

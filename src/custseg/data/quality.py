@@ -52,7 +52,8 @@ def check_kept(
     max_share: float,
     timestamp_format: str | None = None,
 ) -> None:
-    """Raise InputDataError when a table kept 0 rows or quarantined more than ``max_share`` of them."""
+    """Raise InputDataError when a table kept 0 rows or quarantined more than ``max_share`` of
+    them."""
     import pyspark.sql.functions as F
 
     for table, counts in rows.items():
@@ -71,7 +72,8 @@ def check_kept(
         top = ours.groupBy("reason", "field").count().orderBy(F.desc("count")).limit(1).collect()
         if not top:
             raise InputDataError(
-                f"ingest stopped: {table} kept 0 of {counts['rows_in']:,} rows (the input holds none)"
+                f"ingest stopped: {table} kept 0 of {counts['rows_in']:,} rows (the input holds "
+                "none)"
             )
         reason, field = top[0]["reason"], top[0]["field"]
         sample = (
@@ -79,10 +81,11 @@ def check_kept(
         )
         values = [_value(r["record"], field) for r in sample]
         raise InputDataError(
-            f"ingest stopped: {bad:,} of {counts['rows_in']:,} {table} rows ({share:.0%}) quarantined, "
-            f"kept {counts['rows_kept']:,}; mostly {reason} in field {field} "
-            f"(e.g. {', '.join(repr(v) for v in values)}), expected {_expected(reason, field, timestamp_format)} "
-            f"(input.max_quarantine_share is {max_share:g})"
+            f"ingest stopped: {bad:,} of {counts['rows_in']:,} {table} rows ({share:.0%}) "
+            f"quarantined, kept {counts['rows_kept']:,}; mostly {reason} in field {field} (e.g. "
+            f"{', '.join(repr(v) for v in values)}), expected "
+            f"{_expected(reason, field, timestamp_format)} (input.max_quarantine_share is "
+            f"{max_share:g})"
         )
 
 
@@ -123,11 +126,12 @@ def transaction_notes(
         f"{(lines['returned'] or 0.0) / gross:.1%} of gross {gross:,.2f}" if gross else "gross is 0"
     )
     notes = [
-        f"returns: {lines['rows'] or 0:,} lines, value {lines['returned'] or 0.0:,.2f} netted ({share})"
+        f"returns: {lines['rows'] or 0:,} lines, value {lines['returned'] or 0.0:,.2f} netted "
+        f"({share})"
     ]
     notes.append(
-        f"guest checkouts (no customer id): {other['guests'] or 0:,} lines, value {other['guest_value'] or 0.0:,.2f}, "
-        "quarantined as missing_customer_id"
+        f"guest checkouts (no customer id): {other['guests'] or 0:,} lines, value "
+        f"{other['guest_value'] or 0.0:,.2f}, quarantined as missing_customer_id"
     )
     dropped = drop_duplicates
     notes.append(

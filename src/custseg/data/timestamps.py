@@ -70,7 +70,8 @@ def parse_timestamp(column: Column, fmt: str) -> Column:
 
 
 def infer_format(values: DataFrame, column_name: str) -> str:
-    """The format of a one-column frame of timestamp strings, from a sample of its distinct values."""
+    """The format of a one-column frame of timestamp strings, from a sample of its distinct
+    values."""
     import pyspark.sql.functions as F
 
     sample = (
@@ -97,12 +98,14 @@ def infer_format(values: DataFrame, column_name: str) -> str:
     if best < MIN_SHARE_READ * len(rows):
         if all(str(v).isdigit() for v in examples):
             raise InputDataError(
-                f"timestamp column {column_name!r} holds plain numbers such as {examples[0]!r}, {examples[-1]!r}: "
-                f"set input.transactions.timestamp_format (epoch_seconds, epoch_millis, or a pattern like yyyyMMdd)"
+                f"timestamp column {column_name!r} holds plain numbers such as {examples[0]!r}, "
+                f"{examples[-1]!r}: set input.transactions.timestamp_format (epoch_seconds, "
+                "epoch_millis, or a pattern like yyyyMMdd)"
             )
         raise InputDataError(
             f"timestamp column {column_name!r}: no known format reads values such as "
-            f"{examples[0]!r}, {examples[-1]!r}; set input.transactions.timestamp_format to a Spark datetime pattern"
+            f"{examples[0]!r}, {examples[-1]!r}; set input.transactions.timestamp_format to a "
+            "Spark datetime pattern"
         )
     tied = [i for i, n in enumerate(read) if n == best]
     chosen = tied[0]
@@ -110,7 +113,8 @@ def infer_format(values: DataFrame, column_name: str) -> str:
         differ = [r["v"] for r in rows if r[f"c{chosen}"] != r[f"c{other}"]]
         if differ:
             raise InputDataError(
-                f"timestamp column {column_name!r} is ambiguous: values such as {differ[0]!r}, {differ[-1]!r} "
-                f"read as both {CANDIDATES[chosen]!r} and {CANDIDATES[other]!r}; set input.transactions.timestamp_format"
+                f"timestamp column {column_name!r} is ambiguous: values such as {differ[0]!r}, "
+                f"{differ[-1]!r} read as both {CANDIDATES[chosen]!r} and {CANDIDATES[other]!r}; "
+                "set input.transactions.timestamp_format"
             )
     return CANDIDATES[chosen]

@@ -53,7 +53,8 @@ def _mapped(config: TransactionsConfig) -> dict[str, str]:
 def _read(
     spark: SparkSession, path: Path, config: TransactionsConfig
 ) -> tuple[DataFrame, list[str]]:
-    """The export as string columns (+ BAD_FIELD_COUNT, source_file), and notes on what was normalised."""
+    """The export as string columns (+ BAD_FIELD_COUNT, source_file), and notes on what was
+    normalised."""
     import pyspark.sql.functions as F
     from pyspark.sql.types import DoubleType, FloatType
 
@@ -70,7 +71,8 @@ def _read(
             if whole:
                 col = col.cast("long")
                 notes.append(
-                    f"column {field.name!r}: stored as floats with whole values, read as whole numbers (12923.0 -> 12923)"
+                    f"column {field.name!r}: stored as floats with whole values, read as whole "
+                    "numbers (12923.0 -> 12923)"
                 )
         columns.append(col.cast("string").alias(field.name))
     return df.select(
@@ -81,7 +83,8 @@ def _read(
 def _normalise_ids(
     df: DataFrame, fields: list[str], mapping: dict[str, str]
 ) -> tuple[DataFrame, list[str]]:
-    """Id columns whose every value is a whole number and some are written as floats lose the '.0'."""
+    """Id columns whose every value is a whole number and some are written as floats lose the
+    '.0'."""
     import pyspark.sql.functions as F
 
     present = lambda f: F.col(f).isNotNull() & (F.col(f) != "")  # noqa: E731
@@ -100,7 +103,8 @@ def _normalise_ids(
         if (counts[f"{f}__other"] or 0) == 0 and (counts[f"{f}__float"] or 0) > 0:
             df = df.withColumn(f, F.regexp_replace(F.col(f), r"\.0*$", ""))
             notes.append(
-                f"column {mapping[f]!r}: written as whole-valued floats, read as whole numbers (12923.0 -> 12923)"
+                f"column {mapping[f]!r}: written as whole-valued floats, read as whole numbers "
+                "(12923.0 -> 12923)"
             )
     return df, notes
 
@@ -130,8 +134,8 @@ def read_transactions(
     ]
     if missing:
         raise InputDataError(
-            f"transactions input {path} lacks the mapped column(s) {', '.join(missing)}; "
-            f"it has {', '.join(c for c in df.columns if c not in (BAD_FIELD_COUNT, 'source_file'))[:300]}"
+            f"transactions input {path} lacks the mapped column(s) {', '.join(missing)}; it has "
+            f"{', '.join(c for c in df.columns if c not in (BAD_FIELD_COUNT, 'source_file'))[:300]}"
         )
     fields = list(mapping)
     mapped = df.select(
@@ -146,7 +150,8 @@ def read_transactions(
     if fmt is None:
         fmt = infer_format(mapped.select("timestamp"), mapping["timestamp"])
         notes.append(
-            f"timestamp format inferred from column {mapping['timestamp']!r}: {fmt!r} (set timestamp_format to override)"
+            f"timestamp format inferred from column {mapping['timestamp']!r}: {fmt!r} (set "
+            "timestamp_format to override)"
         )
     ts = parse_timestamp(F.col("timestamp"), fmt)
     money = "amount" if "amount" in mapping else "unit_price"
@@ -207,7 +212,8 @@ def _flag(df: DataFrame, failed: Column, reason: str, field: str) -> DataFrame:
 
 
 def conform_transactions(bronze: dict[str, DataFrame], config: TransactionsConfig) -> Silver:
-    """Silver customers, order lines and products from bronze transactions; returns carry negative values."""
+    """Silver customers, order lines and products from bronze transactions; returns carry negative
+    values."""
     import pyspark.sql.functions as F
     from pyspark.sql import Window
 

@@ -22,7 +22,8 @@ def _join(items: list[str]) -> str:
 
 def business_insights(profiles: pd.DataFrame) -> list[str]:
     """A few plain sentences for a report: revenue leader, largest segment, at-risk segments,
-    tiny segments to investigate and the noise share. Deterministic: ties go to the lower segment."""
+    tiny segments to investigate and the noise share. Deterministic: ties go to the lower
+    segment."""
     insights: list[str] = []
     ordered = profiles.sort_values("segment", kind="stable")
     segments = ordered[ordered["segment"] != NOISE]
@@ -39,10 +40,10 @@ def business_insights(profiles: pd.DataFrame) -> list[str]:
         )
         if noise_leads:
             insights.append(
-                f"The {int(row['size']):,} unassigned customers ({percent(row['share'])} of customers) carry "
-                f"{percent(row['revenue_share'])} of revenue, more than any segment: no segment describes "
-                "them, so review them one by one (key accounts, bulk or business buyers, data errors) "
-                "before acting on the segments"
+                f"The {int(row['size']):,} unassigned customers ({percent(row['share'])} of "
+                f"customers) carry {percent(row['revenue_share'])} of revenue, more than any "
+                "segment: no segment describes them, so review them one by one (key accounts, "
+                "bulk or business buyers, data errors) before acting on the segments"
                 + (
                     "; the clustering explains fewer than half the customers."
                     if row["share"] >= 0.5
@@ -59,7 +60,8 @@ def business_insights(profiles: pd.DataFrame) -> list[str]:
         largest = segments.loc[segments["size"].idxmax()]
         if leader is None or int(largest.segment) != int(leader.segment):
             insights.append(
-                f"{capitalise(_name(largest))} is the largest segment: {percent(largest.share)} of customers"
+                f"{capitalise(_name(largest))} is the largest segment: {percent(largest.share)} of "
+                "customers"
                 + (
                     f" and {percent(largest.revenue_share)} of revenue."
                     if pd.notna(largest.revenue_share)
@@ -82,7 +84,8 @@ def business_insights(profiles: pd.DataFrame) -> list[str]:
     tiny = segments[segments["is_outlier"]]
     if not tiny.empty:
         parts = [
-            f"{int(r.segment)} ({r.archetype}, {int(r.size):,} customer{'' if int(r.size) == 1 else 's'})"
+            f"{int(r.segment)} ({r.archetype}, {int(r.size):,} "
+            f"customer{'' if int(r.size) == 1 else 's'})"
             for r in tiny.itertuples(index=False)
         ]
         plural = len(parts) > 1

@@ -56,7 +56,9 @@ def match_segments(
     numbers after the largest champion number, in order of their own number.
     Noise (-1) always maps to -1.
 
-    >>> match_segments({0: np.array([5.0]), 1: np.array([0.0])}, {7: np.array([0.1]), 8: np.array([4.9])})
+    >>> match_segments(
+    ...     {0: np.array([5.0]), 1: np.array([0.0])}, {7: np.array([0.1]), 8: np.array([4.9])}
+    ... )
     {0: 8, 1: 7}
     """
     new_ids, new = _centroid_matrix(new_centroids, "new")
@@ -65,7 +67,8 @@ def match_segments(
     if new_ids and old_ids:
         if new.shape[1] != old.shape[1]:
             raise ParameterError(
-                f"new centroids have {new.shape[1]} features but champion centroids have {old.shape[1]}"
+                f"new centroids have {new.shape[1]} features but champion centroids have "
+                f"{old.shape[1]}"
             )
         rows, cols = linear_sum_assignment(cdist(new, old))
         mapping.update({new_ids[r]: old_ids[c] for r, c in zip(rows, cols, strict=True)})
@@ -110,7 +113,8 @@ def migration_matrix(previous: pd.Series, current: pd.Series) -> pd.DataFrame:
         duplicated = series.index[series.index.duplicated()].unique()
         if len(duplicated):
             raise InputDataError(
-                f"{name} segments repeat customer id(s) {list(duplicated[:5])}: one row per customer expected"
+                f"{name} segments repeat customer id(s) {list(duplicated[:5])}: one row per "
+                "customer expected"
             )
     joined = pd.concat({"previous": previous, "current": current}, axis=1, join="inner")
     rows = sorted(pd.unique(previous.dropna()).astype("int64").tolist())

@@ -111,11 +111,13 @@ ARCHETYPES: dict[str, tuple[str, str]] = {
     ),
     "one-time bulk buyer": (
         "One-time bulk buyer: a single order of very many units",
-        "Investigate, then convert: check whether this is a business buyer and offer volume pricing or a trade account.",
+        "Investigate, then convert: check whether this is a business buyer and offer volume "
+        "pricing or a trade account.",
     ),
     "single very-high-value purchase": (
         "A single purchase of very high value",
-        "Investigate, then follow up: confirm the order is genuine and contact the customer personally to earn a second purchase.",
+        "Investigate, then follow up: confirm the order is genuine and contact the customer "
+        "personally to earn a second purchase.",
     ),
     "lapsed / at risk": (
         "Lapsed or at-risk customers, silent for over twice the typical gap between orders",
@@ -131,7 +133,8 @@ ARCHETYPES: dict[str, tuple[str, str]] = {
     ),
     "high-value infrequent": (
         "High-value customers with few orders",
-        "Increase frequency: prompt repeat purchases with timely reminders and replenishment offers.",
+        "Increase frequency: prompt repeat purchases with timely reminders and replenishment "
+        "offers.",
     ),
     "bargain hunters": (
         "Bargain hunters who order often but keep baskets small",
@@ -209,7 +212,8 @@ def archetype(
     medians: Mapping[str, float],
     typical_gap_days: float = math.nan,
 ) -> str:
-    """The archetype name of a segment from its feature words and medians (rules in the module doc)."""
+    """The archetype name of a segment from its feature words and medians (rules in the module
+    doc)."""
     if segment == NOISE:
         return NOISE_ARCHETYPE
     level = {f: level_of(words.get(f)) for f in PROFILE_FEATURES}

@@ -255,7 +255,8 @@ def segment_statistics_pandas(
     segment_col: str = "segment",
     spend_col: str | None = "total_spend",
 ) -> SegmentStatistics:
-    """The same statistics as :func:`segment_statistics`, from a pandas frame, with exact quantiles."""
+    """The same statistics as :func:`segment_statistics`, from a pandas frame, with exact
+    quantiles."""
     feats = _check_features(features, list(pdf.columns), segment_col, spend_col)
     if pdf.empty:
         raise InputDataError("customer table is empty: nothing to profile")

@@ -62,7 +62,8 @@ def _segment_words(
     return words
 
 
-# Stays whole (61 lines, a third of them docstring): one record per segment, its columns in one place.
+# Stays whole (61 lines, a third of them docstring): one record per segment, its columns in one
+# place.
 def describe_segments(
     stats: SegmentStatistics,
     outlier_share: float = 0.01,

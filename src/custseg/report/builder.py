@@ -47,7 +47,8 @@ COMPARISON_COLUMNS = (
 
 
 def build_report(config: Config, out: Path | str, title: str | None = None) -> Path:
-    """Write the report for the lakehouse and MLflow store of ``config`` to ``out``; returns its path.
+    """Write the report for the lakehouse and MLflow store of ``config`` to ``out``; returns its
+    path.
 
     Raises InputDataError when there is no segmentation run to report on.
     """
@@ -63,7 +64,8 @@ def render_report(source: Source, out: Path | str, title: str | None = None) -> 
         import plotly  # noqa: F401
     except ImportError as exc:  # pragma: no cover - both come with the dashboard extra
         raise EnvironmentProblem(
-            f"the report needs {exc.name}: install the dashboard extra (pip install 'custseg[dashboard]')"
+            f"the report needs {exc.name}: install the dashboard extra (pip install "
+            "'custseg[dashboard]')"
         ) from None
     from custseg.store import gold
 
@@ -181,7 +183,10 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
         "projection": charts.projection_figure(
             charts.sample_rows(table[["segment", "pc1", "pc2"]], PROJECTION_POINTS),
             labels,
-            title=f"Customers in 2-D (first two principal components; a sample of {min(len(table), PROJECTION_POINTS):,})",
+            title=(
+                "Customers in 2-D (first two principal components; a sample of "
+                f"{min(len(table), PROJECTION_POINTS):,})"
+            ),
         ),
         "comparison": charts.comparison_figure(comparison) if not comparison.empty else None,
         "k_distance": None,
@@ -279,9 +284,10 @@ def _findings(comparison: pd.DataFrame, diagnostics: dict[str, Any] | None) -> l
         ratio = diagnostics.get("density_ratio")
         lines.append(
             f"{METHODS['dbscan'].label} with eps={float(diagnostics.get('eps', float('nan'))):.3g} "
-            f"(knee of the k-distance curve {float(diagnostics.get('knee_eps', float('nan'))):.3g}) and "
-            f"min_samples={diagnostics.get('min_samples')}: {diagnostics.get('n_clusters')} clusters, "
-            f"{fmt_pct(diagnostics.get('noise_share'))} noise, the largest cluster holds "
+            "(knee of the k-distance curve "
+            f"{float(diagnostics.get('knee_eps', float('nan'))):.3g}) and "
+            f"min_samples={diagnostics.get('min_samples')}: {diagnostics.get('n_clusters')} "
+            f"clusters, {fmt_pct(diagnostics.get('noise_share'))} noise, the largest cluster holds "
             f"{fmt_pct(diagnostics.get('largest_share'))}; density variation (p90/p10 k-distance) "
             + ("n/a" if ratio is None else f"{float(ratio):.1f}x")
             + f"; verdict: {diagnostics.get('verdict', 'n/a')}."

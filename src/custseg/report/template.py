@@ -141,4 +141,4 @@ TEMPLATE = r"""<!DOCTYPE html>
 </main>
 </body>
 </html>
-"""
+"""  # noqa: E501 (the report's HTML and CSS, kept as written)

@@ -84,7 +84,8 @@ def advise_dbscan(results: list[MethodResult]) -> None:
     elif others:
         advice = (
             f"No other method in this run is usable either ({_join([r.method for r in others])}): "
-            "these customers have no clear segments at this scale; read the segments as rough groups."
+            "these customers have no clear segments at this scale; read the segments as rough "
+            "groups."
         )
     else:
         advice = (
@@ -158,12 +159,16 @@ def comparison_markdown(table: pd.DataFrame) -> str:
             return f"{value:.{digits}f}"
         return str(value)
 
-    head = "| Method | Segments | Noise | Largest | Silhouette | Davies-Bouldin | Stability | ARI vs truth | Recommended | Engine |"
+    head = (
+        "| Method | Segments | Noise | Largest | Silhouette | Davies-Bouldin | Stability | "
+        "ARI vs truth | Recommended | Engine |"
+    )
     lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(
-            f"| {r.method} | {fmt(r.n_clusters)} | {fmt(r.noise_share, 2)} | {fmt(r.largest_share, 2)} | "
-            f"{fmt(r.silhouette)} | {fmt(r.davies_bouldin)} | {fmt(r.stability, 2)} | {fmt(r.ari_truth)} | "
-            f"{'yes' if r.recommended else ''} | {r.engine} |"
+            f"| {r.method} | {fmt(r.n_clusters)} | {fmt(r.noise_share, 2)} | "
+            f"{fmt(r.largest_share, 2)} | {fmt(r.silhouette)} | {fmt(r.davies_bouldin)} | "
+            f"{fmt(r.stability, 2)} | {fmt(r.ari_truth)} | {'yes' if r.recommended else ''} | "
+            f"{r.engine} |"
         )
     return "\n".join(lines)

@@ -38,7 +38,10 @@ class DBSCANDiagnostics:
 
     def summary(self) -> str:
         if self.verdict == "ok":
-            return f"DBSCAN (eps={self.eps:.3g}, min_samples={self.min_samples}) found {self.n_clusters} clusters."
+            return (
+                f"DBSCAN (eps={self.eps:.3g}, min_samples={self.min_samples}) found "
+                f"{self.n_clusters} clusters."
+            )
         return (
             "DBSCAN is weak here: " + "; ".join(self.reasons) + f". {self.recommendation}"
         ).strip()
@@ -78,7 +81,8 @@ def diagnose_dbscan(
         reasons.append(f"one giant cluster holds {largest_share:.0%} of customers")
     if ratio == ratio and ratio > MAX_DENSITY_RATIO:
         reasons.append(
-            f"densities vary: the 90th-percentile k-distance is {ratio:.1f}x the 10th, so no single eps fits every segment"
+            f"densities vary: the 90th-percentile k-distance is {ratio:.1f}x the 10th, so no "
+            "single eps fits every segment"
         )
     weak = bool(reasons) and (
         sizes.size <= 1 or noise_share > MAX_NOISE_SHARE or largest_share > MAX_LARGEST_SHARE

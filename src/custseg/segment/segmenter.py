@@ -36,7 +36,8 @@ class Segmenter:
     clusterer: Any  # fitted custseg.cluster single-node estimator
     segment_map: dict[int, int]  # clusterer label -> stable segment number (noise stays -1)
     segment_names: dict[int, str] = field(default_factory=dict)
-    # Per segment, the mean customer in feature units: how the next model's segments are matched to these.
+    # Per segment, the mean customer in feature units: how the next model's segments are matched to
+    # these.
     centroids: dict[int, list[float]] = field(default_factory=dict)
     # 2-D principal-component projection of the scaled features (2 x kept), for charts.
     projection: np.ndarray | None = None
@@ -58,7 +59,8 @@ class Segmenter:
         if not np.isfinite(X).all():
             bad = int((~np.isfinite(X).all(axis=1)).sum())
             raise ModelError(
-                f"{bad} customer(s) have missing or infinite feature values; fix them before scoring"
+                f"{bad} customer(s) have missing or infinite feature values; fix them before "
+                "scoring"
             )
         return self.assign(self.clusterer.predict(X))
 

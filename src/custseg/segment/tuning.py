@@ -80,16 +80,19 @@ def k_max_for(n: int, configured: int | None) -> int:
 
 
 def min_segment_size(n: int, config: SegmentConfig) -> int:
-    """The smallest segment worth acting on as a group: ``outlier_share`` of the customers, at least 2."""
+    """The smallest segment worth acting on as a group: ``outlier_share`` of the customers, at least
+    2."""
     return max(2, math.ceil(config.outlier_share * n))
 
 
 def _k_choice(
     k: int, silhouettes: dict[int, float], skipped: list[int], low: int, high: int, smallest: int
 ) -> str:
-    """Why this k, in one sentence: its silhouette, the runner-up, and the k left out as fragments."""
+    """Why this k, in one sentence: its silhouette, the runner-up, and the k left out as
+    fragments."""
     if k not in silhouettes:
-        # Nothing was scored (every k fragmented, or its silhouette was undefined): say so, no score.
+        # Nothing was scored (every k fragmented, or its silhouette was undefined): say so, no
+        # score.
         text = f"k={k}, the smallest tried: no k in {low}..{high} has a silhouette to compare"
     else:
         text = f"k={k} by the highest silhouette ({silhouettes[k]:.3f}) over k={low}..{high}"
@@ -102,8 +105,8 @@ def _k_choice(
         text += f", ahead of k={runner} ({others[runner]:.3f})"
     if skipped:
         text += (
-            f"; {len(skipped)} k ({_ranges(skipped)}) not considered: more than {MAX_SMALL_SEGMENTS} "
-            f"segments under {smallest:,} customers"
+            f"; {len(skipped)} k ({_ranges(skipped)}) not considered: more than "
+            f"{MAX_SMALL_SEGMENTS} segments under {smallest:,} customers"
         )
     return text
 
@@ -281,7 +284,8 @@ def tune_hdbscan(X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None)
 def tune(
     method: str, X: np.ndarray, config: SegmentConfig, truth: np.ndarray | None = None
 ) -> MethodResult:
-    """Tune and fit one method; a method that cannot run on this data reports why instead of failing the run."""
+    """Tune and fit one method; a method that cannot run on this data reports why instead of failing
+    the run."""
     from custseg.errors import ParameterError
 
     started = time.perf_counter()

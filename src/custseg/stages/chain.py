@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
-    """gold customer_features -> segments, profiles, comparison; tracked and registered in MLflow."""
+    """gold customer_features -> segments, profiles, comparison; tracked and registered in
+    MLflow."""
     # why: the segment stage loads MLflow and pyspark; importing it here keeps the chain light.
     from custseg.stages.segment import segment as run_segment
 
@@ -39,7 +40,8 @@ def preflight(config: Config, stages: list[str]) -> None:
             raise InputDataError(f"input folder not found: {path} (pass --input or set input.path)")
         if config.input.layout == "retail-org" and not path.is_dir():
             raise InputDataError(
-                f"input {path} is a file; the retail-org layout is a folder with customers/, sales_orders/, ..."
+                f"input {path} is a file; the retail-org layout is a folder with customers/, "
+                "sales_orders/, ..."
             )
 
 

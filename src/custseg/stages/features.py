@@ -41,7 +41,8 @@ def features(spark: SparkSession, config: Config, progress=print) -> StageReport
     report.notes.append(f"as-of date: {result.as_of:%Y-%m-%d %H:%M} UTC")
     verb = "included" if result.included_without_orders else "left out of clustering"
     report.notes.append(
-        f"customers: {result.customers_total}, of whom {result.customers_without_orders} have no orders ({verb})"
+        f"customers: {result.customers_total}, of whom {result.customers_without_orders} have no "
+        f"orders ({verb})"
     )
     report.notes.extend(feature_notes(summary))
     report.extra["feature_report"] = summary

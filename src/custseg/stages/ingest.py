@@ -36,7 +36,8 @@ def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
 
     # Every table of the stage goes live together at the end of the block, or none does.
     with lake.publishing():
-        # Each checked input feeds its bronze table, the quarantine and the row count: parse it once.
+        # Each checked input feeds its bronze table, the quarantine and the row count: parse it
+        # once.
         raw.cache()
         try:
             rows_in = {name: df.count() for name, df in raw.checked.items()}

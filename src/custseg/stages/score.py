@@ -1,4 +1,5 @@
-"""The score stage: gold.<table> -> gold.<output>, a segment for every customer with a registered model.
+"""The score stage: gold.<table> -> gold.<output>, a segment for every customer with a registered
+model.
 
 Scoring itself is ``custseg.scoring.score_frame``, the rule the segment
 stage uses too; this stage loads the model, names the segments and writes.
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 
 def _check_model_uri(model_uri: str) -> None:
-    """Models load only from a registry (models:/), a run (runs:/) or a local path the user names."""
+    """Models load only from a registry (models:/), a run (runs:/) or a local path the user
+    names."""
     if model_uri.startswith(("models:/", "runs:/")):
         return
     if "://" in model_uri and not model_uri.startswith("file://"):
@@ -41,7 +43,8 @@ def score(
     output: str = "customer_scores",
     progress=print,
 ) -> StageReport:
-    """Assign a segment to every customer of gold.<table> with the registered model; writes gold.<output>."""
+    """Assign a segment to every customer of gold.<table> with the registered model; writes
+    gold.<output>."""
     started = time.perf_counter()
     tracking.setup(config.tracking)
     uri = model_uri or tracking.champion_uri(config.tracking)

@@ -56,7 +56,8 @@ FIGURE_POINTS = 5_000
 
 
 def load_truth(config: Config, customer_ids: pd.Series) -> np.ndarray | None:
-    """Planted archetypes aligned to ``customer_ids`` (codes; unknown customers get their own code)."""
+    """Planted archetypes aligned to ``customer_ids`` (codes; unknown customers get their own
+    code)."""
     import pandas as pd
 
     path = (
@@ -71,7 +72,8 @@ def load_truth(config: Config, customer_ids: pd.Series) -> np.ndarray | None:
     truth = pd.read_csv(path, dtype={"customer_id": str})
     if not {"customer_id", "archetype"} <= set(truth.columns):
         raise InputDataError(
-            f"truth file {path} must have columns customer_id,archetype; it has {', '.join(truth.columns)}"
+            f"truth file {path} must have columns customer_id,archetype; it has "
+            f"{', '.join(truth.columns)}"
         )
     aligned = customer_ids.map(truth.set_index("customer_id")["archetype"]).fillna("__unknown__")
     return pd.factorize(aligned)[0]
@@ -86,7 +88,8 @@ def _centroids(raw: pd.DataFrame, labels: np.ndarray, features: list[str]) -> di
 def _segment_numbers(
     result: MethodResult, raw: pd.DataFrame, scaler: FeatureScaler, champion: Segmenter | None
 ) -> tuple[dict[int, int], str]:
-    """Clusterer label -> stable segment number, matched to the champion's segments when there is one."""
+    """Clusterer label -> stable segment number, matched to the champion's segments when there is
+    one."""
     import pandas as pd
 
     from custseg.profile import match_segments
@@ -169,7 +172,8 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     if large:
         m = seg_cfg.max_driver_customers
         progress(
-            f"  comparing methods on a sample of {m:,}; the recommended one is refitted on all {n:,}"
+            f"  comparing methods on a sample of {m:,}; the recommended one is refitted on all "
+            f"{n:,}"
         )
         source = features.sample(fraction=min(1.0, 1.2 * m / n), seed=seg_cfg.random_seed).limit(m)
     raw = source.select("customer_id", *FEATURE_COLUMNS).orderBy("customer_id").toPandas()
@@ -339,7 +343,8 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     report.tables["gold.method_comparison"] = len(table)
     report.notes.append(f"recommended: {best.method} ({best.choice}); {numbering}")
     report.notes.append(
-        f"registered {config.tracking.model_name} version {version} as @{config.tracking.alias} (run {run_id})"
+        f"registered {config.tracking.model_name} version {version} as @{config.tracking.alias} "
+        f"(run {run_id})"
     )
     if structure is not None:
         report.notes.append(structure.summary())
@@ -380,7 +385,8 @@ def _log_methods(
     best: MethodResult,
     best_segmenter: Segmenter,
 ) -> dict[str, str]:
-    """A nested run per method (with nested runs per sweep point), its figures and its pyfunc model."""
+    """A nested run per method (with nested runs per sweep point), its figures and its pyfunc
+    model."""
     uris: dict[str, str] = {}
     example = raw[scaler.features].head(5)
     for r in results:

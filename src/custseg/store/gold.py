@@ -59,13 +59,15 @@ class LiveTable:
 
     @property
     def key(self) -> str:
-        """Changes exactly when the live version does (a cache key); every slot for catalog tables."""
+        """Changes exactly when the live version does (a cache key); every slot for catalog
+        tables."""
         if self.catalog_table is not None:
             return f"{self.catalog_table}@{self.warehouse_id}#{self.slot}"
         return str(self.path) if self.delta_version is None else f"{self.path}@{self.delta_version}"
 
     def modified(self) -> datetime | None:
-        """When the live version was written (None for catalog tables: the warehouse does not say)."""
+        """When the live version was written (None for catalog tables: the warehouse does not
+        say)."""
         if self.path is None:
             return None
         marker = self.path
@@ -75,7 +77,8 @@ class LiveTable:
 
 
 def live_table(source: Source, layer: str, table: str) -> LiveTable | None:
-    """The live version of a table (Parquet, Delta or catalog, whichever is there), or None when it has none."""
+    """The live version of a table (Parquet, Delta or catalog, whichever is there), or None when it
+    has none."""
     if source.catalog_schema:
         if not source.warehouse_id:
             return None
@@ -239,8 +242,8 @@ def missing_hint(source: Source) -> str | None:
     if source.catalog_schema and not source.warehouse_id:
         return (
             f"The pipeline writes Unity Catalog tables ({source.catalog_schema}.gold_*), which the "
-            f"dashboard reads through a SQL warehouse: set {ENV_WAREHOUSE_ID} (a Databricks App gets "
-            "it from its sql-warehouse resource) and reload this page."
+            f"dashboard reads through a SQL warehouse: set {ENV_WAREHOUSE_ID} (a Databricks App "
+            "gets it from its sql-warehouse resource) and reload this page."
         )
     where = (
         f"The catalog schema `{source.catalog_schema}`"
@@ -269,7 +272,8 @@ def clear_caches() -> None:
 
 
 def segments(source: Source) -> pd.DataFrame:
-    """gold.customer_segments: customer_id, segment, segment_name, pc1, pc2, method, model_version, run_id."""
+    """gold.customer_segments: customer_id, segment, segment_name, pc1, pc2, method, model_version,
+    run_id."""
     frame = read_table(source, "gold", "customer_segments")
     if not frame.empty:
         frame["segment"] = frame["segment"].astype("int64")
@@ -324,7 +328,8 @@ def migration(source: Source) -> pd.DataFrame:
 
 
 def customer_table(source: Source, personal: bool = False) -> pd.DataFrame:
-    """One row per segmented customer: segment, name, features, location (and personal columns if asked).
+    """One row per segmented customer: segment, name, features, location (and personal columns if
+    asked).
 
     ``personal=False`` (the default) takes no personal column from silver.customers at all.
     """

@@ -1,4 +1,5 @@
-"""Where the dashboard and the report read from: a lakehouse (or catalog schema) and an MLflow store.
+"""Where the dashboard and the report read from: a lakehouse (or catalog schema) and an MLflow
+store.
 
 A :class:`Source` is built from a Config by the CLI and passed to the
 Streamlit process in environment variables (``CUSTSEG_LAKEHOUSE``,
@@ -76,7 +77,8 @@ class Source:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Source:
-        """The source the server process passed down; defaults as the CLI's when a variable is unset."""
+        """The source the server process passed down; defaults as the CLI's when a variable is
+        unset."""
         env = os.environ if environ is None else environ
         if ENV_LOG_FEATURES in env:
             logs = tuple(f for f in env[ENV_LOG_FEATURES].split(",") if f)

@@ -41,13 +41,13 @@ def why_recommended(
         if used.empty:
             return []
         out.append(
-            f"No method is usable on this data; the segments come from {used.iloc[0]['method']}, the best "
-            "score, and are rough groups rather than a recommendation."
+            f"No method is usable on this data; the segments come from {used.iloc[0]['method']}, "
+            "the best score, and are rough groups rather than a recommendation."
         )
     else:
         out.append(
-            f"{best['method']} is recommended: the highest score (silhouette on clustered customers x "
-            f"(1 - noise share)) among the usable methods"
+            f"{best['method']} is recommended: the highest score (silhouette on clustered "
+            "customers x (1 - noise share)) among the usable methods"
             + (f", {best['score']:.3f}" if _finite(best.get("score")) else "")
             + "."
         )

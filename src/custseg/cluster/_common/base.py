@@ -134,7 +134,8 @@ class BaseClusterer:
 
     # -- persistence -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """What ``predict`` needs, as numpy arrays and JSON-able values (no training data needed)."""
+        """What ``predict`` needs, as numpy arrays and JSON-able values (no training data
+        needed)."""
         self._check_fitted()
         out: dict[str, Any] = {
             "method": self.method,
@@ -158,7 +159,8 @@ class BaseClusterer:
         version = int(data.get("format_version", -1))
         if version > FORMAT_VERSION:
             raise ModelError(
-                f"model format version {version} is newer than this custseg reads ({FORMAT_VERSION})"
+                f"model format version {version} is newer than this custseg reads "
+                f"({FORMAT_VERSION})"
             )
         params = dict(data["params"])
         for key, value in list(params.items()):

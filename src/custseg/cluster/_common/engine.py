@@ -122,7 +122,8 @@ def memory_limit(
         return DriverLimit(cost.max_rows, f"{cost.max_rows:,} rows: {cost.why_max}")
     return DriverLimit(
         rows,
-        f"estimated: {per_row:,} bytes per row x {n_features} features fit {rows:,} rows in {where}",
+        f"estimated: {per_row:,} bytes per row x {n_features} features fit {rows:,} rows "
+        f"in {where}",
     )
 
 

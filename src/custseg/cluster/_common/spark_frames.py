@@ -34,7 +34,8 @@ def features_as_array(dataset: DataFrame, col_name: str) -> Column:
 
     if col_name not in dataset.columns:
         raise ParameterError(
-            f"featuresCol {col_name!r} is not a column of the DataFrame (columns: {dataset.columns})"
+            f"featuresCol {col_name!r} is not a column of the DataFrame "
+            f"(columns: {dataset.columns})"
         )
     dtype = dataset.schema[col_name].dataType
     column = dataset[col_name]
@@ -43,7 +44,8 @@ def features_as_array(dataset: DataFrame, col_name: str) -> Column:
     if isinstance(dtype, ArrayType) and isinstance(dtype.elementType, NumericType):
         return column.cast("array<double>")
     raise ParameterError(
-        f"featuresCol {col_name!r} must be a vector or array<double> column, got {dtype.simpleString()}"
+        f"featuresCol {col_name!r} must be a vector or array<double> column, "
+        f"got {dtype.simpleString()}"
     )
 
 

@@ -15,7 +15,8 @@ How it runs (only mapInPandas / applyInPandas, joins, aggregations and sorts):
    one. Balanced counts keep a dense blob from piling onto one task. A box
    owns at most ``partitionRows`` rows; more, smaller boxes are used where the
    sample shows that they are quicker on the session's task slots
-   (``_partitioning.choose_partitioner``). Each box has its own task (``_partitioning.partition_keys``).
+   (``_partitioning.choose_partitioner``). Each box has its own task
+   (``_partitioning.partition_keys``).
 2. Streaming boxes. A box's task holds only the rows it owns: every pass
    sorts a box's rows so its own come first, builds its k-d trees from them,
    then streams the rows of other boxes (halo copies, queries) through them in
@@ -37,7 +38,8 @@ How it runs (only mapInPandas / applyInPandas, joins, aggregations and sorts):
    nearest own core is farther than some other box goes there as a query. A
    box finds, exactly, which of its local clusters each visiting core point
    reaches within eps (``_core_linker.CoreLinker``: an approximate nearest own core, then
-   ball queries or dual-tree pair counts), and answers each query with its nearest own core if nearer.
+   ball queries or dual-tree pair counts), and answers each query with its nearest own
+   core if nearer.
 5. Merge. The distinct links and the list of local clusters are small
    (clusters, not customers): they are collected and joined on the driver
    with a connected-components pass (``_merging``).
@@ -309,14 +311,16 @@ def _check_features(
         )
     if stats["shortest"] != stats["longest"]:
         raise ParameterError(
-            f"featuresCol {name!r} holds vectors of different lengths ({stats['shortest']} to {stats['longest']})"
+            f"featuresCol {name!r} holds vectors of different lengths "
+            f"({stats['shortest']} to {stats['longest']})"
         )
     if stats["shortest"] < 1:
         raise ParameterError(f"featuresCol {name!r} holds empty vectors (no features)")
     if stats["bad"]:
         raise_non_finite(dataset, features, name)  # names the features that hold them
         raise ParameterError(
-            f"featuresCol {name!r} holds NaN or infinite values in {stats['bad']} of {n_rows} rows; "
+            f"featuresCol {name!r} holds NaN or infinite values in {stats['bad']} of {n_rows} "
+            "rows; "
             "impute or drop them before clustering"
         )
     return int(stats["shortest"])

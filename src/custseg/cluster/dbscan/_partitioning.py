@@ -132,7 +132,8 @@ def box_loads(partitioner: BoxPartitioner, sample: np.ndarray, eps: float) -> np
 
 
 def candidate_leaves(min_leaves: int, slots: int | None) -> list[int]:
-    """Box counts worth measuring: ``min_leaves`` x 1, 2, 4, ... up to ``BOXES_PER_SLOT`` per slot."""
+    """Box counts worth measuring: ``min_leaves`` x 1, 2, 4, ... up to ``BOXES_PER_SLOT`` per
+    slot."""
     counts = [min_leaves]
     if slots is not None:
         while counts[-1] * 2 <= max(min_leaves, BOXES_PER_SLOT * max(1, slots)):

@@ -35,7 +35,8 @@ def thinning_hash(ids: np.ndarray) -> np.ndarray:
 def distance_to_sampled(
     X: np.ndarray, sampled: np.ndarray, query: np.ndarray, eps: float
 ) -> np.ndarray:
-    """For each ``query`` row of X, the distance to some near ``sampled`` row (inf: none found within eps).
+    """For each ``query`` row of X, the distance to some near ``sampled`` row (inf: none found
+    within eps).
 
     An approximate nearest-neighbour query: the distance it returns is a true
     distance to a sampled row, so it bounds the distance to the nearest one,

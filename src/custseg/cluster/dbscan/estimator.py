@@ -43,8 +43,8 @@ class DBSCAN(BaseClusterer):
     Parameters
     ----------
     eps : float
-        Neighbourhood radius (Euclidean, inclusive). ``knee_point(k_distance_curve(X, min_samples))``
-        suggests one.
+        Neighbourhood radius (Euclidean, inclusive).
+        ``knee_point(k_distance_curve(X, min_samples))`` suggests one.
     min_samples : int
         Points within ``eps`` (the point itself included) that make a point a core point.
 

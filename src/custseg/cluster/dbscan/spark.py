@@ -243,8 +243,10 @@ class SparkDBSCAN(SparkClusterEstimator, _DBSCANParams):
     The fitted model's ``summary.predictions`` (and its ``transform`` of the
     training DataFrame) holds every training row's label without a second pass.
 
-    >>> model = SparkDBSCAN(eps=0.6, min_samples=DBSCAN_MIN_SAMPLES, predictionCol="segment").fit(df)  # doctest: +SKIP
-    >>> model.transform(df)  # adds "segment" and "is_core"                           # doctest: +SKIP
+    >>> model = SparkDBSCAN(
+    ...     eps=0.6, min_samples=DBSCAN_MIN_SAMPLES, predictionCol="segment"
+    ... ).fit(df)  # doctest: +SKIP
+    >>> model.transform(df)  # adds "segment" and "is_core"  # doctest: +SKIP
     """
 
     _model_cls = SparkDBSCANModel

@@ -7,8 +7,9 @@ The path ``SparkHDBSCAN`` takes when the customers do not fit the driver. It is 
    and a balanced k-d tree with ``B <= maxBubbles`` leaves is built on it (median splits
    on the feature of widest mean absolute deviation; a median tied with a node's largest
    value splits just below it). Each leaf is a *bubble*: a small box that adapts to
-   density. Up to ``maxBubbles`` customers, each distinct row gets a bubble of its own. The top levels of the same tree cut the space into ``P`` *cells*, the unit
-   of parallel work.
+   density. Up to ``maxBubbles`` customers, each distinct row gets a bubble of its own.
+   The top levels of the same tree cut the space into ``P`` *cells*, the unit of
+   parallel work.
 2. **Core distances (distributed, exact where checked).** Every customer is tagged with
    its bubble and cell (``mapInPandas``) and also copied, as a *halo*, to every other
    cell whose box lies within that cell's halo radius. Each cell (``applyInPandas``)
@@ -34,8 +35,9 @@ The path ``SparkHDBSCAN`` takes when the customers do not fit the driver. It is 
    bubbles the k-nearest-neighbour edges leave in separate components are joined
    Borůvka-style by their nearest centroids. Its minimum spanning tree goes through
    HDBSCAN's condensed tree and excess-of-mass selection with the bubble sizes as
-   weights (``_condensed_tree``, ``_bubble_tree``: every customer counts in a cluster's stability, and a
-   single bubble is never a cluster of its own), which labels every bubble. A noise
+   weights (``_condensed_tree``, ``_bubble_tree``: every customer counts in a cluster's
+   stability, and a single bubble is never a cluster of its own), which labels every
+   bubble. A noise
    bubble then joins a cluster when at least half of its customers would (median core
    distance and its edge to the cluster within the cluster's birth distance): the exact
    noise rule, by majority.
@@ -151,7 +153,8 @@ def fit_summary(
     sample = sample[np.isfinite(sample).all(axis=1)]
     if sample.shape[0] < 2:
         raise ParameterError(
-            f"the sample of the {n_rows} customers holds {sample.shape[0]} rows; at least 2 are needed"
+            f"the sample of the {n_rows} customers holds {sample.shape[0]} rows; "
+            "at least 2 are needed"
         )
     n_features = sample.shape[1]
     plan = make_plan(sample, n_rows, min_samples, max_bubbles)

@@ -183,8 +183,9 @@ def micro_cluster_summaries(
     """Summarise the customers of ``dataset`` into at most ``n_micro`` micro-clusters.
 
     ``features`` is the features column as ``array<double>`` (see
-    ``_common.spark_frames.features_as_array``), ``n_rows`` the row count (sizes the sample), ``seed``
-    fixes the sample and the seeding k-means, ``col_name`` names the column in messages.
+    ``_common.spark_frames.features_as_array``), ``n_rows`` the row count (sizes the sample),
+    ``seed`` fixes the sample and the seeding k-means, ``col_name`` names the column in
+    messages.
     Costs one pass for the sample and one for the summaries.
     """
     sample = sample_features(

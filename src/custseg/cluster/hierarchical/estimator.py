@@ -76,7 +76,8 @@ class Hierarchical(BaseClusterer):
     n_clusters_ : int
     cluster_centers_ : ndarray, shape (n_clusters_, n_features)
     linkage_matrix_ : ndarray, shape (n - 1, 4)
-        The merge tree in scipy format (``scipy.cluster.hierarchy.dendrogram(model.linkage_matrix_)``).
+        The merge tree in scipy format
+        (``scipy.cluster.hierarchy.dendrogram(model.linkage_matrix_)``).
     silhouette_by_k_ : dict[int, float]
         Silhouette of each candidate k (empty when n_clusters was given).
     skipped_k_ : list[int]

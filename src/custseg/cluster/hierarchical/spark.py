@@ -1,4 +1,5 @@
-"""SparkHierarchical: agglomerative clustering of a Spark DataFrame (pyspark.ml Estimator and Model).
+"""SparkHierarchical: agglomerative clustering of a Spark DataFrame (pyspark.ml Estimator and
+Model).
 
 Up to the driver limit the single-node :class:`~custseg.cluster.Hierarchical` runs on
 the collected features, any linkage; above it Ward on weighted micro-cluster summaries

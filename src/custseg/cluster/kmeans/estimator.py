@@ -134,7 +134,8 @@ class KMeans(BaseClusterer):
         return self
 
     def set_centers(self, centers: np.ndarray, sizes: np.ndarray, inertia: float) -> KMeans:
-        """Take centroids fitted elsewhere (Spark's k-means), ordered by decreasing size like ``fit``."""
+        """Take centroids fitted elsewhere (Spark's k-means), ordered by decreasing size like
+        ``fit``."""
         sizes = np.asarray(sizes)
         order = np.argsort(-sizes, kind="stable")
         order = order[sizes[order] > 0]  # an empty cluster is no cluster (see fit)

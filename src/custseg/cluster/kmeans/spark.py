@@ -62,7 +62,8 @@ class _KMeansParams(_SparkClusterParams):
 
 
 class SparkKMeansModel(SparkClusterModel, _KMeansParams):
-    """Fitted SparkKMeans: ``transform`` adds ``predictionCol`` (int), the nearest centroid's cluster."""
+    """Fitted SparkKMeans: ``transform`` adds ``predictionCol`` (int), the nearest centroid's
+    cluster."""
 
 
 class SparkKMeans(SparkClusterEstimator, _KMeansParams):

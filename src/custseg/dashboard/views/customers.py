@@ -121,8 +121,10 @@ if ui.ready(src):
 
     st.subheader("Audience export")
     st.caption(
-        "The customers of one segment with the segment, the reason and the suggested action, as CSV. "
-        "Names follow the masking switch above; tax ids, street addresses and coordinates are never exported."
+        "The customers of one segment with the segment, the reason and the suggested action, "
+        "as CSV. "
+        "Names follow the masking switch above; tax ids, street addresses and coordinates "
+        "are never exported."
     )
     export_options = [s for s in charts.ordered(labels) if s in set(table["segment"])]
     if export_options:

@@ -1,4 +1,5 @@
-"""Methods: the comparison table, DBSCAN's diagnostics and why another method won, the dendrogram."""
+"""Methods: the comparison table, DBSCAN's diagnostics and why another method won, the
+dendrogram."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ if ui.ready(src):
     curve = gold.k_distance(src)
     if diagnostics is None or curve.empty:
         st.info(
-            f"{DBSCAN} did not run in the last segmentation (segment.methods), so there is no k-distance curve."
+            f"{DBSCAN} did not run in the last segmentation (segment.methods), "
+            "so there is no k-distance curve."
         )
     else:
         tiles = st.columns(5)
@@ -98,7 +100,8 @@ if ui.ready(src):
     Z = gold.linkage_matrix(src)
     if Z is None:
         st.info(
-            f"{HIERARCHICAL} clustering did not run in the last segmentation, so there is no dendrogram."
+            f"{HIERARCHICAL} clustering did not run in the last segmentation, "
+            "so there is no dendrogram."
         )
     else:
         hier = table[table["method"] == "hierarchical"] if not table.empty else table

@@ -59,5 +59,6 @@ if ui.ready(src):
     st.subheader("Business insights")
     st.markdown("\n".join(f"- {ui.md(line)}" for line in business_insights(profiles)))
     st.caption(
-        f"Run {k.run_id or 'n/a'}: see the Segments page for what each segment means and what to do."
+        f"Run {k.run_id or 'n/a'}: see the Segments page for what each segment means "
+        "and what to do."
     )

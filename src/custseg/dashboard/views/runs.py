@@ -1,4 +1,5 @@
-"""Runs: MLflow segment runs with metrics, registered versions and the champion, segment migration."""
+"""Runs: MLflow segment runs with metrics, registered versions and the champion, segment
+migration."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ st.subheader("Registered model versions")
 if tracking.versions.empty:
     if not tracking.error:
         st.info(
-            f"No version of model '{src.model_name}' is registered yet: `custseg segment` registers one."
+            f"No version of model '{src.model_name}' is registered yet: "
+            "`custseg segment` registers one."
         )
 else:
     versions = tracking.versions.assign(
@@ -91,7 +93,8 @@ st.subheader("Segment migration")
 moves = gold.migration(src)
 if moves.empty:
     st.info(
-        "No migration yet: it appears after a retrain (the second `custseg segment` on a lakehouse), "
+        "No migration yet: it appears after a retrain "
+        "(the second `custseg segment` on a lakehouse), "
         "counting how many customers moved between the last two models' segments."
     )
 else:

@@ -26,7 +26,9 @@ seed scenario), ``vocabulary`` (word lists), ``catalog`` (products),
 ``bad_records``, ``blocks`` (good and bad rows of a block), ``text`` (the
 lines of the files) and ``writer`` (the Spark jobs and files, ``generate``).
 
->>> generate(spark, "data/raw", customers=1_000, bad_records={"malformed_json": 3})  # doctest: +SKIP
+>>> generate(  # doctest: +SKIP
+...     spark, "data/raw", customers=1_000, bad_records={"malformed_json": 3}
+... )
 """
 
 from custseg.data.generate.plan import BLOCK_CUSTOMERS, BLOCKS_PER_FILE, SINGLE_FILE_MAX

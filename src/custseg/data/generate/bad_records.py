@@ -81,7 +81,8 @@ def with_bad_customers(
 def with_bad_orders(
     plan: Plan, base: Base, names: dict[str, np.ndarray], good: Orders
 ) -> tuple[dict[str, np.ndarray], Orders]:
-    """Copies of valid orders, each with exactly one defect, at random places among the good ones."""
+    """Copies of valid orders, each with exactly one defect, at random places among the good
+    ones."""
     kinds = [k for k in BAD_RECORD_KINDS if k not in ("csv_field_count", "duplicate_order")]
     picked = {k: _bad_in_block(plan, k, base.block_id) for k in [*kinds, "duplicate_order"]}
     if not any(len(v) for v in picked.values()):

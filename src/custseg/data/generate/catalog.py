@@ -39,7 +39,8 @@ _ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every product with its id, name, category, tier and price, and the pools customers pick from."""
+    """Every product with its id, name, category, tier and price, and the pools customers pick
+    from."""
 
     ids: list[str]
     names: list[str]
@@ -75,7 +76,10 @@ def make_catalog(seed: int) -> Catalog:
                         seen.add(pid)
                         break
                 kind = types[int(rng.integers(len(types)))]
-                model = f"{chr(65 + int(rng.integers(26)))}{chr(65 + int(rng.integers(26)))}-{int(rng.integers(100, 1000))}"
+                model = (
+                    f"{chr(65 + int(rng.integers(26)))}{chr(65 + int(rng.integers(26)))}"
+                    f"-{int(rng.integers(100, 1000))}"
+                )
                 price = math.exp(rng.uniform(math.log(lo), math.log(hi)))
                 price = round(price) if price < 40 else int(round(price / 10) * 10 - 1)
                 ids.append(pid)

@@ -142,7 +142,8 @@ class Base:
 
 
 def draw_base(plan: Plan, block_id: int) -> Base:
-    """The block's customers: archetype, order count, tier, order dates, registration, history rows."""
+    """The block's customers: archetype, order count, tier, order dates, registration, history
+    rows."""
     rng = block_rng(plan, STREAM_BASE, block_id)
     specs = plan.specs
     first = block_id * plan.block_size
@@ -379,7 +380,8 @@ def draw_customer_names(plan: Plan, base: Base) -> dict[str, np.ndarray]:
 
 
 def draw_customer_rows(plan: Plan, base: Base, basket: Basket) -> dict[str, np.ndarray]:
-    """customers.csv rows: history oldest first; older rows have fewer units and may hold an old address."""
+    """customers.csv rows: history oldest first; older rows have fewer units and may hold an old
+    address."""
     rng = block_rng(plan, STREAM_PEOPLE, base.block_id)
     draw_names(rng, base.n, base.spec(plan, "business"))  # the stream's first draws are the names
     n_rows, first_vf = base.n_rows, base.first_vf

@@ -51,7 +51,8 @@ class Plan:
 def make_plan(
     customers: int, seed: int, preset: str, bad: dict[str, int], orders_per_customer: float
 ) -> Plan:
-    """The plan for a request that ``spec.validate_scenario`` and ``validate_bad_records`` passed."""
+    """The plan for a request that ``spec.validate_scenario`` and ``validate_bad_records``
+    passed."""
     specs: tuple[Archetype, ...]
     if preset == "seed":
         specs = SEED
@@ -103,7 +104,8 @@ def _log_uniform_mean(lo: int, hi: int) -> float:
 
 
 def _orders_scale(specs: tuple[Archetype, ...], target: float) -> float:
-    """The factor on the scaling archetypes' order counts that gives ``target`` orders per customer."""
+    """The factor on the scaling archetypes' order counts that gives ``target`` orders per
+    customer."""
 
     def mean(scale: float) -> float:
         return sum(s.weight * _log_uniform_mean(*_scaled_orders(s, scale)) for s in specs)

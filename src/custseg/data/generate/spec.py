@@ -50,7 +50,8 @@ LOYALTY_VALID_FROM = "2017-06-01"
 
 
 def validate_bad_records(bad_records: Mapping[str, int] | None) -> dict[str, int]:
-    """Every kind with its count (0 when not asked for); unknown kinds and bad counts are refused."""
+    """Every kind with its count (0 when not asked for); unknown kinds and bad counts are
+    refused."""
     counts = dict.fromkeys(BAD_RECORD_KINDS, 0)
     accepted = ", ".join(BAD_RECORD_KINDS)
     for kind, count in (bad_records or {}).items():

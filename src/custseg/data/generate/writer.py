@@ -156,7 +156,8 @@ def _blocks(spark: SparkSession, plan: Plan) -> DataFrame:
 
 
 def _stats(spark: SparkSession, plan: Plan) -> dict[str, int]:
-    """Row counts for the summary from the cheap first stream, summed by Spark: one row reaches the driver."""
+    """Row counts for the summary from the cheap first stream, summed by Spark: one row reaches the
+    driver."""
     import pyspark.sql.functions as F  # why: importing the generator must not load pyspark
 
     schema = ", ".join(f"{c} long" for c in _STATS)
