@@ -1,7 +1,7 @@
 """The segment stage: gold customer_features -> segments, profiles, comparison, MLflow.
 
 1. Fit the scaler (one Spark aggregation) and bring the scaled features to
-   the driver - up to ``segment.max_driver_customers`` (default 100,000);
+   the driver - up to ``segment.max_driver_customers`` (its default is in defaults.yaml);
    above it a seeded sample of that size (``scale_out.py``).
 2. Tune and fit every configured method on them; measure each; pick the
    recommended one by the comparison rule (see ``comparison.py``). Above
