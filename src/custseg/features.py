@@ -17,7 +17,7 @@ give (no product ids, no categories, no loyalty tiers) is null for everyone:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from custseg.errors import InputDataError
@@ -48,6 +48,7 @@ VALUE_COLUMNS = [
 ]
 
 SECONDS_PER_DAY = 86_400.0
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -65,13 +66,15 @@ def resolve_as_of(orders: DataFrame, as_of: date | None) -> datetime:
 
     if as_of is not None:
         return datetime(as_of.year, as_of.month, as_of.day, 23, 59, 59, tzinfo=timezone.utc)
-    latest = orders.agg(F.max("order_ts").alias("latest")).collect()[0]["latest"]
+    # Epoch microseconds, not a collected timestamp: PySpark would turn that into this machine's
+    # local time, and the as-of date would move with the machine's time zone.
+    latest = orders.agg(F.max(F.unix_micros("order_ts")).alias("latest")).collect()[0]["latest"]
     if latest is None:
         raise InputDataError(
             "no valid orders found: the silver orders table is empty, so there is nothing to "
             "segment"
         )
-    return latest.replace(tzinfo=timezone.utc) if latest.tzinfo is None else latest
+    return EPOCH + timedelta(microseconds=latest)
 
 
 def build_features(
@@ -85,7 +88,8 @@ def build_features(
     import pyspark.sql.functions as F
 
     as_of_ts = resolve_as_of(orders, as_of)
-    as_of_col = F.lit(as_of_ts.replace(tzinfo=None)).cast("timestamp")
+    # Aware, so PySpark converts it as UTC whatever the machine's time zone.
+    as_of_col = F.lit(as_of_ts).cast("timestamp")
     # Orders after the as-of date are not yet known at that date.
     orders = orders.where(F.col("order_ts") <= as_of_col)
     order_lines = order_lines.where(F.col("order_ts") <= as_of_col)
