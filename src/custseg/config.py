@@ -191,6 +191,16 @@ class SegmentConfig(_MethodSections):  # type: ignore[misc,valid-type]
     truth_path: str | None = None
 
 
+class ValueConfig(_Strict):
+    period: Literal["day", "week"] = "day"
+    rfm_bins: int = Field(5, ge=2, le=10)
+    horizon_days: int = Field(365, ge=1)
+    discount_rate_monthly: float = Field(0.01, ge=0, lt=1)
+    penalizer: float = Field(0.0, ge=0)
+    calibration_end: date | None = None
+    holdout_end: date | None = None
+
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
@@ -214,9 +224,10 @@ class TrackingConfig(_Strict):
     artifact_location: str | None = None
     experiment: str = "custseg"
     model_name: str = Field("custseg-segmenter", validate_default=True)
+    value_model_name: str = Field("custseg-value", validate_default=True)
     alias: str = "champion"
 
-    @field_validator("model_name")
+    @field_validator("model_name", "value_model_name")
     @classmethod
     def _unity_catalog_name(cls, value: str, info: ValidationInfo) -> str:
         import os
@@ -255,6 +266,7 @@ class Config(_Strict):
     input: InputConfig = Field(default_factory=InputConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     segment: SegmentConfig = Field(default_factory=SegmentConfig)
+    value: ValueConfig = Field(default_factory=ValueConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
 
@@ -336,6 +348,17 @@ def _check_ranges(config: Config) -> None:
         raise ConfigError(
             "config key 'input.transactions.column_names' has value None: a file without a header "
             "(header: false) needs its column names in order"
+        )
+    value = config.value
+    if value.holdout_end is not None and value.calibration_end is None:
+        raise ConfigError(
+            f"config key 'value.holdout_end' has value {value.holdout_end}: it needs "
+            "value.calibration_end (the holdout starts the day after it)"
+        )
+    if value.holdout_end is not None and value.holdout_end <= value.calibration_end:
+        raise ConfigError(
+            f"config key 'value.holdout_end' has value {value.holdout_end}: must be after "
+            f"value.calibration_end ({value.calibration_end})"
         )
     for name in METHODS:  # the methods that search a range of k (hierarchical, kmeans)
         section = getattr(config.segment, name)
