@@ -62,7 +62,7 @@ def as_column(name: str, values: ArrayLike) -> np.ndarray:
     if bad.any():
         row = int(np.argmax(bad))
         raise InputDataError(
-            f"{name} must be finite and >= 0, got {array[row]!r} at row {row} "
+            f"{name} must be finite and >= 0, got {float(array[row])!r} at row {row} "
             f"({int(bad.sum())} such rows)"
         )
     return array

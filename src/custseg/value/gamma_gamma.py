@@ -76,7 +76,7 @@ def _check_spend(frequency: ArrayLike, monetary_value: ArrayLike) -> tuple[np.nd
     if bad.any():
         row = int(np.argmax(bad))
         raise InputDataError(
-            f"monetary_value must be finite, got {m[row]!r} at row {row} "
+            f"monetary_value must be finite, got {float(m[row])!r} at row {row} "
             f"({int(bad.sum())} such rows)"
         )
     return x, m
