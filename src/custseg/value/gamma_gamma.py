@@ -31,6 +31,7 @@ from custseg.value.bgnbd import (
     as_column,
     as_weights,
     check_penalizer,
+    frequency_levels,
     minimize_log_params,
     raise_unless_converged,
 )
@@ -82,30 +83,30 @@ def _check_spend(frequency: ArrayLike, monetary_value: ArrayLike) -> tuple[np.nd
     return x, m
 
 
-def _log_likelihood_terms(params: np.ndarray, x: np.ndarray, m: np.ndarray):
+def _log_likelihood_terms(params, x, m, levels=None):
     """Per-row log density of the mean order value m given x (note 025, eq. 1a) and its gradient."""
     p, q, v = params
+    xs, inverse = frequency_levels(x) if levels is None else levels
     px = p * x
     log_pool = np.log(x * m + v)
     ll = (
-        gammaln(px + q)
-        - gammaln(px)
+        (gammaln(p * xs + q) - gammaln(p * xs))[inverse]
         - gammaln(q)
         + q * np.log(v)
         + (px - 1) * np.log(m)
         + px * np.log(x)
         - (px + q) * log_pool
     )
-    psi_all = digamma(px + q)
-    d_p = x * (psi_all - digamma(px) + np.log(m) + np.log(x) - log_pool)
+    psi_all = digamma(p * xs + q)[inverse]
+    d_p = x * (psi_all - digamma(p * xs)[inverse] + np.log(m) + np.log(x) - log_pool)
     d_q = psi_all - digamma(q) + np.log(v) - log_pool
     d_v = q / v - (px + q) / (x * m + v)
     return ll, np.stack([d_p, d_q, d_v])
 
 
-def _objective(log_params, x, m, weights, penalizer):
+def _objective(log_params, x, m, weights, penalizer, levels=None):
     params = np.exp(log_params)
-    ll, grad = _log_likelihood_terms(params, x, m)
+    ll, grad = _log_likelihood_terms(params, x, m, levels)
     total = weights.sum()
     value = -(weights @ ll) / total + penalizer * np.sum(params**2)
     gradient = -(grad @ weights) / total * params + 2.0 * penalizer * params**2
@@ -138,14 +139,15 @@ def fit_gamma_gamma(
             f"{w.sum():g} customers ({left_out:g} with repeat orders but monetary_value <= 0)"
         )
     x, m, w = x[kept], m[kept], w[kept]
+    levels = frequency_levels(x)
     result = minimize_log_params(
-        lambda lp: _objective(lp, x, m, w, penalizer),
+        lambda lp: _objective(lp, x, m, w, penalizer, levels),
         np.full(3, INITIAL_LOG_PARAMETER),
         maxiter,
     )
     p, q, v = np.exp(result.x)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        total = float(w @ _log_likelihood_terms(np.array([p, q, v]), x, m)[0])
+        total = float(w @ _log_likelihood_terms(np.array([p, q, v]), x, m, levels)[0])
     raise_unless_converged("Gamma-Gamma", result, total)
     return GammaGammaParams(
         float(p), float(q), float(v), total, float(w.sum()), left_out, int(result.nit), True
