@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import check_grad
+from scipy.special import hyp2f1
 from value_draws import draw_bgnbd, draw_new_customer_orders
 
 from custseg.errors import InputDataError, ModelFitError, ParameterError
@@ -222,3 +223,15 @@ def test_bad_input_is_named(change, error, message):
 def test_negative_horizon_is_refused():
     with pytest.raises(ParameterError, match=r"t must be finite and >= 0, got -1"):
         expected_purchases(_params(**TRUE), -1, [1], [1.0], [2.0])
+
+
+def test_forecasts_where_the_series_overflows_stay_finite_and_grow():
+    # x = 2000 and t >> T: 2F1(r + x, b + x; a + b + x - 1; z) overflows as z -> 1, so the Euler
+    # form takes over; the forecast must stay finite, grow with t and join the direct form.
+    params = _params(**TRUE)
+    horizons = np.array([1e3, 1e4, 1e5, 1e6])
+    forecast = expected_purchases(params, horizons, 2000, 9.9, 10.0)
+    with np.errstate(over="ignore"):
+        z = 1e6 / (TRUE["alpha"] + 10.0 + 1e6)
+        assert not np.isfinite(hyp2f1(TRUE["r"] + 2000, TRUE["b"] + 2000, 2002.3, z))
+    assert np.all(np.isfinite(forecast)) and np.all(np.diff(forecast) > 0)

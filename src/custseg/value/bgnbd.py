@@ -248,13 +248,19 @@ def _one_minus_tail(big_a, big_b, big_c, z):
     When the series overflows (z near 1 with a large A), Euler's transformation gives the same
     product as (1 - z)^(C - B) 2F1(C - A, C - B; C; z), which stays finite.
     """
+    big_a, big_b, big_c, z = np.broadcast_arrays(
+        *(np.asarray(v, float) for v in (big_a, big_b, big_c, z))
+    )
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         log_direct = np.log(hyp2f1(big_a, big_b, big_c, z)) + big_a * np.log1p(-z)
-        euler = hyp2f1(big_c - big_a, big_c - big_b, big_c, z) * np.exp(
-            (big_c - big_b) * np.log1p(-z)
-        )
-    # expm1 keeps the precision of small horizons, where the product is close to 1.
-    return np.where(np.isfinite(log_direct), -np.expm1(log_direct), 1.0 - euler)
+        # expm1 keeps the precision of small horizons, where the product is close to 1.
+        result = np.array(-np.expm1(log_direct))
+        # hyp2f1 is the costly part of a forecast: the second form only where the first failed.
+        bad = ~np.isfinite(log_direct)
+        if bad.any():
+            a_, b_, c_, z_ = big_a[bad], big_b[bad], big_c[bad], z[bad]
+            result[bad] = 1.0 - hyp2f1(c_ - a_, c_ - b_, c_, z_) * np.exp((c_ - b_) * np.log1p(-z_))
+    return result
 
 
 def _check_horizon(t: ArrayLike) -> np.ndarray:
