@@ -27,3 +27,7 @@ class ParameterError(CustsegError, ValueError):
 
 class ModelError(CustsegError):
     """A model cannot be found, loaded or used for scoring."""
+
+
+class ModelFitError(CustsegError):
+    """A model's likelihood maximisation did not converge to finite parameters."""
