@@ -10,7 +10,7 @@ import pytest
 from custseg.errors import ParameterError
 from custseg.value.bgnbd import BGNBDParams, expected_purchases, fit_bgnbd
 from custseg.value.gamma_gamma import GammaGammaParams, expected_average_value, fit_gamma_gamma
-from custseg.value.lifetime_value import discounted_lifetime_value
+from custseg.value.lifetime_value import discounted_lifetime_value, discounted_purchases
 
 BGNBD = BGNBDParams(0.243, 4.414, 0.793, 2.426, 0.0, 0.0, 0, True)
 GAMMA_GAMMA = GammaGammaParams(6.25, 3.74, 15.44, 0.0, 0.0, 0.0, 0, True)
@@ -71,6 +71,24 @@ def test_each_month_is_discounted_at_its_end():
         by_hand += value * (end - start) / 1.02**month
     clv = discounted_lifetime_value(BGNBD, GAMMA_GAMMA, **HISTORY, **_terms(3, 0.02, 7.0))
     np.testing.assert_allclose(clv, by_hand, rtol=1e-12)
+
+
+def test_a_horizon_of_days_ends_with_a_partial_month():
+    # 365 days: twelve 30-day months, then 5 days discounted at (1 + rate)^(365 / 30).
+    history = {k: v for k, v in HISTORY.items() if k != "monetary_value"}
+    by_hand = np.zeros(4)
+    ends = [*range(30, 361, 30), 365]
+    for start, end in zip([0, *ends[:-1]], ends, strict=True):
+        step = expected_purchases(BGNBD, end, **history) - expected_purchases(
+            BGNBD, start, **history
+        )
+        by_hand += step / 1.01 ** (end / 30)
+    ours = discounted_purchases(BGNBD, **history, horizon_days=365, discount_rate_monthly=0.01)
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-12)
+    whole = discounted_purchases(BGNBD, **history, horizon_days=360, discount_rate_monthly=0.01)
+    value = expected_average_value(GAMMA_GAMMA, HISTORY["frequency"], HISTORY["monetary_value"])
+    clv = discounted_lifetime_value(BGNBD, GAMMA_GAMMA, **HISTORY)
+    np.testing.assert_allclose(value * whole, clv, rtol=1e-12)
 
 
 def _terms(months, rate, days):

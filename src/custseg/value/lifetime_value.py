@@ -57,12 +57,39 @@ def discounted_lifetime_value(
     weeks, pass ``period_days=7``: a month is then 30 / 7 periods.
     """
     _check_terms(horizon_months, discount_rate_monthly, period_days)
-    x, tx, age = check_summary(frequency, recency, T)
+    x, _tx, _age = check_summary(frequency, recency, T)
     order_value = expected_average_value(gamma_gamma, x, monetary_value)
-    months = np.arange(horizon_months + 1, dtype=float)
-    periods = months * (DAYS_PER_MONTH / period_days)
-    # Rows: month ends 0..H; the forecast is cumulative, so each month's orders are a difference.
-    cumulative = expected_purchases(bgnbd, periods[:, None], x, tx, age)
-    per_month = np.diff(cumulative, axis=0)
-    discount = (1.0 + discount_rate_monthly) ** -months[1:]
-    return order_value * (discount @ per_month)
+    horizon_days = horizon_months * DAYS_PER_MONTH
+    return order_value * discounted_purchases(
+        bgnbd, frequency, recency, T, horizon_days, discount_rate_monthly, period_days
+    )
+
+
+def discounted_purchases(
+    bgnbd: BGNBDParams,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    horizon_days: float,
+    discount_rate_monthly: float = DEFAULT_DISCOUNT_RATE_MONTHLY,
+    period_days: float = 1.0,
+) -> np.ndarray:
+    """The expected purchases of the next ``horizon_days`` days, each month's discounted.
+
+    Months end every ``DAYS_PER_MONTH`` days; a horizon that is not a whole number of months
+    ends with a shorter step, discounted by (1 + rate)^(its end in months). Times the expected
+    order value, this is the lifetime value, so a customer's value can be split into how often
+    (this) and how much (Gamma-Gamma).
+    """
+    _check_terms(1, discount_rate_monthly, period_days)
+    if not np.isfinite(horizon_days) or horizon_days <= 0:
+        raise ParameterError(f"horizon_days must be > 0, got {horizon_days!r}")
+    x, tx, age = check_summary(frequency, recency, T)
+    ends = np.arange(DAYS_PER_MONTH, horizon_days, DAYS_PER_MONTH)
+    ends = np.append(ends, float(horizon_days))
+    days = np.concatenate([[0.0], ends])
+    # Rows: step ends; the forecast is cumulative, so each step's orders are a difference.
+    cumulative = expected_purchases(bgnbd, (days / period_days)[:, None], x, tx, age)
+    per_step = np.diff(cumulative, axis=0)
+    discount = (1.0 + discount_rate_monthly) ** -(ends / DAYS_PER_MONTH)
+    return discount @ per_step
