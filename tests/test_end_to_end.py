@@ -27,13 +27,13 @@ def seed_run(spark, tmp_path_factory):
             "tracking.artifact_location": (root / "mlruns").as_uri(),
         }
     )
-    reports = chain.run(spark, config, progress=lambda _m: None)
+    reports = {r.stage: r for r in chain.run(spark, config, progress=lambda _m: None)}
     return root, config, reports, Lakehouse(spark, config.storage)
 
 
 def test_hierarchical_finds_the_four_seed_groups(seed_run):
     _root, _config, reports, lake = seed_run
-    segment = reports[-1]
+    segment = reports["segment"]
     table = segment.extra["comparison"].set_index("method")
     assert segment.extra["recommended"] == "hierarchical"
     assert table.loc["hierarchical", "n_clusters"] == 4
@@ -44,12 +44,12 @@ def test_hierarchical_finds_the_four_seed_groups(seed_run):
 
 def test_seed_profiles_read_like_the_original_table(seed_run):
     _root, _config, reports, _lake = seed_run
-    profiles = reports[-1].extra["profiles"].set_index("size")
+    profiles = reports["segment"].extra["profiles"].set_index("size")
     assert profiles.loc[16, "archetype"] == "steady engaged"
     singles = set(profiles.loc[1, "archetype"])
     assert singles == {"one-time bulk buyer", "single very-high-value purchase"}
     assert profiles.loc[1, "is_outlier"].all()
-    markdown = reports[-1].extra["profile_markdown"]
+    markdown = reports["segment"].extra["profile_markdown"]
     assert markdown.startswith(
         "| Cluster | Units Purchased | Loyalty Segment | Num Orders | Count |"
     )
@@ -57,11 +57,11 @@ def test_seed_profiles_read_like_the_original_table(seed_run):
 
 def test_dbscan_is_reported_weak_with_reasons(seed_run):
     _root, _config, reports, _lake = seed_run
-    row = reports[-1].extra["comparison"].set_index("method").loc["dbscan"]
+    row = reports["segment"].extra["comparison"].set_index("method").loc["dbscan"]
     assert not row["recommended"]
     assert row["note"].startswith("DBSCAN is weak here:")
     # The advice names the methods usable in this run, and only those.
-    table = reports[-1].extra["comparison"].set_index("method")
+    table = reports["segment"].extra["comparison"].set_index("method")
     usable = [m for m in table.index if m != "dbscan" and bool(table.loc[m, "usable"])]
     advice = row["note"].split("Use ", 1)[1]
     assert usable and all(m in advice for m in usable)
@@ -70,7 +70,7 @@ def test_dbscan_is_reported_weak_with_reasons(seed_run):
 
 def test_customers_without_orders_are_counted(seed_run):
     _root, _config, reports, _lake = seed_run
-    features = reports[1]
+    features = reports["features"]
     assert features.tables["gold.customer_features"] == 25
     assert any("have no orders (left out of clustering)" in note for note in features.notes)
 
@@ -104,7 +104,8 @@ def test_realistic_data_recommended_method_recovers_the_archetypes(spark, tmp_pa
             "segment.stability_bootstraps": 2,
         }
     )
-    segment = chain.run(spark, config, progress=lambda _m: None)[-1]
+    stages = ["ingest", "features", "segment"]
+    segment = chain.run(spark, config, stages, progress=lambda _m: None)[-1]
     table = segment.extra["comparison"].set_index("method")
     assert table.loc[segment.extra["recommended"], "ari_truth"] >= 0.9
     assert table["ari_truth"].notna().all()

@@ -54,3 +54,14 @@ def fmt_time(value: datetime | None, zone: bool = True) -> str:
     if value is None:
         return "n/a"
     return value.strftime("%Y-%m-%d %H:%M") + (" UTC" if zone else "")
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table of already formatted cells (pipes escaped, line breaks folded)."""
+
+    def cell(value: Any) -> str:
+        return " ".join(str(value).split()).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

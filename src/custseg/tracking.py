@@ -1,5 +1,6 @@
 """MLflow: one experiment, a parent run per pipeline run, nested runs per method and sweep point,
-the segmenter logged as a pyfunc model, the recommended one registered with the ``champion`` alias.
+the segmenter logged as a pyfunc model, the recommended one registered with the ``champion`` alias;
+the lifetime-value model likewise, under its own name.
 
 Embedded default: ``sqlite:///mlflow.db`` and ``./mlruns`` in the working folder;
 ``tracking.tracking_uri`` (or ``$MLFLOW_TRACKING_URI``) points anywhere else.
@@ -20,6 +21,7 @@ import mlflow.pyfunc
 from custseg.config import TrackingConfig
 from custseg.errors import ModelError
 from custseg.segment.segmenter import Segmenter
+from custseg.value.model import VALUE_INPUTS, VALUE_OUTPUTS, ValueModel
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 SEGMENTER_ARTIFACT = "segmenter"
 MODEL_NAME_IN_RUN = "segmenter"
+VALUE_ARTIFACT = "value_model.json"
+VALUE_MODEL_IN_RUN = "lifetime_value"
 # The scoring model needs these at load time (custseg itself must be installed where it is served).
 MODEL_REQUIREMENTS = ["numpy", "pandas<3", "scikit-learn", "scipy", "hdbscan", "fastcluster"]
 
@@ -182,24 +186,86 @@ def log_segmenter(segmenter: Segmenter, example: pd.DataFrame | None = None) -> 
 
 
 def register_version(
-    model_uri: str, config: TrackingConfig, tags: dict[str, str] | None = None
+    model_uri: str,
+    config: TrackingConfig,
+    tags: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> str:
-    """Register the model as a new version of ``config.model_name``; returns the version.
+    """Register the model as a new version of ``name`` (default ``config.model_name``); returns
+    the version.
 
-    The alias stays where it is until ``move_alias``: the segment stage moves it only
-    after its gold tables are published, so the champion never runs ahead of them.
+    The alias stays where it is until ``move_alias``: a stage moves it only after its gold
+    tables are published, so the champion never runs ahead of them.
     """
     import mlflow
 
-    version = mlflow.register_model(model_uri, config.model_name, tags=tags)
+    version = mlflow.register_model(model_uri, name or config.model_name, tags=tags)
     return str(version.version)
 
 
-def move_alias(version: str, config: TrackingConfig) -> None:
-    """Point the alias (``champion``) at ``version``."""
+def move_alias(version: str, config: TrackingConfig, name: str | None = None) -> None:
+    """Point the alias (``champion``) of ``name`` (default ``config.model_name``) at
+    ``version``."""
     from mlflow import MlflowClient
 
-    MlflowClient().set_registered_model_alias(config.model_name, config.alias, version)
+    MlflowClient().set_registered_model_alias(name or config.model_name, config.alias, version)
+
+
+class LifetimeValueModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc wrapper of the lifetime-value model: frequency, recency, T and monetary_value
+    in (the transaction summary's columns, in periods); expected purchases over the horizon,
+    probability alive, expected order value and discounted lifetime value out."""
+
+    def load_context(self, context: Any) -> None:
+        text = Path(context.artifacts[VALUE_ARTIFACT]).read_text(encoding="utf-8")
+        self.model = ValueModel.from_json(text)
+
+    # No type hints on predict: MLflow would try to infer a schema from them; the signature says it.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        return self.model.predict(model_input)
+
+
+def log_value_model(model: ValueModel) -> str:
+    """Log the lifetime-value model as a pyfunc model in the active run; returns its URI."""
+    import warnings
+
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    signature = ModelSignature(
+        # frequency is a count (long, as in gold.customer_value); recency, T and value are real.
+        inputs=Schema(
+            [ColSpec("long" if name == "frequency" else "double", name) for name in VALUE_INPUTS]
+        ),
+        outputs=Schema([ColSpec("double", name) for name in VALUE_OUTPUTS]),
+    )
+    with tempfile.TemporaryDirectory(prefix="custseg-value-") as tmp, warnings.catch_warnings():
+        # MLflow suggests type hints on predict; custseg gives an explicit signature instead.
+        warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
+        # The signature describes the input; an example would be made-up customers.
+        warnings.filterwarnings("ignore", message=".*An input example was not provided")
+        path = Path(tmp) / VALUE_ARTIFACT
+        path.write_text(model.to_json(), encoding="utf-8")
+        info = mlflow.pyfunc.log_model(
+            name=VALUE_MODEL_IN_RUN,
+            python_model=LifetimeValueModel(),
+            artifacts={VALUE_ARTIFACT: str(path)},
+            signature=signature,
+            pip_requirements=["numpy", "pandas<3", "scipy"],
+        )
+    return info.model_uri
+
+
+def load_value_model(model_uri: str) -> ValueModel:
+    """The ValueModel inside a logged or registered custseg lifetime-value model."""
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except Exception as exc:  # MLflow raises several types for a missing model
+        raise ModelError(f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from exc
+    python_model = model.unwrap_python_model()
+    if not isinstance(python_model, LifetimeValueModel):
+        raise ModelError(f"model {model_uri} is not a custseg lifetime-value model")
+    return python_model.model
 
 
 def champion_uri(config: TrackingConfig) -> str:

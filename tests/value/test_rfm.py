@@ -46,9 +46,9 @@ def reference_rfm(frame: pd.DataFrame, bins: int, group: str | None = None) -> p
     out = []
     for part in parts:
         part = part.copy()
-        part["R"] = reference_scores(part["recency_days"], bins, higher_is_better=False)
-        part["F"] = reference_scores(part["num_orders"], bins)
-        part["M"] = reference_scores(part["total_spend"], bins)
+        part["r_score"] = reference_scores(part["recency_days"], bins, higher_is_better=False)
+        part["f_score"] = reference_scores(part["num_orders"], bins)
+        part["m_score"] = reference_scores(part["total_spend"], bins)
         out.append(part)
     return pd.concat(out).set_index("customer_id").sort_index()
 
@@ -70,31 +70,36 @@ def test_every_score_combination_has_exactly_one_segment():
 def test_spark_segment_rules_equal_the_python_ones(spark):
     import pyspark.sql.functions as F  # pyspark: only this test needs it directly
 
-    grid = pd.DataFrame(ALL_SCORES, columns=["R", "F", "M"])
-    frame = spark.createDataFrame(grid).withColumn("FM", F.floor((F.col("F") + F.col("M") + 1) / 2))
-    got = frame.withColumn("segment", _segment_column(F.col("R"), F.col("FM"))).toPandas()
+    grid = pd.DataFrame(ALL_SCORES, columns=["r_score", "f_score", "m_score"])
+    frame = spark.createDataFrame(grid).withColumn(
+        "fm_score", F.floor((F.col("f_score") + F.col("m_score") + 1) / 2)
+    )
+    got = frame.withColumn(
+        "rfm_segment", _segment_column(F.col("r_score"), F.col("fm_score"))
+    ).toPandas()
     want = [segment_of(r, f, m) for r, f, m in ALL_SCORES]
-    assert got.sort_values(["R", "F", "M"])["segment"].tolist() == want
+    assert got.sort_values(["r_score", "f_score", "m_score"])["rfm_segment"].tolist() == want
 
 
 def test_scores_and_segments_equal_the_reference_with_heavy_ties(spark):
     frame = customers(1000)
     got, want = spark_rfm(spark, frame), reference_rfm(frame, 5)
-    for column in ("R", "F", "M"):
+    for column in ("r_score", "f_score", "m_score"):
         assert got[column].tolist() == want[column].tolist(), column
     # half bought once: all of them share the first place, so F = 1
-    assert set(got.loc[frame.set_index("customer_id")["num_orders"] == 1, "F"]) == {1}
+    assert set(got.loc[frame.set_index("customer_id")["num_orders"] == 1, "f_score"]) == {1}
     want_segments = [
-        segment_of(r, f, m) for r, f, m in want[["R", "F", "M"]].itertuples(index=False)
+        segment_of(r, f, m)
+        for r, f, m in want[["r_score", "f_score", "m_score"]].itertuples(index=False)
     ]
-    assert got["segment"].tolist() == want_segments
+    assert got["rfm_segment"].tolist() == want_segments
 
 
 def test_scores_within_groups_including_a_tiny_one(spark):
     frame = customers(1000, seed=2)
     got, want = spark_rfm(spark, frame, group="region"), reference_rfm(frame, 5, "region")
     assert (frame["region"] == "tiny").sum() < 5
-    for column in ("R", "F", "M"):
+    for column in ("r_score", "f_score", "m_score"):
         assert got[column].tolist() == want[column].tolist(), column
 
 
@@ -108,20 +113,31 @@ def test_fewer_customers_than_bins(spark):
         }
     )
     got = spark_rfm(spark, frame)
-    assert got[["R", "F", "M"]].to_numpy().tolist() == [[4, 4, 4], [2, 1, 2], [1, 1, 1]]
-    assert got[["R", "F", "M"]].equals(reference_rfm(frame, 5)[["R", "F", "M"]].astype("int32"))
+    assert got[["r_score", "f_score", "m_score"]].to_numpy().tolist() == [
+        [4, 4, 4],
+        [2, 1, 2],
+        [1, 1, 1],
+    ]
+    assert got[["r_score", "f_score", "m_score"]].equals(
+        reference_rfm(frame, 5)[["r_score", "f_score", "m_score"]].astype("int32")
+    )
     one = spark_rfm(spark, frame.iloc[:1])
     # alone, a customer has nobody to beat: every score is 1
-    assert one.loc["a", ["R", "F", "M", "segment"]].tolist() == [1, 1, 1, "Lost"]
+    assert one.loc["a", ["r_score", "f_score", "m_score", "rfm_segment"]].tolist() == [
+        1,
+        1,
+        1,
+        "Lost",
+    ]
 
 
 def test_other_bins_give_scores_only(spark):
     frame = customers(300, seed=4)
     scored = rfm_scores(spark.createDataFrame(frame), bins=4)
     got, want = scored.toPandas().set_index("customer_id").sort_index(), reference_rfm(frame, 4)
-    for column in ("R", "F", "M"):
+    for column in ("r_score", "f_score", "m_score"):
         assert got[column].tolist() == want[column].tolist(), column
-    assert got["segment"].isna().all() and got["R"].max() == 4
+    assert got["rfm_segment"].isna().all() and got["r_score"].max() == 4
     with pytest.raises(ConfigError, match="defined for 5 bins only"):
         rfm_segment_summary(scored)
 
@@ -130,23 +146,25 @@ def test_segment_summary_equals_pandas(spark):
     frame = customers(500, seed=6)
     summary = rfm_segment_summary(rfm_scores(spark.createDataFrame(frame)))
     scored = reference_rfm(frame, 5)
-    scored["segment"] = [segment_of(*s) for s in scored[["R", "F", "M"]].itertuples(index=False)]
-    want = scored.groupby("segment").agg(
-        customers=("R", "size"),
+    scored["rfm_segment"] = [
+        segment_of(*s) for s in scored[["r_score", "f_score", "m_score"]].itertuples(index=False)
+    ]
+    want = scored.groupby("rfm_segment").agg(
+        customers=("r_score", "size"),
         revenue=("total_spend", "sum"),
-        mean_R=("R", "mean"),
-        mean_F=("F", "mean"),
-        mean_M=("M", "mean"),
+        mean_r_score=("r_score", "mean"),
+        mean_f_score=("f_score", "mean"),
+        mean_m_score=("m_score", "mean"),
     )
     want = want.reindex(SEGMENT_NAMES)
-    assert summary["segment"].tolist() == SEGMENT_NAMES
-    got = summary.set_index("segment")
+    assert summary["rfm_segment"].tolist() == SEGMENT_NAMES
+    got = summary.set_index("rfm_segment")
     assert got["customers"].tolist() == want["customers"].fillna(0).astype(int).tolist()
     np.testing.assert_allclose(got["revenue"], want["revenue"].fillna(0), rtol=1e-9)
-    np.testing.assert_allclose(got["share"], want["customers"].fillna(0) / len(frame))
+    np.testing.assert_allclose(got["customer_share"], want["customers"].fillna(0) / len(frame))
     total = frame["total_spend"].sum()
     np.testing.assert_allclose(got["revenue_share"], want["revenue"].fillna(0) / total)
-    for column in ("mean_R", "mean_F", "mean_M"):
+    for column in ("mean_r_score", "mean_f_score", "mean_m_score"):
         np.testing.assert_allclose(got[column], want[column], rtol=1e-9)
 
 
@@ -168,10 +186,10 @@ def test_recency_from_the_transaction_summary_matches_lifetimes(spark):
     ).sort_index()
     assert list(got.index) == list(theirs.index)
     assert (
-        got["R"].tolist()
+        got["r_score"].tolist()
         == reference_scores(theirs["T"] - theirs["recency"], 5, higher_is_better=False).tolist()
     )
-    assert got["F"].tolist() == reference_scores(theirs["frequency"], 5).tolist()
+    assert got["f_score"].tolist() == reference_scores(theirs["frequency"], 5).tolist()
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,8 @@ def _print_reports(reports) -> None:
     for report in reports:
         if report.stage == "segment":
             _print_segments(report)
+        if report.stage == "value":
+            _print_value(report)
 
 
 def _print_segments(report) -> None:
@@ -84,6 +86,20 @@ def _print_segments(report) -> None:
     print("Business insights")
     for line in report.extra["insights"]:
         print(f"  - {line}")
+
+
+def _print_value(report) -> None:
+    for title, key in (
+        ("RFM segments", "rfm_markdown"),
+        ("Segments by expected value", "segment_value_markdown"),
+        (
+            "Holdout check (repeat purchases per customer, by calibration frequency)",
+            "holdout_markdown",
+        ),
+    ):
+        if report.extra.get(key):
+            print(f"\n{title}\n")
+            print(report.extra[key])
 
 
 def cmd_generate(args: argparse.Namespace, config: Config) -> None:
@@ -218,7 +234,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Config], None]] = {
     "ingest": _run_stages(["ingest"]),
     "features": _run_stages(["features"]),
     "segment": _run_stages(["segment"]),
-    "run": _run_stages(["ingest", "features", "segment"]),
+    "value": _run_stages(["value"]),
+    "run": _run_stages(["ingest", "features", "segment", "value"]),
     "score": cmd_score,
     "demo": cmd_demo,
     "dashboard": cmd_dashboard,

@@ -105,19 +105,56 @@ def _segment_flags(parser: argparse.ArgumentParser) -> None:
             "(default <input>/truth/customer_archetypes.csv)"
         ),
     )
-    group.add_argument(
-        "--tracking-uri",
-        help=_TRACKING_URI_HELP,
-    )
+    _tracking_flags(parser, group)
+
+
+def _tracking_flags(
+    parser: argparse.ArgumentParser,
+    group: argparse._ArgumentGroup | None = None,
+    segmenter_name: bool = True,
+) -> None:
+    group = group or parser.add_argument_group("tracking")
+    group.add_argument("--tracking-uri", help=_TRACKING_URI_HELP)
     group.add_argument(
         "--registry-uri",
         help="MLflow model registry URI, e.g. databricks-uc (default: MLflow's default)",
     )
     group.add_argument("--experiment", help=_EXPERIMENT_HELP)
+    if segmenter_name:
+        group.add_argument(
+            "--model-name",
+            help=f"registered model name (default {_default('tracking.model_name')}; "
+            "catalog.schema.model with databricks-uc)",
+        )
     group.add_argument(
-        "--model-name",
-        help=f"registered model name (default {_default('tracking.model_name')}; "
-        "catalog.schema.model with databricks-uc)",
+        "--value-model-name",
+        help="registered name of the lifetime-value model (default "
+        + _default("tracking.value_model_name")
+        + "; catalog.schema.model with databricks-uc)",
+    )
+
+
+def _value_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("customer value")
+    group.add_argument(
+        "--period",
+        choices=["day", "week"],
+        help=f"unit of frequency, recency and T (default {_default('value.period')})",
+    )
+    group.add_argument(
+        "--horizon-days",
+        type=int,
+        help="expected purchases and lifetime value over this many days (default "
+        + _default("value.horizon_days")
+        + ")",
+    )
+    group.add_argument(
+        "--calibration-end",
+        help="YYYY-MM-DD: also fit on orders up to this day and compare its predictions with the "
+        "holdout after it (default: no holdout check)",
+    )
+    group.add_argument(
+        "--holdout-end", help="YYYY-MM-DD: the holdout's last day (default: the as-of date)"
     )
 
 
@@ -143,6 +180,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "registry_uri": "tracking.registry_uri",
         "experiment": "tracking.experiment",
         "model_name": "tracking.model_name",
+        "value_model_name": "tracking.value_model_name",
         "master": "spark.master",
         "remote": "spark.remote",
         "driver_memory": "spark.driver_memory",
@@ -151,6 +189,10 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "layout": "input.layout",
         "as_of": "features.as_of",
         "include_no_orders": "features.include_customers_without_orders",
+        "period": "value.period",
+        "horizon_days": "value.horizon_days",
+        "calibration_end": "value.calibration_end",
+        "holdout_end": "value.holdout_end",
     }
     values = {
         key: getattr(args, flag)
@@ -260,10 +302,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _engine_flags(score)
 
-    run = sub.add_parser("run", help="every stage: ingest, features, segment")
+    value = sub.add_parser(
+        "value",
+        help="customer value: RFM segments and lifetime value (BG/NBD + Gamma-Gamma), tracked in "
+        "MLflow",
+    )
+    _value_flags(value)
+    _tracking_flags(value, segmenter_name=False)
+    _engine_flags(value)
+
+    run = sub.add_parser("run", help="every stage: ingest, features, segment, value")
     _input_flags(run)
     _feature_flags(run)
     _segment_flags(run)
+    _value_flags(run)
     _engine_flags(run)
 
     dash = sub.add_parser(

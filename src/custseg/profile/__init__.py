@@ -5,7 +5,7 @@
 >>> print(profile_markdown(profiles))                            # the seed analysis's table
 """
 
-from custseg.profile.insights import business_insights
+from custseg.profile.insights import business_insights, value_insights
 from custseg.profile.matching import match_segments, migration_counts, migration_matrix, relabel
 from custseg.profile.rules import (
     ARCHETYPES,
@@ -34,6 +34,7 @@ __all__ = [
     "SegmentStatistics",
     "archetype",
     "business_insights",
+    "value_insights",
     "describe_segments",
     "is_outlier",
     "match_segments",

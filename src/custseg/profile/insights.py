@@ -101,3 +101,55 @@ def business_insights(profiles: pd.DataFrame) -> list[str]:
             sentence += "; the clustering explains fewer than half the customers"
         insights.append(sentence + ".")
     return insights
+
+
+def _value_name(row: Any) -> str:
+    if int(row.segment) == NOISE:
+        return "the unassigned customers"
+    return f"segment {int(row.segment)} ({row.segment_name})"
+
+
+def value_insights(value: pd.DataFrame) -> list[str]:
+    """Segments ranked by expected lifetime value (gold.segment_value), beside past revenue.
+
+    Deterministic: the ranks come from the table (ties to the lower segment)."""
+    if value.empty:
+        return []
+    horizon = int(value["horizon_days"].iloc[0])
+    by_value = value.sort_values("value_rank", kind="stable")
+    by_revenue = value.sort_values(["revenue", "segment"], ascending=[False, True], kind="stable")
+    top = by_value.iloc[0]
+    insights = [
+        f"By expected value over the next {horizon} days, {_value_name(top)} leads: "
+        f"{percent(top.lifetime_value_share)} of all customers' expected lifetime value from "
+        f"{percent(top.customers / value['customers'].sum())} of customers, who are "
+        f"{percent(top.probability_alive_mean)} likely to be still active on average."
+    ]
+    value_order = [int(s) for s in by_value["segment"]]
+    revenue_order = [int(s) for s in by_revenue["segment"]]
+    if value_order != revenue_order:
+        insights.append(
+            "Expected value ranks the segments "
+            + ", ".join("noise" if s == NOISE else str(s) for s in value_order)
+            + "; past revenue ranks them "
+            + ", ".join("noise" if s == NOISE else str(s) for s in revenue_order)
+            + "."
+        )
+    fading = value[
+        (value["revenue_share"] > 0)
+        & (value["lifetime_value_share"] < value["revenue_share"] / 2)
+        & (value["revenue_share"] >= 0.1)
+    ]
+    for row in fading.sort_values("segment", kind="stable").itertuples(index=False):
+        insights.append(
+            f"{capitalise(_value_name(row))} earned {percent(row.revenue_share)} of past revenue "
+            f"but holds {percent(row.lifetime_value_share)} of expected value (probability "
+            f"alive {percent(row.probability_alive_mean)}): win them back before the revenue goes."
+        )
+    unvalued = int(value["customers_unvalued"].sum())
+    if unvalued:
+        insights.append(
+            f"{unvalued:,} customers have no lifetime value: no purchase up to the as-of date, "
+            "or repeat purchases that net to zero or less after returns."
+        )
+    return insights

@@ -122,7 +122,7 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
     from custseg import charts
     from custseg.features import FEATURE_COLUMNS
     from custseg.formatting import fmt_int, fmt_money, fmt_pct, fmt_time
-    from custseg.profile import business_insights, profile_markdown
+    from custseg.profile import business_insights, profile_markdown, value_insights
     from custseg.store import gold, runs, summary
 
     tracking = runs.tracking_info(source)
@@ -133,6 +133,7 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
     comparison = gold.comparison(source)
     diagnostics = gold.dbscan_diagnostics(source)
     table = gold.customer_table(source, personal=False)
+    value = gold.segment_value(source).set_index("segment")
 
     tiles = [
         ("Customers segmented", fmt_int(k.customers)),
@@ -160,6 +161,9 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
                 "revenue_share": fmt_pct(row["revenue_share"]),
                 "median_spend": fmt_money(row.get("total_spend_median")),
                 "median_orders": fmt_int(row.get("num_orders_median")),
+                "value_share": fmt_pct(value["lifetime_value_share"].get(segment)),
+                "alive": fmt_pct(value["probability_alive_mean"].get(segment)),
+                "has_value": segment in value.index,
             }
         )
 
@@ -220,7 +224,8 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
         "kpis": k,
         "tiles": [{"label": a, "value": b} for a, b in tiles],
         "tracking_note": tracking.error or "",
-        "insights": business_insights(profiles),
+        "insights": business_insights(profiles) + value_insights(value.reset_index()),
+        "value": _value_section(value.reset_index(), labels, gold.rfm_segments(source)),
         "cards": cards,
         "profile_header": PROFILE_HEADER,
         "profile_rows": profile_rows,
@@ -236,6 +241,41 @@ def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
         },
         "plotly_js": Markup(get_plotlyjs()),
     }
+
+
+def _value_section(
+    value: pd.DataFrame, labels: dict[int, str], rfm: pd.DataFrame
+) -> dict[str, Any] | None:
+    """The customer-value tables (gold.segment_value, gold.rfm_segments), or None before
+    ``custseg value`` ran for these segments."""
+    from custseg.formatting import fmt_int, fmt_money, fmt_pct
+
+    if value.empty:
+        return None
+    rows = [
+        {
+            "rank": int(r.value_rank),
+            "segment": labels.get(int(r.segment), str(int(r.segment))),
+            "customers": fmt_int(r.customers),
+            "revenue_share": fmt_pct(r.revenue_share),
+            "value_share": fmt_pct(r.lifetime_value_share),
+            "value_per_customer": fmt_money(r.lifetime_value_per_customer),
+            "purchases": f"{r.expected_purchases_per_customer:.2f}",
+            "alive": fmt_pct(r.probability_alive_mean),
+            "rfm": f"{r.top_rfm_segment} ({fmt_pct(r.top_rfm_segment_share)})",
+        }
+        for r in value.sort_values("value_rank").itertuples(index=False)
+    ]
+    rfm_rows = [
+        {
+            "segment": r.rfm_segment,
+            "customers": fmt_int(r.customers),
+            "share": fmt_pct(r.customer_share),
+            "revenue_share": fmt_pct(r.revenue_share),
+        }
+        for r in rfm.itertuples(index=False)
+    ]
+    return {"horizon": int(value["horizon_days"].iloc[0]), "rows": rows, "rfm_rows": rfm_rows}
 
 
 def _hierarchical_k(comparison: pd.DataFrame) -> int | None:

@@ -83,6 +83,8 @@ TEMPLATE = r"""<!DOCTYPE html>
         <span>revenue share<b>{{ card.revenue_share }}</b></span>
         <span>median spend<b>{{ card.median_spend }}</b></span>
         <span>median orders<b>{{ card.median_orders }}</b></span>
+        {% if card.has_value %}<span>expected value share<b>{{ card.value_share }}</b></span>
+        <span>probability alive<b>{{ card.alive }}</b></span>{% endif %}
       </div>
       <p>{{ card.description }}</p>
       <div class="action"><b>Action:</b> {{ card.action }}</div>
@@ -105,6 +107,30 @@ TEMPLATE = r"""<!DOCTYPE html>
   </table>
   <details><summary class="muted">The same table as Markdown</summary><pre>{{ profile_markdown }}</pre></details>
 </section>
+
+{% if value %}
+<section id="value">
+  <h2>Customer value (next {{ value.horizon }} days)</h2>
+  <p class="muted">Segments ranked by the lifetime value their customers are expected to bring (BG/NBD purchases times Gamma-Gamma order value, discounted monthly), beside the revenue they brought.</p>
+  <table class="profile">
+    <thead><tr><th>Rank</th><th>Segment</th><th>Customers</th><th>Past revenue share</th><th>Expected value share</th><th>Expected value per customer</th><th>Expected purchases per customer</th><th>Probability alive</th><th>Most common RFM segment</th></tr></thead>
+    <tbody>
+    {% for row in value.rows %}
+      <tr><td class="num">{{ row.rank }}</td><td>{{ row.segment }}</td><td class="num">{{ row.customers }}</td><td class="num">{{ row.revenue_share }}</td><td class="num">{{ row.value_share }}</td><td class="num">{{ row.value_per_customer }}</td><td class="num">{{ row.purchases }}</td><td class="num">{{ row.alive }}</td><td>{{ row.rfm }}</td></tr>
+    {% endfor %}
+    </tbody>
+  </table>
+  <h3>RFM segments</h3>
+  <table class="profile">
+    <thead><tr><th>RFM segment</th><th>Customers</th><th>Share</th><th>Revenue share</th></tr></thead>
+    <tbody>
+    {% for row in value.rfm_rows %}
+      <tr><td>{{ row.segment }}</td><td class="num">{{ row.customers }}</td><td class="num">{{ row.share }}</td><td class="num">{{ row.revenue_share }}</td></tr>
+    {% endfor %}
+    </tbody>
+  </table>
+</section>
+{% endif %}
 
 <section id="methods">
   <h2>Methods compared</h2>

@@ -1,4 +1,4 @@
-"""The chain: the stages in order (ingest, features, segment), run under one lakehouse lock.
+"""The chain: the stages in order (ingest, features, segment, value), run under one lakehouse lock.
 
 ``preflight`` checks what the stages need without Spark, so a user mistake
 fails before a session starts; ``run`` runs the named stages in order.
@@ -29,7 +29,16 @@ def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     return run_segment(spark, config, progress=progress)
 
 
-STAGES = {"ingest": ingest, "features": features, "segment": segment}
+def value(spark: SparkSession, config: Config, progress=print) -> StageReport:
+    """gold customer_features + silver orders -> RFM and lifetime value; tracked and registered
+    in MLflow."""
+    # lazy: the value stage loads MLflow and scipy's optimisers; the chain stays light
+    from custseg.stages.value import value as run_value
+
+    return run_value(spark, config, progress=progress)
+
+
+STAGES = {"ingest": ingest, "features": features, "segment": segment, "value": value}
 
 
 def preflight(config: Config, stages: list[str]) -> None:

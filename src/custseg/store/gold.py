@@ -35,6 +35,7 @@ from custseg.data.schemas import PERSONAL_COLUMNS
 from custseg.features import FEATURE_COLUMNS
 from custseg.storage import current_path, table_dir
 from custseg.store.source import ENV_WAREHOUSE_ID, Source
+from custseg.value.by_segment import SEGMENT_VALUE_COLUMNS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -348,3 +349,22 @@ def customer_table(source: Source, personal: bool = False) -> pd.DataFrame:
         people = people.drop_duplicates("customer_id")
         table = table.merge(people, on="customer_id", how="left")
     return table.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def segment_value(source: Source) -> pd.DataFrame:
+    """gold.segment_value (customer value per segment, ``custseg value``) sorted by segment; empty
+    when it is missing or was computed for other segments than the live segment_profiles."""
+    frame = read_table(source, "gold", "segment_value")
+    live = read_table(source, "gold", "segment_profiles", ["run_id"])
+    empty = pd.DataFrame(columns=[*SEGMENT_VALUE_COLUMNS, "horizon_days", "segments_run_id"])
+    if frame.empty or live.empty or "segments_run_id" not in frame.columns:
+        return empty
+    if set(frame["segments_run_id"]) != set(live["run_id"]):
+        return empty  # stale: segment ran again after value
+    frame["segment"] = frame["segment"].astype("int64")
+    return frame.sort_values("segment", kind="stable").reset_index(drop=True)
+
+
+def rfm_segments(source: Source) -> pd.DataFrame:
+    """gold.rfm_segments: customers and revenue per named RFM segment (``custseg value``)."""
+    return read_table(source, "gold", "rfm_segments")

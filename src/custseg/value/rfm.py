@@ -129,7 +129,7 @@ SEGMENT_RULES: tuple[SegmentRule, ...] = (
     ),
 )
 SEGMENT_NAMES = [rule.name for rule in SEGMENT_RULES]
-RFM_COLUMNS = ["R", "F", "M", "FM", "segment"]
+RFM_COLUMNS = ["r_score", "f_score", "m_score", "fm_score", "rfm_segment"]
 
 
 def fm_score(f: int, m: int) -> int:
@@ -177,7 +177,8 @@ def rfm_scores(
     monetary_col: str = "total_spend",
     group_col: str | None = None,
 ) -> DataFrame:
-    """``customers`` with R, F, M (1..bins), FM and segment (null unless bins = 5).
+    """``customers`` with r_score, f_score, m_score (1..bins), fm_score and rfm_segment (null
+    unless bins = 5).
 
     ``group_col`` scores customers within each group (a region, a cluster) instead of
     against everyone. Values must be non-null: Spark sorts nulls first, so a null scores 1.
@@ -191,44 +192,53 @@ def rfm_scores(
     scored = customers.select(
         "*",
         # More days since the last purchase is worse, so recency sorts descending.
-        _score(recency_col, bins, ascending=False, group_col=group_col).alias("R"),
-        _score(frequency_col, bins, ascending=True, group_col=group_col).alias("F"),
-        _score(monetary_col, bins, ascending=True, group_col=group_col).alias("M"),
+        _score(recency_col, bins, ascending=False, group_col=group_col).alias("r_score"),
+        _score(frequency_col, bins, ascending=True, group_col=group_col).alias("f_score"),
+        _score(monetary_col, bins, ascending=True, group_col=group_col).alias("m_score"),
     )
-    fm = F.floor((F.col("F") + F.col("M") + 1) / 2).cast("int")
-    scored = scored.withColumn("FM", fm)
-    segment = _segment_column(F.col("R"), F.col("FM")) if bins == SEGMENT_BINS else F.lit(None)
-    return scored.withColumn("segment", segment.cast("string"))
+    fm = F.floor((F.col("f_score") + F.col("m_score") + 1) / 2).cast("int")
+    scored = scored.withColumn("fm_score", fm)
+    segment = (
+        _segment_column(F.col("r_score"), F.col("fm_score"))
+        if bins == SEGMENT_BINS
+        else F.lit(None)
+    )
+    return scored.withColumn("rfm_segment", segment.cast("string"))
 
 
 def rfm_segment_summary(rfm: DataFrame, monetary_col: str = "total_spend") -> pd.DataFrame:
     """Per named segment, in ``SEGMENT_RULES`` order (empty segments as zero rows): customers,
-    share, revenue (sum of ``monetary_col``), revenue_share, mean_R, mean_F, mean_M.
+    customer_share, revenue (sum of ``monetary_col``), revenue_share, mean_r_score,
+    mean_f_score, mean_m_score.
 
     Eleven rows at most reach the driver. revenue_share is NaN when total revenue is <= 0.
     """
     import pandas as pd  # pandas loaded on use: it comes with pyspark's Arrow path anyway
     import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
 
-    require_columns(rfm, ["R", "F", "M", "segment", monetary_col], "RFM table")
-    grouped = rfm.groupBy("segment").agg(
+    require_columns(
+        rfm, ["r_score", "f_score", "m_score", "rfm_segment", monetary_col], "RFM table"
+    )
+    grouped = rfm.groupBy("rfm_segment").agg(
         F.count(F.lit(1)).alias("customers"),
         F.sum(monetary_col).cast("double").alias("revenue"),
-        F.mean("R").alias("mean_R"),
-        F.mean("F").alias("mean_F"),
-        F.mean("M").alias("mean_M"),
+        F.mean("r_score").alias("mean_r_score"),
+        F.mean("f_score").alias("mean_f_score"),
+        F.mean("m_score").alias("mean_m_score"),
     )
     table = grouped.toArrow().to_pandas()
-    if table["segment"].isna().any():
+    if table["rfm_segment"].isna().any():
         raise ConfigError(
             f"RFM segments are defined for {SEGMENT_BINS} bins only; this table has no segment "
             "(scored with other bins?)"
         )
-    table = table.set_index("segment").reindex(SEGMENT_NAMES)
+    table = table.set_index("rfm_segment").reindex(SEGMENT_NAMES)
     table[["customers", "revenue"]] = table[["customers", "revenue"]].fillna(0)
     table["customers"] = table["customers"].astype("int64")
     total_customers, total_revenue = table["customers"].sum(), table["revenue"].sum()
-    table.insert(1, "share", table["customers"] / total_customers if total_customers else 0.0)
+    table.insert(
+        1, "customer_share", table["customers"] / total_customers if total_customers else 0.0
+    )
     share = table["revenue"] / total_revenue if total_revenue > 0 else float("nan")
     table.insert(3, "revenue_share", share)
-    return pd.DataFrame(table).rename_axis("segment").reset_index()
+    return pd.DataFrame(table).rename_axis("rfm_segment").reset_index()

@@ -7,7 +7,7 @@ import streamlit as st
 from custseg import charts
 from custseg.dashboard import ui
 from custseg.features import FEATURE_COLUMNS
-from custseg.profile import profile_markdown
+from custseg.profile import profile_markdown, value_insights
 from custseg.store import gold
 
 src = ui.source()
@@ -17,6 +17,7 @@ if ui.ready(src):
     profiles = gold.profiles(src)
     labels = charts.segment_labels(profiles)
     table = ui.customers(src)
+    value = gold.segment_value(src).set_index("segment")
 
     st.caption(
         "What each segment is, what it is worth and what to do about it. Words like "
@@ -36,6 +37,15 @@ if ui.ready(src):
             figures[1].metric("Share", ui.fmt_pct(row["share"]))
             figures[2].metric("Revenue share", ui.fmt_pct(row["revenue_share"]))
             figures[3].metric("Median spend", ui.fmt_money(row.get("total_spend_median")))
+            if segment in value.index:
+                worth = st.columns(4)
+                worth[0].metric(
+                    "Expected value share", ui.fmt_pct(value.at[segment, "lifetime_value_share"])
+                )
+                worth[1].metric(
+                    "Probability alive", ui.fmt_pct(value.at[segment, "probability_alive_mean"])
+                )
+                worth[2].metric("Value rank", ui.fmt_int(value.at[segment, "value_rank"]))
             st.markdown(ui.md(row["description"]))
             st.markdown("**Action:** " + ui.md(row["action"]))
 
@@ -62,3 +72,35 @@ if ui.ready(src):
 
     with st.expander("Profile table (the original analysis's format)"):
         st.markdown(profile_markdown(profiles))
+
+    if not value.empty:
+        horizon = int(value["horizon_days"].iloc[0])
+        st.subheader(f"Customer value (next {horizon} days)")
+        for line in value_insights(value.reset_index()):
+            st.markdown("- " + ui.md(line))
+        shown = value.reset_index().sort_values("value_rank")
+        st.dataframe(
+            shown.assign(segment=[labels.get(int(s), str(s)) for s in shown["segment"]])[
+                [
+                    "value_rank",
+                    "segment",
+                    "customers",
+                    "revenue_share",
+                    "lifetime_value_share",
+                    "lifetime_value_per_customer",
+                    "expected_purchases_per_customer",
+                    "probability_alive_mean",
+                    "top_rfm_segment",
+                ]
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+        st.caption(
+            "Expected value: BG/NBD purchases times Gamma-Gamma order value, discounted monthly "
+            "(custseg value). Probability alive: the chance a customer has not churned."
+        )
+        rfm = gold.rfm_segments(src)
+        if not rfm.empty:
+            with st.expander("RFM segments"):
+                st.dataframe(rfm, hide_index=True, width="stretch")

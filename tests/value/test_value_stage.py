@@ -1,0 +1,171 @@
+"""The value stage end to end on generated retail data: gold customer_value against lifetimes on
+the same orders, customer_rfm against the feature table, segment_value against a pandas
+group-by, the registered model against the gold table, and a failed fit that writes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg import tracking
+from custseg.config import load_config
+from custseg.data.generate import generate
+from custseg.errors import ModelFitError
+from custseg.stages import chain
+from custseg.storage import Lakehouse, list_versions
+
+lifetimes = pytest.importorskip("lifetimes")
+
+HORIZON_DAYS = 360  # 12 months of 30 days: lifetimes' customer_lifetime_value(time=12, freq="D")
+QUIET = {"progress": lambda _m: None}
+
+
+@pytest.fixture(scope="module")
+def valued(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("value")
+    generate(spark, root / "raw", customers=600, seed=7)
+    config = load_config(
+        overrides={
+            "input.path": str(root / "raw"),
+            "storage.root": str(root / "lakehouse"),
+            "tracking.tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+            "tracking.artifact_location": (root / "mlruns").as_uri(),
+            "segment.methods": ["kmeans"],
+            "segment.stability_bootstraps": 0,
+            "value.horizon_days": HORIZON_DAYS,
+        }
+    )
+    reports = {r.stage: r for r in chain.run(spark, config, **QUIET)}
+    lake = Lakehouse(spark, config.storage)
+    return config, reports, lake
+
+
+def _reference_summary(lake: Lakehouse) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """lifetimes' own summary of the silver orders that hold a purchase line."""
+    orders = lake.read("silver", "orders").toPandas()
+    purchases = orders[orders["purchase_lines"] > 0]
+    as_of = lake.read("gold", "customer_features").toPandas()["as_of"].max()
+    summary = lifetimes.utils.summary_data_from_transaction_data(
+        purchases,
+        "customer_id",
+        "order_ts",
+        monetary_value_col="order_value",
+        observation_period_end=as_of,
+        freq="D",
+    )
+    return summary, as_of
+
+
+def test_parameters_and_predictions_match_lifetimes(valued):
+    config, _reports, lake = valued
+    reference, _as_of = _reference_summary(lake)
+    ours = lake.read("gold", "customer_value").toPandas().set_index("customer_id")
+    ours = ours.loc[reference.index]
+    for column in ("frequency", "recency", "T"):
+        np.testing.assert_allclose(ours[column], reference[column], err_msg=column)
+    repeat = reference["frequency"] > 0
+    np.testing.assert_allclose(
+        ours.loc[repeat, "monetary_value"], reference.loc[repeat, "monetary_value"], rtol=1e-9
+    )
+
+    model = tracking.load_value_model(f"models:/{config.tracking.value_model_name}@champion")
+    bgf = lifetimes.BetaGeoFitter().fit(
+        reference["frequency"], reference["recency"], reference["T"]
+    )
+    for name in ("r", "alpha", "a", "b"):
+        assert getattr(model.bgnbd, name) == pytest.approx(bgf.params_[name], rel=1e-3), name
+    spenders = reference[repeat & (reference["monetary_value"] > 0)]
+    ggf = lifetimes.GammaGammaFitter().fit(spenders["frequency"], spenders["monetary_value"])
+    for name in ("p", "q", "v"):
+        assert getattr(model.gamma_gamma, name) == pytest.approx(ggf.params_[name], rel=1e-3), name
+
+    # The formulas, with lifetimes holding custseg's parameters: every customer agrees.
+    bgf.params_ = pd.Series({n: getattr(model.bgnbd, n) for n in ("r", "alpha", "a", "b")})
+    ggf.params_ = pd.Series({n: getattr(model.gamma_gamma, n) for n in ("p", "q", "v")})
+    f, r, t = reference["frequency"], reference["recency"], reference["T"]
+    expected = bgf.conditional_expected_number_of_purchases_up_to_time(HORIZON_DAYS, f, r, t)
+    np.testing.assert_allclose(ours["expected_purchases"], expected, rtol=1e-6)
+    alive = bgf.conditional_probability_alive(f, r, t)
+    np.testing.assert_allclose(ours["probability_alive"], alive, rtol=1e-6)
+    s = spenders.index
+    clv = ggf.customer_lifetime_value(
+        bgf, f[s], r[s], t[s], spenders["monetary_value"], time=12, discount_rate=0.01, freq="D"
+    )
+    np.testing.assert_allclose(ours.loc[s, "lifetime_value"], clv, rtol=1e-6)
+    one_timers = reference.index[reference["frequency"] == 0]
+    mean_order = ggf.conditional_expected_average_profit(pd.Series([0]), pd.Series([0.0])).iloc[0]
+    np.testing.assert_allclose(ours.loc[one_timers, "expected_order_value"], mean_order)
+
+
+def test_rfm_scores_the_feature_table(valued):
+    _config, _reports, lake = valued
+    rfm = lake.read("gold", "customer_rfm").toPandas().set_index("customer_id")
+    features = lake.read("gold", "customer_features").toPandas().set_index("customer_id")
+    assert set(rfm.index) == set(features.index)
+    assert rfm[["r_score", "f_score", "m_score"]].isin(range(1, 6)).all().all()
+    # More recent customers never score lower on R; more orders never lower on F.
+    joined = rfm.drop(columns=["recency_days", "num_orders", "total_spend"]).join(features)
+    by_recency = joined.sort_values("recency_days")
+    assert by_recency["r_score"].is_monotonic_decreasing
+    assert joined.sort_values("num_orders")["f_score"].is_monotonic_increasing
+    summary = lake.read("gold", "rfm_segments").toPandas()
+    assert summary["customers"].sum() == len(rfm)
+    assert summary["revenue"].sum() == pytest.approx(features["total_spend"].sum())
+
+
+def test_segment_value_is_the_group_by_of_its_customers(valued):
+    _config, reports, lake = valued
+    table = lake.read("gold", "segment_value").toPandas().set_index("segment")
+    segments = lake.read("gold", "customer_segments").toPandas()
+    values = lake.read("gold", "customer_value").toPandas()
+    features = lake.read("gold", "customer_features").toPandas()
+    joined = segments.merge(values, on="customer_id", how="left").merge(
+        features[["customer_id", "total_spend"]], on="customer_id"
+    )
+    grouped = joined.groupby("segment")
+    np.testing.assert_array_equal(table["customers"], grouped.size().loc[table.index])
+    np.testing.assert_allclose(table["revenue"], grouped["total_spend"].sum().loc[table.index])
+    np.testing.assert_allclose(
+        table["lifetime_value"], grouped["lifetime_value"].sum().loc[table.index]
+    )
+    np.testing.assert_allclose(
+        table["probability_alive_mean"], grouped["probability_alive"].mean().loc[table.index]
+    )
+    assert table["lifetime_value_share"].sum() == pytest.approx(1.0)
+    ranked = table.sort_values("value_rank")
+    assert ranked["lifetime_value"].is_monotonic_decreasing
+    assert "segment_value_markdown" in reports["value"].extra
+
+
+def test_registered_model_predicts_what_the_table_holds(valued):
+    config, _reports, lake = valued
+    import mlflow
+
+    tracking.setup(config.tracking)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{config.tracking.value_model_name}@champion")
+    gold = lake.read("gold", "customer_value").toPandas().head(50)
+    predicted = pyfunc.predict(gold[["frequency", "recency", "T", "monetary_value"]])
+    for column in ("expected_purchases", "probability_alive", "lifetime_value"):
+        np.testing.assert_allclose(predicted[column], gold[column], rtol=1e-12, err_msg=column)
+
+
+def test_a_fit_that_fails_writes_and_registers_nothing(valued, spark, monkeypatch):
+    config, _reports, lake = valued
+    before = {t: list_versions(config.storage.root, "gold", t) for t in ("customer_value",)}
+
+    def fail(*_args, **_kwargs):
+        raise ModelFitError(
+            "BG/NBD fit did not converge after 3 iterations (last log-likelihood -1.0)"
+        )
+
+    monkeypatch.setattr("custseg.value.model.fit_bgnbd", fail)
+    with pytest.raises(ModelFitError, match="BG/NBD fit did not converge"):
+        chain.run(spark, config, ["value"], **QUIET)
+    after = {t: list_versions(config.storage.root, "gold", t) for t in before}
+    assert after == before
+    from mlflow import MlflowClient
+
+    tracking.setup(config.tracking)
+    versions = MlflowClient().search_model_versions(f"name='{config.tracking.value_model_name}'")
+    assert len(versions) == 1
