@@ -9,13 +9,22 @@ and a dataset description without customer ids.
 
 from __future__ import annotations
 
+import math
+import sqlite3
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import mlflow
 import mlflow.pyfunc
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
 from custseg.config import TrackingConfig
 from custseg.errors import ModelError
@@ -38,7 +47,6 @@ def tracking_uri(config: TrackingConfig) -> str:
 
 def setup(config: TrackingConfig) -> str:
     """Point MLflow at the store and make sure the experiment exists; returns its id."""
-    import mlflow
 
     uri = tracking_uri(config)
     if uri.startswith("sqlite:///"):
@@ -62,7 +70,6 @@ def setup(config: TrackingConfig) -> str:
 def _prepare_sqlite(uri: str) -> None:
     """Write-ahead logging, so concurrent runs sharing one SQLite store read while another
     writes instead of failing with "database is locked"."""
-    import sqlite3
 
     path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +84,6 @@ def run(name: str, nested: bool = False, tags: dict[str, str] | None = None) -> 
 
     Never left RUNNING by anything short of SIGKILL.
     """
-    import mlflow
 
     active = mlflow.start_run(run_name=name, nested=nested, tags=tags or {})
     try:
@@ -93,15 +99,11 @@ def run(name: str, nested: bool = False, tags: dict[str, str] | None = None) -> 
 
 
 def log_params(params: dict[str, Any]) -> None:
-    import mlflow
 
     mlflow.log_params({k: "none" if v is None else v for k, v in params.items()})
 
 
 def log_metrics(metrics: dict[str, float]) -> None:
-    import math
-
-    import mlflow
 
     finite = {
         k: float(v)
@@ -113,7 +115,6 @@ def log_metrics(metrics: dict[str, float]) -> None:
 
 
 def log_table(frame: pd.DataFrame, name: str) -> None:
-    import mlflow
 
     mlflow.log_table(
         data=frame.astype(object).where(frame.notna(), None), artifact_file=f"tables/{name}.json"
@@ -121,16 +122,12 @@ def log_table(frame: pd.DataFrame, name: str) -> None:
 
 
 def log_figure(figure: Any, name: str) -> None:
-    import mlflow
 
     mlflow.log_figure(figure, f"figures/{name}.png")
 
 
 def log_dataset(features: pd.DataFrame, source: str, name: str) -> None:
     """Describe the training input (schema, size, digest): numeric features only, no ids."""
-    import warnings
-
-    import mlflow
 
     with warnings.catch_warnings():
         # A local path is both a file and an artifact source to MLflow; either reading is right.
@@ -147,14 +144,11 @@ class SegmenterModel(mlflow.pyfunc.PythonModel):
 
     # No type hints on predict: MLflow would try to infer a schema from them; the signature says it.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        import pandas as pd
 
         return pd.DataFrame({"segment": self.segmenter.predict(model_input)})
 
 
 def _signature(features: list[str]):
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
 
     return ModelSignature(
         inputs=Schema([ColSpec("double", name) for name in features]),
@@ -164,7 +158,6 @@ def _signature(features: list[str]):
 
 def log_segmenter(segmenter: Segmenter, example: pd.DataFrame | None = None) -> str:
     """Log the segmenter as a pyfunc model in the active run; returns its model URI."""
-    import warnings
 
     with tempfile.TemporaryDirectory(prefix="custseg-model-") as tmp, warnings.catch_warnings():
         # MLflow suggests type hints on predict; custseg gives an explicit signature instead.
@@ -189,7 +182,6 @@ def register_version(
     The alias stays where it is until ``move_alias``: the segment stage moves it only
     after its gold tables are published, so the champion never runs ahead of them.
     """
-    import mlflow
 
     version = mlflow.register_model(model_uri, config.model_name, tags=tags)
     return str(version.version)
@@ -197,7 +189,6 @@ def register_version(
 
 def move_alias(version: str, config: TrackingConfig) -> None:
     """Point the alias (``champion``) at ``version``."""
-    from mlflow import MlflowClient
 
     MlflowClient().set_registered_model_alias(config.model_name, config.alias, version)
 
@@ -220,8 +211,6 @@ def load_segmenter(model_uri: str) -> Segmenter:
 
 def load_champion(config: TrackingConfig) -> tuple[Segmenter, str] | None:
     """The current champion and its version, or None when no model has the alias yet."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     try:
         version = MlflowClient().get_model_version_by_alias(config.model_name, config.alias)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .._common.neighbours import spatial_order
 from ._kernels import (
@@ -47,7 +48,6 @@ class CoreLinker:
     """
 
     def __init__(self, cores: np.ndarray, nodes: np.ndarray, eps: float) -> None:
-        from scipy.spatial import cKDTree
 
         self.cores = cores
         self.eps = eps
@@ -117,7 +117,6 @@ class CoreLinker:
                 strict=True,
             )
         )
-        from scipy.spatial import cKDTree
 
         for g_home in np.flatnonzero(group_size >= LARGE_FRAGMENT):
             node = int(homes[g_home])

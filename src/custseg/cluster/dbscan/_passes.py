@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from .._common.neighbours import spatial_order
 from ._core_linker import CoreLinker
@@ -234,8 +235,6 @@ def box_pass(
         def process(self, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
             rows = self.edge[self.counts[self.edge] < min_samples]
             if rows.size:
-                from scipy.spatial import cKDTree
-
                 halo = features_of(chunk, d)
                 tree = cKDTree(halo, leafsize=COUNT_LEAF_SIZE)
                 self.counts[rows] += count_within(tree, halo, self.X[rows], min_samples, eps)

@@ -74,6 +74,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 from custseg.errors import ParameterError
 
@@ -142,7 +143,6 @@ def fit_summary(
     features_name: str,
 ) -> tuple[SplitTree, BubbleSummary, np.ndarray]:
     """Steps 1-4 on Spark and the driver: the split tree, the bubble summary, the bubble labels."""
-    from pyspark.sql import functions as F
 
     started = time.perf_counter()
     sample_rows = SAMPLE_PER_BUBBLE * max_bubbles
@@ -250,7 +250,6 @@ def partition_keys(spark: SparkSession, n_parts: int) -> np.ndarray:
     Computed by Spark itself (``pmod(hash(key), n)`` is what ``repartition(n, key)`` uses),
     on a few thousand numbers: a tiny job.
     """
-    from pyspark.sql import functions as F
 
     span = max(64, 64 * n_parts)
     rows: pd.DataFrame = (
