@@ -77,6 +77,8 @@ def resolve_as_of(orders: DataFrame, as_of: date | None) -> datetime:
     return latest.replace(tzinfo=timezone.utc) if latest.tzinfo is None else latest
 
 
+# whole: one Spark aggregation plan; the feature columns are a table of expressions over the same
+# joined frame
 def build_features(
     customers: DataFrame,
     orders: DataFrame,

@@ -103,6 +103,7 @@ def conform_products(bronze: DataFrame) -> DataFrame:
     )
 
 
+# whole: one Spark plan for the retail-org silver tables, a chain of column expressions
 def conform(bronze: dict[str, DataFrame]) -> Silver:
     """Silver tables from the bronze tables of the retail-org layout."""
 

@@ -283,6 +283,8 @@ def _csv_record(columns: list[str], delimiter: str) -> Column:
     )
 
 
+# whole: one plan over the four inputs and their quarantine; each table's checks are already
+# functions
 def read_raw(spark: SparkSession, raw_dir: str | Path) -> RawTables:
     """Read and check the four retail-org inputs; nothing is written here."""
 

@@ -116,6 +116,8 @@ def _finite(column: Column) -> Column:
     return value.isNotNull() & ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
 
 
+# whole: one Spark plan: the column mapping, the parsing and the table of row checks (each a
+# quarantine reason)
 def read_transactions(
     spark: SparkSession, raw_dir: str | Path, config: TransactionsConfig
 ) -> RawTables:
@@ -208,6 +210,8 @@ def _flag(df: DataFrame, failed: Column, reason: str, field: str) -> DataFrame:
     )
 
 
+# whole: one Spark plan of column expressions (signed values, order numbers, windows) for the silver
+# tables
 def conform_transactions(bronze: dict[str, DataFrame], config: TransactionsConfig) -> Silver:
     """Silver customers, order lines and products from bronze transactions; returns carry negative
     values."""

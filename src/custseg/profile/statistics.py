@@ -136,6 +136,8 @@ def _null_message(segment_col: str, n: int) -> str:
     )
 
 
+# whole: one Spark job: the checks, the table of aggregates, one rollup and the unpacking of its
+# rows
 def segment_statistics(
     df: DataFrame,
     features: Sequence[str],

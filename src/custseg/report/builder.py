@@ -122,6 +122,7 @@ def _chart(fig: go.Figure, name: str) -> Any:
     )
 
 
+# whole: the template's values as one table, in the order the template shows them
 def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain values (tests read it directly)."""
     from markupsafe import Markup  # lazy: optional dependency (dashboard extra, with jinja2)

@@ -42,6 +42,8 @@ def k_grid(low: int, high: int) -> list[int]:
     return grid
 
 
+# whole: the coarse-to-fine search shares scores, skipped and labels with its nested visit(); split,
+# that state would travel through every piece
 def choose_k_by_silhouette(
     X: np.ndarray,
     labels_for_k: Callable[[int], np.ndarray],

@@ -69,6 +69,8 @@ class CoreLinker:
         if small.size:
             self.small_box = (cores[small].min(axis=0), cores[small].max(axis=0))
 
+    # whole: three numbered query steps over the same halo points, each finding what the one before
+    # missed, filling the same pair lists
     def links(self, halo: np.ndarray, home: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (home node, own node) pairs: a halo core of that home within eps of a core
         of that own local cluster. ``halo`` holds halo core points, ``home`` their nodes."""

@@ -141,6 +141,8 @@ class DistributedFit:
         return joined.select(*[F.col(f"`{c}`") for c in keep], prediction_col, is_core_col)
 
 
+# whole: the Spark job of the module docstring top to bottom (partitioning, then the numbered
+# passes), each step feeding the next
 def fit_distributed(
     dataset: DataFrame,
     features: Column,

@@ -227,6 +227,7 @@ def _kth_distance(
     return kth
 
 
+# whole: the two numbered steps of the docstring over one sorted copy of the rows and one tree
 def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
     """Connected components of the core points' eps-graph, numbered by first row.
 

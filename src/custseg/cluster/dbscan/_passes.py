@@ -195,6 +195,8 @@ def stream_boxes(batches: Iterator[pd.DataFrame], open_box: Any) -> Iterator[pd.
         yield from (box or opened()).close()
 
 
+# whole: a factory: most lines are the nested class and run() that Spark ships to the executors as
+# one closure
 def box_pass(
     partitioner: BoxPartitioner,
     keys: np.ndarray,
@@ -286,6 +288,8 @@ def box_pass(
     return run
 
 
+# whole: a factory: most lines are the nested class and run() that Spark ships to the executors as
+# one closure
 def link_pass(eps: float, d: int, chunk_rows: int) -> Any:
     """mapInPandas over ``by_box`` visit rows: the links from other boxes' core points to
     each box's local clusters (``CoreLinker``), and the nearest own core of other boxes'

@@ -174,6 +174,8 @@ def tag_rows(plan: Plan, X: np.ndarray, valid: np.ndarray) -> pd.DataFrame:
     return out
 
 
+# whole: core distances, bubbles and edges of one cell from the same k-NN result, in the order of
+# the docstring
 def summarise_cell(
     plan: Plan, leaf: np.ndarray, home: np.ndarray, X: np.ndarray, cell: int
 ) -> pd.DataFrame:

@@ -132,6 +132,8 @@ def fit_distributed(
     )
 
 
+# whole: the Spark job in order (sample, plan, one pass over the cells, the tree on the driver), its
+# log lines timed from one start
 def fit_summary(
     dataset: DataFrame,
     features: Column,
