@@ -124,7 +124,7 @@ def colors(labels: Mapping[int, str]) -> dict[str, str]:
 
 
 def _go():
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: optional dependency (dashboard extra)
 
     return go
 
@@ -327,6 +327,7 @@ def k_distance_figure(curve: pd.DataFrame, diagnostics: Mapping[str, Any] | None
 def dendrogram_figure(Z: np.ndarray, n_clusters: int | None = None, leaves: int = 40) -> go.Figure:
     """The top of the hierarchical merge tree (the last ``leaves`` merges), cut at
     ``n_clusters``."""
+    # lazy: scipy.cluster.hierarchy loads only for the dendrogram, not on every dashboard page
     from scipy.cluster.hierarchy import dendrogram
 
     go = _go()

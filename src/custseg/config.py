@@ -9,6 +9,7 @@ accepted. This module never imports Spark.
 from __future__ import annotations
 
 import copy
+import os
 import re
 from datetime import date
 from importlib import resources
@@ -230,7 +231,6 @@ class TrackingConfig(_Strict):
     @field_validator("model_name", "value_model_name")
     @classmethod
     def _unity_catalog_name(cls, value: str, info: ValidationInfo) -> str:
-        import os
 
         tracking = info.data.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
         registry = info.data.get("registry_uri") or os.environ.get("MLFLOW_REGISTRY_URI")
@@ -248,14 +248,12 @@ class TrackingConfig(_Strict):
 
     def resolved_registry_uri(self) -> str | None:
         """This config's registry URI, else $MLFLOW_REGISTRY_URI, else None (MLflow's default)."""
-        import os
 
         return self.registry_uri or os.environ.get("MLFLOW_REGISTRY_URI") or None
 
     def resolved_uri(self) -> str:
         """This config's URI, else $MLFLOW_TRACKING_URI, else the embedded SQLite store in the
         working folder."""
-        import os
 
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from custseg.errors import InputDataError
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class FeatureResult:
 
 def resolve_as_of(orders: DataFrame, as_of: date | None) -> datetime:
     """The configured as-of date (end of that day, UTC), else the latest order's timestamp."""
+    # lazy: pyspark stays out of the dashboard and the report (they read FEATURE_COLUMNS)
     import pyspark.sql.functions as F
 
     if as_of is not None:
@@ -77,6 +80,8 @@ def resolve_as_of(orders: DataFrame, as_of: date | None) -> datetime:
     return EPOCH + timedelta(microseconds=latest)
 
 
+# whole: one Spark aggregation plan; the feature columns are a table of expressions over the same
+# joined frame
 def build_features(
     customers: DataFrame,
     orders: DataFrame,
@@ -85,6 +90,7 @@ def build_features(
     include_customers_without_orders: bool = False,
 ) -> FeatureResult:
     """Per-customer features; customers without orders are counted and left out unless asked for."""
+    # lazy: pyspark stays out of the dashboard and the report (they read FEATURE_COLUMNS)
     import pyspark.sql.functions as F
 
     as_of_ts = resolve_as_of(orders, as_of)
@@ -160,6 +166,7 @@ def build_features(
 def _available(customers: DataFrame, order_lines: DataFrame) -> dict[str, bool]:
     """Which optional features the input can give: any product id, any category, any loyalty
     tier."""
+    # lazy: pyspark stays out of the dashboard and the report (they read FEATURE_COLUMNS)
     import pyspark.sql.functions as F
 
     lines = order_lines.agg(
@@ -184,7 +191,7 @@ def feature_report(features: DataFrame) -> pd.DataFrame:
     thresholds, so the two are near-functions of each other and count one
     behaviour twice in clustering; ``feature_notes`` says so in words.
     """
-    import pandas as pd
+    # lazy: pyspark stays out of the dashboard and the report (they read FEATURE_COLUMNS)
     import pyspark.sql.functions as F
 
     exprs = []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from custseg.errors import InputDataError
 
 if TYPE_CHECKING:
@@ -25,7 +27,6 @@ def score_frame(
 
     Runs in mapInPandas: no collect, the segmenter is shipped inside the closure.
     """
-    import pandas as pd
 
     missing = [c for c in [id_col, *segmenter.features] if c not in features.columns]
     if missing:

@@ -17,6 +17,9 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pyspark.sql import SparkSession
+
+import custseg
 from custseg.config import SparkConfig
 from custseg.errors import EnvironmentProblem
 
@@ -65,7 +68,6 @@ def package_zip(folder: str | Path | None = None) -> Path:
     Built from the code the driver runs, so executors always get the same
     version, with no manual copying; ``folder`` defaults to a fresh temporary one.
     """
-    import custseg
 
     source = Path(custseg.__file__).parent
     if folder is None:
@@ -96,7 +98,6 @@ def ships_package(config: SparkConfig) -> bool:
 
 def create_session(config: SparkConfig) -> SparkSession:
     """A session for the configured engine: local (default), a master URL, or Spark Connect."""
-    from pyspark.sql import SparkSession
 
     # Python workers must run the driver's interpreter (and so see custseg).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -254,7 +254,7 @@ def exclusive(root: str | Path) -> Iterator[None]:
     An OS file lock (flock): released by the kernel when the holder exits, even on
     SIGKILL, so a crashed run never leaves the lakehouse locked.
     """
-    import fcntl
+    import fcntl  # lazy: fcntl is POSIX-only; importing custseg.storage works without it
 
     if "://" in str(root):  # object stores: Delta's optimistic concurrency guards the tables there
         yield

@@ -10,13 +10,22 @@ and a dataset description without customer ids.
 
 from __future__ import annotations
 
+import math
+import sqlite3
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import mlflow
 import mlflow.pyfunc
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
 from custseg.config import TrackingConfig
 from custseg.errors import ModelError
@@ -42,7 +51,6 @@ def tracking_uri(config: TrackingConfig) -> str:
 
 def setup(config: TrackingConfig) -> str:
     """Point MLflow at the store and make sure the experiment exists; returns its id."""
-    import mlflow
 
     uri = tracking_uri(config)
     if uri.startswith("sqlite:///"):
@@ -66,7 +74,6 @@ def setup(config: TrackingConfig) -> str:
 def _prepare_sqlite(uri: str) -> None:
     """Write-ahead logging, so concurrent runs sharing one SQLite store read while another
     writes instead of failing with "database is locked"."""
-    import sqlite3
 
     path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +88,6 @@ def run(name: str, nested: bool = False, tags: dict[str, str] | None = None) -> 
 
     Never left RUNNING by anything short of SIGKILL.
     """
-    import mlflow
 
     active = mlflow.start_run(run_name=name, nested=nested, tags=tags or {})
     try:
@@ -97,15 +103,11 @@ def run(name: str, nested: bool = False, tags: dict[str, str] | None = None) -> 
 
 
 def log_params(params: dict[str, Any]) -> None:
-    import mlflow
 
     mlflow.log_params({k: "none" if v is None else v for k, v in params.items()})
 
 
 def log_metrics(metrics: dict[str, float]) -> None:
-    import math
-
-    import mlflow
 
     finite = {
         k: float(v)
@@ -117,7 +119,6 @@ def log_metrics(metrics: dict[str, float]) -> None:
 
 
 def log_table(frame: pd.DataFrame, name: str) -> None:
-    import mlflow
 
     mlflow.log_table(
         data=frame.astype(object).where(frame.notna(), None), artifact_file=f"tables/{name}.json"
@@ -125,16 +126,12 @@ def log_table(frame: pd.DataFrame, name: str) -> None:
 
 
 def log_figure(figure: Any, name: str) -> None:
-    import mlflow
 
     mlflow.log_figure(figure, f"figures/{name}.png")
 
 
 def log_dataset(features: pd.DataFrame, source: str, name: str) -> None:
     """Describe the training input (schema, size, digest): numeric features only, no ids."""
-    import warnings
-
-    import mlflow
 
     with warnings.catch_warnings():
         # A local path is both a file and an artifact source to MLflow; either reading is right.
@@ -151,14 +148,11 @@ class SegmenterModel(mlflow.pyfunc.PythonModel):
 
     # No type hints on predict: MLflow would try to infer a schema from them; the signature says it.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        import pandas as pd
 
         return pd.DataFrame({"segment": self.segmenter.predict(model_input)})
 
 
 def _signature(features: list[str]):
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
 
     return ModelSignature(
         inputs=Schema([ColSpec("double", name) for name in features]),
@@ -168,7 +162,6 @@ def _signature(features: list[str]):
 
 def log_segmenter(segmenter: Segmenter, example: pd.DataFrame | None = None) -> str:
     """Log the segmenter as a pyfunc model in the active run; returns its model URI."""
-    import warnings
 
     with tempfile.TemporaryDirectory(prefix="custseg-model-") as tmp, warnings.catch_warnings():
         # MLflow suggests type hints on predict; custseg gives an explicit signature instead.
@@ -197,7 +190,6 @@ def register_version(
     The alias stays where it is until ``move_alias``: a stage moves it only after its gold
     tables are published, so the champion never runs ahead of them.
     """
-    import mlflow
 
     version = mlflow.register_model(model_uri, name or config.model_name, tags=tags)
     return str(version.version)
@@ -206,7 +198,6 @@ def register_version(
 def move_alias(version: str, config: TrackingConfig, name: str | None = None) -> None:
     """Point the alias (``champion``) of ``name`` (default ``config.model_name``) at
     ``version``."""
-    from mlflow import MlflowClient
 
     MlflowClient().set_registered_model_alias(name or config.model_name, config.alias, version)
 
@@ -227,11 +218,6 @@ class LifetimeValueModel(mlflow.pyfunc.PythonModel):
 
 def log_value_model(model: ValueModel) -> str:
     """Log the lifetime-value model as a pyfunc model in the active run; returns its URI."""
-    import warnings
-
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
     signature = ModelSignature(
         # frequency is a count (long, as in gold.customer_value); recency, T and value are real.
         inputs=Schema(
@@ -286,8 +272,6 @@ def load_segmenter(model_uri: str) -> Segmenter:
 
 def load_champion(config: TrackingConfig) -> tuple[Segmenter, str] | None:
     """The current champion and its version, or None when no model has the alias yet."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     try:
         version = MlflowClient().get_model_version_by_alias(config.model_name, config.alias)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +20,9 @@ from typing import Any
 
 from custseg.cli.arguments import build_parser, overrides, parse_bad
 from custseg.config import Config, load_config
+from custseg.dashboard.server import serve
 from custseg.errors import CustsegError
+from custseg.storage import describe_tables, rollback
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -48,6 +52,7 @@ def _log(message: str) -> None:
 
 
 def _session(config: Config):
+    # lazy: pyspark stays out of the CLI until a command needs a Spark session
     from custseg.spark import create_session
 
     _log(f"starting Spark ({config.spark.remote or config.spark.master})")
@@ -104,6 +109,7 @@ def _print_value(report) -> None:
 
 def cmd_generate(args: argparse.Namespace, config: Config) -> None:
     bad_records = parse_bad(args.bad)
+    # lazy: the generator loads numpy and pyarrow; --help stays fast
     from custseg.data.generate import generate
 
     spark = _session(config)
@@ -123,6 +129,7 @@ def cmd_generate(args: argparse.Namespace, config: Config) -> None:
 
 def _run_stages(names: list[str]) -> Callable[[argparse.Namespace, Config], None]:
     def command(args: argparse.Namespace, config: Config) -> None:
+        # lazy: the stages load pyspark; --help and Spark-free commands stay fast
         from custseg.stages import chain
 
         chain.preflight(config, names)
@@ -134,6 +141,7 @@ def _run_stages(names: list[str]) -> Callable[[argparse.Namespace, Config], None
 
 
 def cmd_score(args: argparse.Namespace, config: Config) -> None:
+    # lazy: the score stage loads mlflow and pyspark; --help stays fast
     from custseg.stages.score import score
 
     spark = _session(config)
@@ -150,8 +158,12 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> None:
     """The seed scenario, then a realistic data set, each generated, ingested, featured and
     segmented."""
 
-    from custseg import tracking
+    from custseg import tracking  # lazy: mlflow is slow to import; --help stays fast
+
+    # lazy: the generator loads numpy and pyarrow; --help stays fast
     from custseg.data.generate import generate
+
+    # lazy: the stages load pyspark; --help and Spark-free commands stay fast
     from custseg.stages import chain
 
     spark = _session(config)
@@ -195,7 +207,6 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> None:
 
 
 def cmd_tables(args: argparse.Namespace, config: Config) -> None:
-    from custseg.storage import describe_tables
 
     rows = describe_tables(config.storage.root)
     if not rows:
@@ -207,7 +218,6 @@ def cmd_tables(args: argparse.Namespace, config: Config) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace, config: Config) -> None:
-    from custseg.storage import rollback
 
     layer, _, table = args.table.partition(".")
     version = rollback(config.storage.root, layer, table, args.version)
@@ -215,7 +225,6 @@ def cmd_rollback(args: argparse.Namespace, config: Config) -> None:
 
 
 def cmd_dashboard(args: argparse.Namespace, config: Config) -> None:
-    from custseg.dashboard.server import serve
 
     code = serve(config, host=args.host, port=args.port, headless=not args.open)
     if code:
@@ -224,6 +233,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> None:
 
 def cmd_report(args: argparse.Namespace, config: Config) -> None:
 
+    # lazy: the report loads pandas, scipy and plotly; --help stays fast
     from custseg.report import build_report
 
     print(f"report written to {build_report(config, Path(args.out), title=args.title)}")
@@ -291,8 +301,6 @@ def _interrupted(exc: BaseException) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import signal
-    import threading
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -214,6 +214,7 @@ def parse_bad(values: Sequence[str] | None) -> dict[str, int]:
     return bad
 
 
+# whole: the whole command line as one argparse table, read top to bottom like --help
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="custseg",

@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pyspark.sql.functions as F
+from pyspark.sql import Window
+
 from custseg.data.quarantine import QUARANTINE_COLUMNS
 
 if TYPE_CHECKING:
@@ -39,15 +42,12 @@ class Silver:
 
 
 def _epoch(column: str):
-    import pyspark.sql.functions as F
 
     seconds = F.col(column).try_cast("long")
     return F.when(seconds.isNotNull(), F.timestamp_seconds(seconds))
 
 
 def conform_customers(bronze: DataFrame) -> DataFrame:
-    import pyspark.sql.functions as F
-    from pyspark.sql import Window
 
     typed = bronze.select(
         F.trim("customer_id").alias("customer_id"),
@@ -82,8 +82,6 @@ def conform_customers(bronze: DataFrame) -> DataFrame:
 
 
 def conform_products(bronze: DataFrame) -> DataFrame:
-    import pyspark.sql.functions as F
-    from pyspark.sql import Window
 
     first = Window.partitionBy("product_id").orderBy("source_file", "product_name")
     return (
@@ -105,9 +103,9 @@ def conform_products(bronze: DataFrame) -> DataFrame:
     )
 
 
+# whole: one Spark plan for the retail-org silver tables, a chain of column expressions
 def conform(bronze: dict[str, DataFrame]) -> Silver:
     """Silver tables from the bronze tables of the retail-org layout."""
-    import pyspark.sql.functions as F
 
     customers = conform_customers(bronze["customers"])
     products = conform_products(bronze["products"])
@@ -175,7 +173,6 @@ def orders_from_lines(order_lines: DataFrame) -> DataFrame:
     An order is its number alone: lines stamped a minute apart are still one
     order. ``purchase_lines`` = 0 marks an order of returns only.
     """
-    import pyspark.sql.functions as F
 
     return order_lines.groupBy("order_number", "customer_id").agg(
         F.min("order_ts").alias("order_ts"),

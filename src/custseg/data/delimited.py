@@ -12,6 +12,9 @@ import gzip
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyspark.sql.functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
 from custseg.config import TransactionsConfig
 from custseg.errors import InputDataError
 
@@ -51,7 +54,6 @@ def column_names(path: Path, config: TransactionsConfig) -> list[str]:
 def read_delimited(spark: SparkSession, path: Path, config: TransactionsConfig) -> DataFrame:
     """Every line as string columns named by ``column_names``, plus BAD_FIELD_COUNT and
     source_file."""
-    import pyspark.sql.functions as F
 
     names = column_names(path, config)
     if len(set(names)) != len(names):
@@ -72,7 +74,6 @@ def read_delimited(spark: SparkSession, path: Path, config: TransactionsConfig) 
             (F.size(parts) != len(names)).alias(BAD_FIELD_COUNT),
             "source_file",
         )
-    from pyspark.sql.types import StringType, StructField, StructType
 
     corrupt = "_corrupt_record"
     schema = StructType([StructField(n, StringType()) for n in [*names, corrupt]])

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyspark.sql.functions as F
+from pyspark import StorageLevel
+from pyspark.sql import Window
+
 from custseg.data import schemas
 from custseg.data.quarantine import QUARANTINE_COLUMNS, with_failure
 from custseg.errors import InputDataError
@@ -50,7 +54,6 @@ class RawTables:
     timestamp_format: str | None = None  # the format timestamps were read in, where one was chosen
 
     def cache(self) -> None:
-        from pyspark import StorageLevel
 
         for df in self.checked.values():
             df.persist(StorageLevel.DISK_ONLY)
@@ -83,7 +86,6 @@ def _is_long(column: Column) -> Column:
 def _finite_double(column: Column) -> Column:
     """True when the text is a finite number: "NaN" and "Infinity" cast to doubles but are no
     prices."""
-    import pyspark.sql.functions as F
 
     value = column.try_cast("double")
     return value.isNotNull() & ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
@@ -102,7 +104,6 @@ def read_csv_checked(
 ) -> DataFrame:
     """A CSV folder read with an all-string schema plus the corrupt-record column and source
     file."""
-    import pyspark.sql.functions as F
 
     _check_header(spark, path, columns, delimiter, table)
     schema = schemas.string_schema([*columns, CORRUPT])
@@ -135,13 +136,11 @@ def _check_header(
 
 def _each(reason: str, fields: list[str], failed) -> list:
     """One check per field, so the quarantine names the field that failed."""
-    import pyspark.sql.functions as F
 
     return [(reason, name, failed(F.col(name))) for name in fields]
 
 
 def check_customers(df: DataFrame) -> DataFrame:
-    import pyspark.sql.functions as F
 
     return with_failure(
         df,
@@ -159,7 +158,6 @@ def check_customers(df: DataFrame) -> DataFrame:
 
 
 def check_products(df: DataFrame) -> DataFrame:
-    import pyspark.sql.functions as F
 
     return with_failure(
         df,
@@ -173,7 +171,6 @@ def check_products(df: DataFrame) -> DataFrame:
 
 
 def check_loyalty(df: DataFrame) -> DataFrame:
-    import pyspark.sql.functions as F
 
     return with_failure(
         df,
@@ -187,7 +184,6 @@ def check_loyalty(df: DataFrame) -> DataFrame:
 
 def read_orders_checked(spark: SparkSession, path: str) -> DataFrame:
     """sales_orders JSON lines, parsed with the all-string schema; blank lines are not rows."""
-    import pyspark.sql.functions as F
 
     lines = (
         spark.read.text(path)
@@ -207,7 +203,6 @@ def read_orders_checked(spark: SparkSession, path: str) -> DataFrame:
 
 def check_orders(df: DataFrame) -> DataFrame:
     """Order-level checks; a line-level defect quarantines its whole order."""
-    import pyspark.sql.functions as F
 
     lines = F.coalesce(F.col("ordered_products"), F.array())
     any_line = lambda pred: F.exists(lines, pred)  # noqa: E731
@@ -253,8 +248,6 @@ def flag_duplicate_orders(df: DataFrame) -> DataFrame:
 
     The first is the smallest (source file, raw line): deterministic whatever the partitioning.
     """
-    import pyspark.sql.functions as F
-    from pyspark.sql import Window
 
     number = F.col("order_number").try_cast("long")
     window = Window.partitionBy(F.col("reason").isNull(), number).orderBy("source_file", "raw")
@@ -272,7 +265,6 @@ def flag_duplicate_orders(df: DataFrame) -> DataFrame:
 
 
 def _to_quarantine(df: DataFrame, table: str, record: Column) -> DataFrame:
-    import pyspark.sql.functions as F
 
     return df.where(F.col("reason").isNotNull()).select(
         F.lit(table).alias("table"),
@@ -285,16 +277,16 @@ def _to_quarantine(df: DataFrame, table: str, record: Column) -> DataFrame:
 
 
 def _csv_record(columns: list[str], delimiter: str) -> Column:
-    import pyspark.sql.functions as F
 
     return F.coalesce(
         F.col(CORRUPT), F.concat_ws(delimiter, *[F.coalesce(F.col(c), F.lit("")) for c in columns])
     )
 
 
+# whole: one plan over the four inputs and their quarantine; each table's checks are already
+# functions
 def read_raw(spark: SparkSession, raw_dir: str | Path) -> RawTables:
     """Read and check the four retail-org inputs; nothing is written here."""
-    import pyspark.sql.functions as F
 
     # Absolute: a Spark Connect server or cluster resolves relative paths against its own folder.
     raw = Path(raw_dir).absolute()

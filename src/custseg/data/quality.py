@@ -10,7 +10,10 @@ and valued in the summary but not in the share.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
+
+import pyspark.sql.functions as F
 
 from custseg.data.transactions import DUPLICATE_COPY, GUEST_REASON
 from custseg.errors import InputDataError
@@ -54,7 +57,6 @@ def check_kept(
 ) -> None:
     """Raise InputDataError when a table kept 0 rows or quarantined more than ``max_share`` of
     them."""
-    import pyspark.sql.functions as F
 
     for table, counts in rows.items():
         ours = quarantine.where(
@@ -90,7 +92,6 @@ def check_kept(
 
 
 def _value(record: str, field: str) -> str:
-    import json
 
     try:
         parsed = json.loads(record)
@@ -105,7 +106,6 @@ def transaction_notes(
     checked: DataFrame, order_lines: DataFrame, money: str, drop_duplicates: bool
 ) -> list[str]:
     """Summary lines: returns (rows, value, share of gross), guest checkouts, duplicate lines."""
-    import pyspark.sql.functions as F
 
     lines = order_lines.agg(
         F.sum(F.col("is_return").cast("long")).alias("rows"),

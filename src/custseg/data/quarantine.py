@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pyspark.sql.functions as F
+
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
@@ -25,7 +27,6 @@ def failed_field(checks: list[Check]) -> Column:
 
 
 def _first(checks: list[Check], part: int) -> Column:
-    import pyspark.sql.functions as F
 
     expr = F.lit(None).cast("string")
     for check in reversed(checks):

@@ -91,6 +91,7 @@ PERSONAL_COLUMNS = (
 
 
 def string_schema(columns: list[str]) -> StructType:
+    # lazy: pyspark stays out of the generator and the dashboard (they read the column lists here)
     from pyspark.sql.types import StringType, StructField, StructType
 
     return StructType([StructField(c, StringType(), True) for c in columns])
@@ -98,6 +99,7 @@ def string_schema(columns: list[str]) -> StructType:
 
 def sales_order_raw_schema() -> StructType:
     """sales_orders JSON lines with every leaf read as a string."""
+    # lazy: pyspark stays out of the generator and the dashboard (they read the column lists here)
     from pyspark.sql.types import ArrayType, StringType, StructField, StructType
 
     s = StringType()

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pyspark.sql.functions as F
+
 from custseg.errors import InputDataError
 
 if TYPE_CHECKING:
@@ -56,7 +58,6 @@ MIN_SHARE_READ = (
 
 def parse_timestamp(column: Column, fmt: str) -> Column:
     """The timestamp ``column`` holds in ``fmt`` (null where it does not)."""
-    import pyspark.sql.functions as F
 
     text = F.trim(column)
     if fmt == "epoch_seconds":
@@ -72,7 +73,6 @@ def parse_timestamp(column: Column, fmt: str) -> Column:
 def infer_format(values: DataFrame, column_name: str) -> str:
     """The format of a one-column frame of timestamp strings, from a sample of its distinct
     values."""
-    import pyspark.sql.functions as F
 
     sample = (
         values.select(F.trim(F.col(values.columns[0])).alias("v"))

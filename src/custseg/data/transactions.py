@@ -25,6 +25,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyspark.sql.functions as F
+from pyspark.sql import Window
+from pyspark.sql.types import DoubleType, FloatType
+
 from custseg.config import TransactionsConfig
 from custseg.data.conform import UNKNOWN_CATEGORY, Silver
 from custseg.data.delimited import BAD_FIELD_COUNT, read_delimited
@@ -55,8 +59,6 @@ def _read(
 ) -> tuple[DataFrame, list[str]]:
     """The export as string columns (+ BAD_FIELD_COUNT, source_file), and notes on what was
     normalised."""
-    import pyspark.sql.functions as F
-    from pyspark.sql.types import DoubleType, FloatType
 
     if config.format == "csv":
         return read_delimited(spark, path, config), []
@@ -85,7 +87,6 @@ def _normalise_ids(
 ) -> tuple[DataFrame, list[str]]:
     """Id columns whose every value is a whole number and some are written as floats lose the
     '.0'."""
-    import pyspark.sql.functions as F
 
     present = lambda f: F.col(f).isNotNull() & (F.col(f) != "")  # noqa: E731
     counts = df.agg(
@@ -110,17 +111,16 @@ def _normalise_ids(
 
 
 def _finite(column: Column) -> Column:
-    import pyspark.sql.functions as F
 
     value = column.try_cast("double")
     return value.isNotNull() & ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
 
 
+# whole: one Spark plan: the column mapping, the parsing and the table of row checks (each a
+# quarantine reason)
 def read_transactions(
     spark: SparkSession, raw_dir: str | Path, config: TransactionsConfig
 ) -> RawTables:
-    import pyspark.sql.functions as F
-    from pyspark.sql import Window
 
     path = Path(
         config.path or raw_dir
@@ -203,7 +203,6 @@ def read_transactions(
 
 
 def _flag(df: DataFrame, failed: Column, reason: str, field: str) -> DataFrame:
-    import pyspark.sql.functions as F
 
     hit = F.col("reason").isNull() & F.coalesce(failed, F.lit(False))
     return df.withColumn("field", F.when(hit, F.lit(field)).otherwise(F.col("field"))).withColumn(
@@ -211,11 +210,11 @@ def _flag(df: DataFrame, failed: Column, reason: str, field: str) -> DataFrame:
     )
 
 
+# whole: one Spark plan of column expressions (signed values, order numbers, windows) for the silver
+# tables
 def conform_transactions(bronze: dict[str, DataFrame], config: TransactionsConfig) -> Silver:
     """Silver customers, order lines and products from bronze transactions; returns carry negative
     values."""
-    import pyspark.sql.functions as F
-    from pyspark.sql import Window
 
     mapping = _mapped(config)
     tx = bronze["transactions"]

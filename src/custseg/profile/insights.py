@@ -20,6 +20,7 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+# whole: independent sentences in report order, a few lines each, over the same sorted segments
 def business_insights(profiles: pd.DataFrame) -> list[str]:
     """A few plain sentences for a report: revenue leader, largest segment, at-risk segments,
     tiny segments to investigate and the noise share. Deterministic: ties go to the lower

@@ -139,6 +139,8 @@ def migration_counts(
     ``toPandas()``. ``seg_col`` may be one name for both tables or a
     (previous, current) pair.
     """
+    # lazy: pyspark stays out of import custseg.profile (the dashboard and report use it without
+    # Spark)
     from pyspark.sql import functions as F
 
     prev_seg, curr_seg = (seg_col, seg_col) if isinstance(seg_col, str) else tuple(seg_col)

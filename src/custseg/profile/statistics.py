@@ -136,6 +136,8 @@ def _null_message(segment_col: str, n: int) -> str:
     )
 
 
+# whole: one Spark job: the checks, the table of aggregates, one rollup and the unpacking of its
+# rows
 def segment_statistics(
     df: DataFrame,
     features: Sequence[str],
@@ -150,6 +152,8 @@ def segment_statistics(
     Medians and cut points use ``percentile_approx`` with ``accuracy``
     (relative rank error ``1 / accuracy``; exact on small data).
     """
+    # lazy: pyspark stays out of import custseg.profile (the dashboard and report use it without
+    # Spark)
     from pyspark.sql import functions as F
     from pyspark.sql.types import NumericType
 
@@ -315,6 +319,8 @@ def typical_gap_days(df: DataFrame, accuracy: int = DEFAULT_ACCURACY) -> float:
     """The population's typical gap between orders, in days: the median over customers with
     at least two orders of (last purchase - first purchase) / (orders - 1). NaN when no
     customer bought twice or the table lacks the columns."""
+    # lazy: pyspark stays out of import custseg.profile (the dashboard and report use it without
+    # Spark)
     from pyspark.sql import functions as F
 
     if not set(GAP_COLUMNS) <= set(df.columns):

@@ -64,6 +64,7 @@ def _segment_words(
 
 # Stays whole (61 lines, a third of them docstring): one record per segment, its columns in one
 # place.
+# whole: most of it is the docstring listing the columns of the table it returns
 def describe_segments(
     stats: SegmentStatistics,
     outlier_share: float = 0.01,

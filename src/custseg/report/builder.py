@@ -15,9 +15,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from custseg import __version__
+import pandas as pd
+
+from custseg import __version__, charts
 from custseg.errors import EnvironmentProblem, InputDataError
+from custseg.features import FEATURE_COLUMNS
+from custseg.formatting import fmt_int, fmt_money, fmt_num, fmt_pct, fmt_time
 from custseg.methods import METHODS
+from custseg.profile import business_insights, profile_markdown, value_insights
+from custseg.report.template import TEMPLATE
+from custseg.store import gold, runs, summary
+from custseg.store.source import Source
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +60,6 @@ def build_report(config: Config, out: Path | str, title: str | None = None) -> P
 
     Raises InputDataError when there is no segmentation run to report on.
     """
-    from custseg.store.source import Source
 
     return render_report(Source.from_config(config), out, title=title)
 
@@ -60,14 +67,16 @@ def build_report(config: Config, out: Path | str, title: str | None = None) -> P
 def render_report(source: Source, out: Path | str, title: str | None = None) -> Path:
     """:func:`build_report` for an explicit :class:`~custseg.store.source.Source`."""
     try:
+        # lazy: optional dependency (dashboard extra); a missing one is reported below
         import jinja2
+
+        # lazy: optional dependency (dashboard extra); a missing one is reported below
         import plotly  # noqa: F401
     except ImportError as exc:  # pragma: no cover - both come with the dashboard extra
         raise EnvironmentProblem(
             f"the report needs {exc.name}: install the dashboard extra (pip install "
             "'custseg[dashboard]')"
         ) from None
-    from custseg.store import gold
 
     hint = gold.missing_hint(source)
     if hint is not None:
@@ -76,7 +85,6 @@ def render_report(source: Source, out: Path | str, title: str | None = None) -> 
     env = jinja2.Environment(
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
     )
-    from custseg.report.template import TEMPLATE
 
     html = env.from_string(TEMPLATE).render(**context)
     return _write_atomically(Path(out), html)
@@ -101,7 +109,7 @@ def _write_atomically(path: Path, text: str) -> Path:
 
 
 def _chart(fig: go.Figure, name: str) -> Any:
-    from markupsafe import Markup
+    from markupsafe import Markup  # lazy: optional dependency (dashboard extra, with jinja2)
 
     # Plotly JSON-encodes the data with "<" and "/" escaped, so data text cannot end the script.
     return Markup(
@@ -114,16 +122,11 @@ def _chart(fig: go.Figure, name: str) -> Any:
     )
 
 
+# whole: the template's values as one table, in the order the template shows them
 def report_context(source: Source, title: str | None = None) -> dict[str, Any]:
     """Everything the template shows, as plain values (tests read it directly)."""
-    from markupsafe import Markup
-    from plotly.offline import get_plotlyjs
-
-    from custseg import charts
-    from custseg.features import FEATURE_COLUMNS
-    from custseg.formatting import fmt_int, fmt_money, fmt_pct, fmt_time
-    from custseg.profile import business_insights, profile_markdown, value_insights
-    from custseg.store import gold, runs, summary
+    from markupsafe import Markup  # lazy: optional dependency (dashboard extra, with jinja2)
+    from plotly.offline import get_plotlyjs  # lazy: optional dependency (dashboard extra)
 
     tracking = runs.tracking_info(source)
     k = summary.kpis(source, tracking)
@@ -248,8 +251,6 @@ def _value_section(
 ) -> dict[str, Any] | None:
     """The customer-value tables (gold.segment_value, gold.rfm_segments), or None before
     ``custseg value`` ran for these segments."""
-    from custseg.formatting import fmt_int, fmt_money, fmt_pct
-
     if value.empty:
         return None
     rows = [
@@ -281,7 +282,6 @@ def _value_section(
 def _hierarchical_k(comparison: pd.DataFrame) -> int | None:
     if comparison.empty:
         return None
-    import pandas as pd
 
     rows = comparison[comparison["method"] == "hierarchical"]
     if rows.empty or pd.isna(rows.iloc[0]["n_clusters"]):
@@ -290,7 +290,6 @@ def _hierarchical_k(comparison: pd.DataFrame) -> int | None:
 
 
 def _comparison_rows(comparison: pd.DataFrame) -> list[dict[str, Any]]:
-    from custseg.formatting import fmt_int, fmt_num, fmt_pct
 
     def cell(value: Any, kind: str) -> dict[str, str]:
         if kind == "pct":
@@ -316,8 +315,6 @@ def _comparison_rows(comparison: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _findings(comparison: pd.DataFrame, diagnostics: dict[str, Any] | None) -> list[str]:
-    from custseg.formatting import fmt_pct
-    from custseg.store import summary
 
     lines = []
     if diagnostics:

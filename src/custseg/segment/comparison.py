@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from custseg.methods import PREFERENCE
 from custseg.segment.evaluation import finite_or_none
 from custseg.segment.tuning import MethodResult, score
@@ -117,7 +119,6 @@ def recommend(results: list[MethodResult]) -> str:
 
 
 def comparison_table(results: list[MethodResult], recommended: str) -> pd.DataFrame:
-    import pandas as pd
 
     rows = []
     fallback = not any_usable(results)

@@ -13,6 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
 
 from custseg.config import SegmentConfig
 
@@ -36,12 +42,6 @@ def cluster_metrics(
     seed: int = 0,
 ) -> dict[str, float]:
     """Clusters found, noise and largest-cluster shares, internal scores, ARI against truth."""
-    from sklearn.metrics import (
-        adjusted_rand_score,
-        calinski_harabasz_score,
-        davies_bouldin_score,
-        silhouette_score,
-    )
 
     labels = np.asarray(labels)
     n = labels.size
@@ -84,7 +84,6 @@ def stability(
     ``refit(X_sub, b)`` returns the labels of a fresh fit on ``X_sub``. Subsamples
     are drawn without replacement (duplicated rows would inflate densities).
     """
-    from sklearn.metrics import adjusted_rand_score
 
     if bootstraps <= 0:
         return NAN

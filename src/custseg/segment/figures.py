@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.cluster.hierarchy import dendrogram
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
 def _figure(width: float = 7.0, height: float = 4.0) -> Figure:
+    # lazy: the Agg backend is chosen only when a figure is drawn; importing this module sets no
+    # global state
     import matplotlib
 
     matplotlib.use("Agg", force=True)  # no display on servers and in CI
+    # lazy: matplotlib.figure after the backend is set (see above)
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100)
@@ -35,7 +39,6 @@ def k_distance_figure(curve: np.ndarray, knee_eps: float, eps: float, min_sample
 
 
 def dendrogram_figure(linkage_matrix: np.ndarray, k: int) -> Figure:
-    from scipy.cluster.hierarchy import dendrogram
 
     fig = _figure(8.0, 4.5)
     ax = fig.add_subplot()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from custseg.errors import InputDataError
 
@@ -44,6 +45,7 @@ class FeatureScaler:
     @classmethod
     def fit(cls, df: DataFrame, features: list[str], log_features: list[str]) -> FeatureScaler:
         """Fit on a Spark DataFrame in one aggregation pass."""
+        # lazy: pyspark stays out of the served scoring model (Segmenter imports this module)
         import pyspark.sql.functions as F
 
         unknown = sorted(set(log_features) - set(features))
@@ -98,6 +100,7 @@ class FeatureScaler:
 
     # -- transform ------------------------------------------------------------
     def _column_expr(self, name: str):
+        # lazy: pyspark stays out of the served scoring model (Segmenter imports this module)
         import pyspark.sql.functions as F
 
         col = F.col(name).cast("double")
@@ -119,6 +122,7 @@ class FeatureScaler:
 
     def transform(self, df: DataFrame, output_col: str = FEATURES_COL) -> DataFrame:
         """Adds ``output_col`` (array<double>) to a Spark DataFrame."""
+        # lazy: pyspark stays out of the served scoring model (Segmenter imports this module)
         import pyspark.sql.functions as F
 
         scaled = [
@@ -129,7 +133,6 @@ class FeatureScaler:
 
     def inverse_transform(self, X: np.ndarray) -> pd.DataFrame:
         """Scaled rows back to feature units (for centroids), log features back through expm1."""
-        import pandas as pd
 
         out = {}
         for j, (n, m, s) in enumerate(zip(self.kept, self.means, self.stds, strict=True)):

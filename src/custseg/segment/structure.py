@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
 
 #: How much the customers' silhouette must beat a structureless cloud's.
 MIN_SILHOUETTE_GAIN = 0.05
@@ -59,8 +61,6 @@ def reference_cloud(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def check_structure(X: np.ndarray, k: int, seed: int) -> StructureCheck | None:
     """The verdict for ``k`` segments of ``X``; None when it cannot be measured (k < 2, too few
     distinct rows)."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
 
     rng = np.random.default_rng(seed)
     if X.shape[0] > SAMPLE_ROWS:

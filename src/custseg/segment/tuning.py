@@ -25,6 +25,7 @@ import numpy as np
 from custseg.cluster import DBSCAN, HDBSCAN, Hierarchical, KMeans, k_distance_curve, knee_point
 from custseg.cluster._common.k_search import FULL_GRID_MAX, MAX_SMALL_SEGMENTS
 from custseg.config import SegmentConfig
+from custseg.errors import ParameterError
 from custseg.methods import METHODS
 from custseg.segment.diagnostics import DBSCANDiagnostics, diagnose_dbscan
 from custseg.segment.evaluation import cluster_metrics, stability
@@ -286,7 +287,6 @@ def tune(
 ) -> MethodResult:
     """Tune and fit one method; a method that cannot run on this data reports why instead of failing
     the run."""
-    from custseg.errors import ParameterError
 
     started = time.perf_counter()
     try:

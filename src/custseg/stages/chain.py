@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from custseg.config import Config
 from custseg.errors import CustsegError, InputDataError
 from custseg.stages.features import features
-from custseg.stages.ingest import ingest
 from custseg.stages.report import StageReport
 from custseg.storage import exclusive
 
@@ -20,10 +19,18 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
+    """raw -> bronze -> silver, quarantining bad rows (``custseg.stages.ingest``)."""
+    # lazy: the ingest stage's modules import pyspark; the chain and preflight do without it
+    from custseg.stages.ingest import ingest as run_ingest
+
+    return run_ingest(spark, config, progress=progress)
+
+
 def segment(spark: SparkSession, config: Config, progress=print) -> StageReport:
     """gold customer_features -> segments, profiles, comparison; tracked and registered in
     MLflow."""
-    # why: the segment stage loads MLflow and pyspark; importing it here keeps the chain light.
+    # lazy: the segment stage loads mlflow (slow); preflight mistakes fail before it loads
     from custseg.stages.segment import segment as run_segment
 
     return run_segment(spark, config, progress=progress)

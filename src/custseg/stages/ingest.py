@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+# whole: the stage's tables are written inside one publishing block, so they go live together or not
+# at all
 def ingest(spark: SparkSession, config: Config, progress=print) -> StageReport:
     """raw -> bronze -> silver, quarantining bad rows; checks rows in = kept + quarantined."""
     started = time.perf_counter()

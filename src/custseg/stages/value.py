@@ -78,51 +78,63 @@ def value(spark: SparkSession, config: Config, progress=print) -> StageReport:
             tracking.log_value_model(model), config.tracking, name=name
         )
         with lake.publishing():  # the value tables go live together
-            lake.write(scores.withColumn("run_id", _lit(run_id)), "gold", "customer_rfm")
-            lake.write(valued.withColumn("run_id", _lit(run_id)), "gold", "customer_value")
-            rfm_table = None
-            if settings.rfm_bins == rfm.SEGMENT_BINS:  # the named segments need 5 bins
-                rfm_table = rfm.rfm_segment_summary(lake.read("gold", "customer_rfm"))
-                lake.write(spark.createDataFrame(rfm_table), "gold", "rfm_segments", files=1)
-            by_segment = None
-            if lake.exists("gold", "customer_segments"):
-                segments = lake.read("gold", "customer_segments")
-                by_segment = value_by_segment(
-                    segments,
-                    features,
-                    lake.read("gold", "customer_value"),
-                    lake.read("gold", "customer_rfm"),
-                ).assign(
-                    run_id=run_id,
-                    segments_run_id=_segments_run(segments),
-                    horizon_days=settings.horizon_days,
-                )
-                lake.write(spark.createDataFrame(by_segment), "gold", "segment_value", files=1)
-            if rfm_table is not None:
-                tracking.log_table(rfm_table, "rfm_segments")
-            if by_segment is not None:
-                tracking.log_table(by_segment, "segment_value")
+            rfm_table, by_segment = _write_tables(
+                spark, lake, scores, valued, features, settings, run_id
+            )
         tracking.move_alias(version, config.tracking, name=name)  # after the tables went live
     per_customer.unpersist()
 
+    _fill_report(report, lake, model, rfm_table, by_segment, check, settings.rfm_bins)
+    report.notes.append(f"registered {name} version {version} as @{config.tracking.alias}")
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _fill_report(report, lake, model, rfm_table, by_segment, check, rfm_bins) -> None:
+    """The CLI summary: row counts, the fitted parameters, and the tables as Markdown."""
     report.tables["gold.customer_rfm"] = lake.read("gold", "customer_rfm").count()
     report.tables["gold.customer_value"] = lake.read("gold", "customer_value").count()
     if rfm_table is not None:
         report.tables["gold.rfm_segments"] = len(rfm_table)
     else:
-        report.notes.append(f"RFM scores in {settings.rfm_bins} bins: named segments need 5")
+        report.notes.append(f"RFM scores in {rfm_bins} bins: named segments need 5")
     if by_segment is not None:
         report.tables["gold.segment_value"] = len(by_segment)
         report.extra["segment_value"] = by_segment
     else:
         report.notes.append("no gold.customer_segments yet: run segment for value by segment")
     report.notes.extend(model.notes())
-    report.notes.append(f"registered {name} version {version} as @{config.tracking.alias}")
     report.extra["rfm_segments"] = rfm_table
     report.extra.update(_markdown(rfm_table, by_segment, check))
     report.extra["model"] = model
-    report.seconds = time.perf_counter() - started
-    return report
+
+
+def _write_tables(spark, lake, scores, valued, features, settings, run_id):
+    """Write the value tables (inside the stage's publishing block); returns the RFM segment
+    summary and the value by segment (None when absent), both logged to the active run."""
+    lake.write(scores.withColumn("run_id", _lit(run_id)), "gold", "customer_rfm")
+    lake.write(valued.withColumn("run_id", _lit(run_id)), "gold", "customer_value")
+    rfm_table = None
+    if settings.rfm_bins == rfm.SEGMENT_BINS:  # the named segments need 5 bins
+        rfm_table = rfm.rfm_segment_summary(lake.read("gold", "customer_rfm"))
+        lake.write(spark.createDataFrame(rfm_table), "gold", "rfm_segments", files=1)
+        tracking.log_table(rfm_table, "rfm_segments")
+    by_segment = None
+    if lake.exists("gold", "customer_segments"):
+        segments = lake.read("gold", "customer_segments")
+        by_segment = value_by_segment(
+            segments,
+            features,
+            lake.read("gold", "customer_value"),
+            lake.read("gold", "customer_rfm"),
+        ).assign(
+            run_id=run_id,
+            segments_run_id=_segments_run(segments),
+            horizon_days=settings.horizon_days,
+        )
+        lake.write(spark.createDataFrame(by_segment), "gold", "segment_value", files=1)
+        tracking.log_table(by_segment, "segment_value")
+    return rfm_table, by_segment
 
 
 def _lit(value):

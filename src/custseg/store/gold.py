@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from custseg.config import catalog_table_name
 from custseg.data.schemas import PERSONAL_COLUMNS
@@ -122,7 +124,9 @@ def _databricks_sql(warehouse_id: str) -> Callable[[str], pa.Table]:
     Databricks SDK authentication (a profile, a token).
     """
     try:
-        from databricks import sql
+        from databricks import sql  # lazy: optional dependency (databricks extra)
+
+        # lazy: optional dependency (databricks extra)
         from databricks.sdk.core import Config as DatabricksConfig
     except ImportError:
         raise ImportError(
@@ -177,8 +181,6 @@ def _arrow(live: LiveTable, columns: tuple[str, ...] | None) -> pa.Table:
         )
     assert live.path is not None
     if live.delta_version is None:
-        import pyarrow.parquet as pq
-
         # pyarrow skips _SUCCESS and the hidden .crc files Spark leaves next to the parts.
         return pq.read_table(str(live.path), columns=wanted)
     return _delta_table(live).to_pyarrow_table(columns=wanted)
@@ -186,6 +188,7 @@ def _arrow(live: LiveTable, columns: tuple[str, ...] | None) -> pa.Table:
 
 def _delta_table(live: LiveTable) -> Any:
     try:
+        # lazy: optional dependency (dashboard extra); only Delta lakehouses need it
         from deltalake import DeltaTable
     except ImportError:
         raise ImportError(
@@ -223,8 +226,6 @@ def _schema_names(live: LiveTable) -> tuple[str, ...]:
             ).schema.names
         )
     if live.delta_version is None:
-        import pyarrow.dataset as ds
-
         return tuple(ds.dataset(str(live.path), format="parquet").schema.names)
     return tuple(field.name for field in _delta_table(live).schema().fields)
 

@@ -89,6 +89,8 @@ def _tracking_info(source: Source) -> TrackingInfo:
     if missing:
         return TrackingInfo(error=missing)
     try:
+        # lazy: mlflow is slow to import; dashboard pages that read only gold tables start without
+        # it
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
     except ImportError:  # pragma: no cover - mlflow is a core dependency

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from custseg.config import DEFAULT_TRACKING_URI
+from custseg.config import DEFAULT_TRACKING_URI, default_values
 
 if TYPE_CHECKING:
     from custseg.config import Config
@@ -83,8 +83,6 @@ class Source:
         if ENV_LOG_FEATURES in env:
             logs = tuple(f for f in env[ENV_LOG_FEATURES].split(",") if f)
         else:
-            from custseg.config import default_values
-
             logs = tuple(default_values()["segment"]["log_features"])
         return cls(
             lakehouse=Path(env.get(ENV_LAKEHOUSE) or "lakehouse").absolute(),

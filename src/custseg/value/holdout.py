@@ -56,7 +56,7 @@ def calibration_and_holdout(
     lifetimes, an empty holdout is not an error (it would cost a Spark job to find out): every
     customer then has frequency_holdout 0.
     """
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     check_period(period)
     require_columns(transactions, TRANSACTION_COLUMNS, "transactions")
@@ -100,7 +100,7 @@ def holdout_by_frequency(
     holdout purchases, predicted (its mean). Only buckets holding customers appear; the table
     is at most ``top`` + 1 rows, collected to the driver.
     """
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigError(f"top must be an integer >= 1, got {top!r}")

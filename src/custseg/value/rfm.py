@@ -147,8 +147,8 @@ def segment_of(r: int, f: int, m: int) -> str:
 
 
 def _score(column: str, bins: int, ascending: bool, group_col: str | None) -> Column:
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
-    from pyspark.sql import Window  # pyspark loaded on use, as above
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
+    from pyspark.sql import Window  # lazy: pyspark stays out of the single-node path
 
     # Without a group the window holds every customer in one partition: exact ranks need one
     # sorted sequence; it sorts one row of a few numbers per customer.
@@ -160,7 +160,7 @@ def _score(column: str, bins: int, ascending: bool, group_col: str | None) -> Co
 
 
 def _segment_column(r: Column, fm: Column) -> Column:
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     chain = None
     for rule in SEGMENT_RULES:
@@ -183,7 +183,7 @@ def rfm_scores(
     ``group_col`` scores customers within each group (a region, a cluster) instead of
     against everyone. Values must be non-null: Spark sorts nulls first, so a null scores 1.
     """
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
         raise ConfigError(f"bins must be an integer >= 2, got {bins!r}")
@@ -213,8 +213,8 @@ def rfm_segment_summary(rfm: DataFrame, monetary_col: str = "total_spend") -> pd
 
     Eleven rows at most reach the driver. revenue_share is NaN when total revenue is <= 0.
     """
-    import pandas as pd  # pandas loaded on use: it comes with pyspark's Arrow path anyway
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pandas as pd  # lazy: pandas is only needed for the collected table
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     require_columns(
         rfm, ["r_score", "f_score", "m_score", "rfm_segment", monetary_col], "RFM table"

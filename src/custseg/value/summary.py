@@ -60,7 +60,7 @@ def transactions_from_orders(orders: DataFrame) -> DataFrame:
     An order of returns only (``purchase_lines`` = 0) is not a purchase, the rule the
     feature ``num_orders`` follows; its negative value stays out of the models' spend.
     """
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     require_columns(orders, ["customer_id", "order_ts", "order_value", "purchase_lines"], "orders")
     return orders.where(F.col("purchase_lines") > 0).select(*TRANSACTION_COLUMNS)
@@ -102,7 +102,7 @@ def period_of_micros(micros: int, period: str) -> int:
 
 def period_column(ts: Column, period: str) -> Column:
     """The Spark twin of ``period_of_micros`` on a timestamp column."""
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     day = F.floor(F.unix_micros(ts) / (SECONDS_PER_DAY * MICROS_PER_SECOND))
     if period == "day":
@@ -124,8 +124,8 @@ def transaction_summary(
     "exact" drops every transaction stamped after ``observation_end`` (lifetimes' calibration
     side does this before summarising). Customers without a kept purchase are absent.
     """
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
-    from pyspark.sql import Window  # pyspark loaded on use, as above
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
+    from pyspark.sql import Window  # lazy: pyspark stays out of the single-node path
 
     check_period(period)
     if cut not in CUTS:
@@ -175,7 +175,7 @@ def sufficient_statistics(summary: DataFrame) -> pd.DataFrame:
     so day periods over two years give at most about 65 million triples in theory and, in
     practice, far fewer than customers (a few hundred thousand for millions of customers).
     """
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     require_columns(summary, ["frequency", "recency", "T"], "summary")
     grouped = summary.groupBy("frequency", "recency", "T").agg(
@@ -207,7 +207,7 @@ def spend_statistics(summary: DataFrame) -> SpendStatistics:
     both hold it) per distinct (frequency, monetary_value). Spend is continuous, so this is
     close to one row per repeat customer: about 50 MB per million repeat customers.
     """
-    import pyspark.sql.functions as F  # pyspark loaded on use: importing custseg stays light
+    import pyspark.sql.functions as F  # lazy: pyspark stays out of the single-node path
 
     require_columns(summary, ["frequency", "monetary_value"], "summary")
     grouped = (

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from custseg.errors import ModelError, ParameterError
 
@@ -196,7 +197,6 @@ def _jsonable(value: Any) -> Any:
 def warn_fewer_clusters(found: int, asked: int, param: str) -> None:
     """Warn, as scikit-learn's KMeans does (ConvergenceWarning), that the data held fewer
     distinct clusters than asked: the model reports the ``found`` it really has."""
-    from sklearn.exceptions import ConvergenceWarning
 
     warnings.warn(
         f"Number of distinct clusters ({found}) found smaller than {param} ({asked}): "

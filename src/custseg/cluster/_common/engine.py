@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import psutil
+from sklearn.metrics import adjusted_rand_score
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,6 @@ class DriverLimit:
 
 def available_memory() -> int:
     """Bytes of memory available to new allocations on this machine."""
-    import psutil
 
     return int(psutil.virtual_memory().available)
 
@@ -200,9 +202,6 @@ def agreement(clusterer: Any, fitted: Any, sample: np.ndarray, ratio: float) -> 
     ``ratio`` is rows / sample rows: density parameters are scaled to the sample
     (``params_for_sample``) so that they mean the same density there.
     """
-    import warnings
-
-    from sklearn.metrics import adjusted_rand_score
 
     with warnings.catch_warnings():  # fewer clusters in the sample: the ARI says it
         warnings.simplefilter("ignore")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from sklearn import config_context
 
 from custseg.errors import ParameterError
 
@@ -41,6 +42,8 @@ def k_grid(low: int, high: int) -> list[int]:
     return grid
 
 
+# whole: the coarse-to-fine search shares scores, skipped and labels with its nested visit(); split,
+# that state would travel through every piece
 def choose_k_by_silhouette(
     X: np.ndarray,
     labels_for_k: Callable[[int], np.ndarray],
@@ -59,7 +62,8 @@ def choose_k_by_silhouette(
     to the smaller k. Returns ``(best_k, {k: score}, labels at best_k, skipped k)``;
     the scores hold only the k the search visited.
     """
-    from sklearn import config_context
+    # lazy: sklearn.metrics is slow to import; loaded on the first fit, not by import
+    # custseg.cluster
     from sklearn.metrics import silhouette_score
 
     n = X.shape[0]

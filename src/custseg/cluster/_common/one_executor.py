@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 from custseg.errors import ParameterError
 
@@ -76,7 +77,6 @@ def fit_on_one_executor(
 
     The rows must already be checked (no null, ragged, NaN or infinite features).
     """
-    from pyspark.sql import functions as F
 
     names = [f"x{j}" for j in range(n_features)]
     flat = dataset.select(*[F.get(features, j).alias(name) for j, name in enumerate(names)])

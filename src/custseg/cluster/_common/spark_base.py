@@ -32,6 +32,7 @@ import numpy as np
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasFeaturesCol, HasPredictionCol
+from pyspark.sql import functions as F
 
 from custseg.errors import ModelError, ParameterError
 
@@ -262,7 +263,6 @@ class SparkClusterEstimator(Estimator, _SparkClusterParams):
     ) -> tuple[BaseClusterer, dict[str, Any]]:
         """The exact fit in one Spark task, after the checks the driver path makes on its
         collected rows (here two aggregations); the fitted estimator and where it ran."""
-        from pyspark.sql import functions as F
 
         clusterer.check_data_size(n_rows)
         points = dataset.select(features.alias("f"))
@@ -332,7 +332,6 @@ class SparkClusterModel(Model, _SparkClusterParams):
         return [(self.getPredictionCol(), "int")]
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        from pyspark.sql import functions as F
 
         features = features_as_array(dataset, self.getFeaturesCol())
         outputs = self._output_columns()

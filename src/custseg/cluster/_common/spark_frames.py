@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd  # module level: pandas_udf resolves the predict function's type hints here
+import pyarrow.compute as pc
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import functions as F
+from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import ArrayType, NumericType
 
 from custseg.errors import ParameterError
 
@@ -28,9 +34,6 @@ if TYPE_CHECKING:
 
 def features_as_array(dataset: DataFrame, col_name: str) -> Column:
     """The features column as ``array<double>``, from a vector or a numeric array column."""
-    from pyspark.ml.functions import vector_to_array
-    from pyspark.ml.linalg import VectorUDT
-    from pyspark.sql.types import ArrayType, NumericType
 
     if col_name not in dataset.columns:
         raise ParameterError(
@@ -68,7 +71,6 @@ def feature_names(dataset: DataFrame, col_name: str) -> list[str] | None:
 def raise_non_finite(dataset: DataFrame, features: Column, col_name: str) -> None:
     """Count the rows and the features that are null, NaN or infinite (one aggregation), and
     raise the one-line error naming them; called once a fit has seen such a row."""
-    from pyspark.sql import functions as F
 
     def bad(x: Column) -> Column:
         return x.isNull() | F.isnan(x) | (F.abs(x) == float("inf"))
@@ -95,7 +97,6 @@ def raise_non_finite(dataset: DataFrame, features: Column, col_name: str) -> Non
 
 def check_finite(dataset: DataFrame, features: Column, col_name: str) -> None:
     """One pass: refuse NaN / infinite features (the error names them) before a Spark ML fit."""
-    from pyspark.sql import functions as F
 
     has_bad = F.exists("f", lambda x: F.isnan(x) | (F.abs(x) == float("inf")))
     row = dataset.select(features.alias("f")).agg(F.count_if(has_bad).alias("bad")).first()
@@ -105,7 +106,6 @@ def check_finite(dataset: DataFrame, features: Column, col_name: str) -> None:
 
 def collect_features(features: DataFrame, col_name: str) -> np.ndarray:
     """Collect a one-column DataFrame of array<double> (Arrow) as an (n, d) float64 matrix."""
-    import pyarrow.compute as pc
 
     table = features.toArrow()
     column = table.column(0).combine_chunks()
@@ -150,7 +150,6 @@ def make_predict_udf(clusterer: BaseClusterer, outputs: list[tuple[str, str]]) -
     The clusterer goes to the executors pickled inside the closure; it holds
     only the small fitted state (core points, centroids, ...).
     """
-    from pyspark.sql.functions import pandas_udf
 
     schema = ", ".join(f"c{i} {sql_type}" for i, (_, sql_type) in enumerate(outputs))
     pandas_dtypes = ["Int32" if sql_type == "int" else "boolean" for _, sql_type in outputs]

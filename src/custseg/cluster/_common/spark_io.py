@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import custseg
 from custseg.errors import ModelError
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ def untuple(value: Any) -> Any:
 
 
 def metadata(obj: Params, kind: str) -> dict[str, Any]:
-    import custseg
 
     return {
         "class": f"{type(obj).__module__}.{type(obj).__qualname__}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .._common.neighbours import spatial_order
 from ._kernels import (
@@ -47,7 +48,6 @@ class CoreLinker:
     """
 
     def __init__(self, cores: np.ndarray, nodes: np.ndarray, eps: float) -> None:
-        from scipy.spatial import cKDTree
 
         self.cores = cores
         self.eps = eps
@@ -69,6 +69,8 @@ class CoreLinker:
         if small.size:
             self.small_box = (cores[small].min(axis=0), cores[small].max(axis=0))
 
+    # whole: three numbered query steps over the same halo points, each finding what the one before
+    # missed, filling the same pair lists
     def links(self, halo: np.ndarray, home: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (home node, own node) pairs: a halo core of that home within eps of a core
         of that own local cluster. ``halo`` holds halo core points, ``home`` their nodes."""
@@ -117,7 +119,6 @@ class CoreLinker:
                 strict=True,
             )
         )
-        from scipy.spatial import cKDTree
 
         for g_home in np.flatnonzero(group_size >= LARGE_FRAGMENT):
             node = int(homes[g_home])

@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
 
 from custseg.errors import ParameterError
 
@@ -128,7 +130,6 @@ class DistributedFit:
 
     def predictions(self, columns: list[str], prediction_col: str, is_core_col: str) -> DataFrame:
         """The training rows (``columns``) with their DBSCAN labels: no recomputation."""
-        from pyspark.sql import functions as F
 
         keep = [c for c in columns if c not in (prediction_col, is_core_col)]
         labels = self.labels.select(
@@ -140,6 +141,8 @@ class DistributedFit:
         return joined.select(*[F.col(f"`{c}`") for c in keep], prediction_col, is_core_col)
 
 
+# whole: the Spark job of the module docstring top to bottom (partitioning, then the numbered
+# passes), each step feeding the next
 def fit_distributed(
     dataset: DataFrame,
     features: Column,
@@ -153,8 +156,6 @@ def fit_distributed(
     seed: int = 0,
 ) -> DistributedFit:
     """Exact DBSCAN of ``features`` (array<double>) on Spark; see the module docstring."""
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
 
     # Row ids must not change between the steps: the rows are numbered once and kept.
     indexed = (
@@ -259,7 +260,6 @@ def assign_exact(
     (owned and halo); the result is joined back on the features, so any column
     type passes through untouched. Rows with null or non-finite features get nulls.
     """
-    from pyspark.sql import functions as F
 
     if fit.labelled_cores is None:
         raise ParameterError("assign_exact needs the labelled core points of a distributed fit")
@@ -294,7 +294,6 @@ def _check_features(
 ) -> int:
     """Refuse nulls, NaN / infinity and ragged vectors, as the driver path does; return d.
     ``dataset`` and ``features`` are the caller's: its column metadata names the features."""
-    from pyspark.sql import functions as F
 
     bad_value = F.exists("f", lambda x: x.isNull() | F.isnan(x) | (F.abs(x) == float("inf")))
     stats = points.agg(
@@ -342,7 +341,6 @@ def _materialise(df: DataFrame) -> DataFrame:
     The kernels are deterministic, so where checkpoints are unavailable
     (some serverless engines) the plan is simply recomputed.
     """
-    from pyspark import StorageLevel
 
     try:
         return df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)

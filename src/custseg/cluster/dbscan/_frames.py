@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -75,7 +76,6 @@ LINK, ANSWER = 1, 2
 
 def flat_features(df: DataFrame, d: int) -> DataFrame:
     """``df`` with its array column ``f`` replaced by the columns x0..x{d-1}."""
-    from pyspark.sql import functions as F
 
     others = [F.col(c) for c in df.columns if c != "f"]
     return df.select(*others, *[F.col("f")[j].alias(x) for j, x in enumerate(feature_names(d))])

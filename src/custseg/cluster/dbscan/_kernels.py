@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from .._common.neighbours import inverse, spatial_order
 
@@ -89,7 +92,6 @@ def count_own(X: np.ndarray, eps: float, min_samples: int) -> OwnCounts:
     further query (:func:`nearest_listed_core`). Queries run in spatial order
     (``_common.neighbours``); everything comes back in row order.
     """
-    from scipy.spatial import cKDTree
 
     n = X.shape[0]
     k = max(1, min(min_samples, n))
@@ -225,6 +227,7 @@ def _kth_distance(
     return kth
 
 
+# whole: the two numbered steps of the docstring over one sorted copy of the rows and one tree
 def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
     """Connected components of the core points' eps-graph, numbered by first row.
 
@@ -239,7 +242,6 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
     The rows are worked on in spatial order (``_common.neighbours``) and numbered in
     their given order.
     """
-    from scipy.spatial import cKDTree
 
     n = cores.shape[0]
     if n <= 1:
@@ -314,8 +316,6 @@ def local_clusters(cores: np.ndarray, eps: float) -> np.ndarray:
 
 
 def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
     graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
     return connected_components(graph, directed=False)[1].astype(np.int64)
@@ -344,7 +344,6 @@ def sq_distances_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 def core_tree(cores: np.ndarray) -> Any:
     """The k-d tree :func:`nearest_core` searches (build it once for many calls)."""
-    from scipy.spatial import cKDTree
 
     return cKDTree(cores, leafsize=32)
 

@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ._frames import ANSWER, LINK, NODE_SHIFT, PART, to_pandas
 
@@ -20,7 +23,6 @@ if TYPE_CHECKING:
 
 def node_key() -> Column:
     """A local cluster's key over all boxes: box key x NODE_SHIFT + local number."""
-    from pyspark.sql import functions as F
 
     return F.col(PART).cast("long") * NODE_SHIFT + F.col("local")
 
@@ -30,7 +32,6 @@ def clusters_and_links(cores: DataFrame, found: DataFrame) -> tuple[pd.DataFrame
 
     Both are small (clusters, not customers) and come back in one job.
     """
-    from pyspark.sql import functions as F
 
     nodes = cores.groupBy("node").agg(F.min("id").alias("first_id"), F.count("*").alias("owned"))
     links = found.filter(F.col("kind") == LINK).select("a", "b").distinct()
@@ -64,7 +65,6 @@ def clusters_and_links(cores: DataFrame, found: DataFrame) -> tuple[pd.DataFrame
 def row_nodes(boxes: DataFrame, found: DataFrame) -> DataFrame:
     """(id, is_core, node) of every row: its local cluster, or for a non-core row the
     nearest core's over all boxes (ties: the smaller node); node -1 is noise."""
-    from pyspark.sql import functions as F
 
     own = F.when(F.col("local") >= 0, node_key()).otherwise(F.lit(-1).cast("long"))
     settled = boxes.filter(~F.col("shipped")).select("id", "is_core", own.alias("node"))
@@ -86,8 +86,6 @@ def row_nodes(boxes: DataFrame, found: DataFrame) -> DataFrame:
 
 def merge_clusters(nodes: pd.DataFrame, links: pd.DataFrame) -> np.ndarray:
     """Global cluster of each local cluster (row of ``nodes``), numbered by first core id."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
     keys = nodes["node"].to_numpy(dtype=np.int64)
     order = np.argsort(keys)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from .._common.neighbours import spatial_order
 from ._core_linker import CoreLinker
@@ -194,6 +195,8 @@ def stream_boxes(batches: Iterator[pd.DataFrame], open_box: Any) -> Iterator[pd.
         yield from (box or opened()).close()
 
 
+# whole: a factory: most lines are the nested class and run() that Spark ships to the executors as
+# one closure
 def box_pass(
     partitioner: BoxPartitioner,
     keys: np.ndarray,
@@ -234,8 +237,6 @@ def box_pass(
         def process(self, chunk: pd.DataFrame) -> Iterator[pd.DataFrame]:
             rows = self.edge[self.counts[self.edge] < min_samples]
             if rows.size:
-                from scipy.spatial import cKDTree
-
                 halo = features_of(chunk, d)
                 tree = cKDTree(halo, leafsize=COUNT_LEAF_SIZE)
                 self.counts[rows] += count_within(tree, halo, self.X[rows], min_samples, eps)
@@ -287,6 +288,8 @@ def box_pass(
     return run
 
 
+# whole: a factory: most lines are the nested class and run() that Spark ships to the executors as
+# one closure
 def link_pass(eps: float, d: int, chunk_rows: int) -> Any:
     """mapInPandas over ``by_box`` visit rows: the links from other boxes' core points to
     each box's local clusters (``CoreLinker``), and the nearest own core of other boxes'

@@ -11,6 +11,8 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pyspark.sql import functions as F
+from scipy.spatial import cKDTree
 
 from .._common.neighbours import inverse, spatial_order
 from ._kernels import APPROX, LEAF_SIZE, QUERY_CHUNK
@@ -42,7 +44,6 @@ def distance_to_sampled(
     distance to a sampled row, so it bounds the distance to the nearest one,
     which is all a cover radius needs.
     """
-    from scipy.spatial import cKDTree
 
     out = np.full(int(query.sum()), np.inf)
     if not sampled.any() or not out.size:
@@ -72,7 +73,6 @@ def choose_thinning(owned_cores: DataFrame, eps: float, max_points: int) -> tupl
     keeps the total within budget (one small aggregation); inf if none does, and
     then only the sample is kept.
     """
-    from pyspark.sql import functions as F
 
     bins = cover_bins(eps)
     stats = owned_cores.agg(

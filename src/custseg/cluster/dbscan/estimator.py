@@ -189,6 +189,7 @@ def k_distance_curve(X: Any, k: int) -> np.ndarray:
     X = check_features(X)
     k = check_int("k", k, 1)
     check_not_above_rows("k", k, X.shape[0])
+    # lazy: sklearn.neighbors is slow to import; loaded on first use, not by import custseg.cluster
     from sklearn.neighbors import KDTree
 
     return np.sort(_kth_distances(X, k, KDTree(X)))

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+from sklearn.neighbors import KDTree
 
 from ._condensed_tree import weighted_hdbscan
 
@@ -49,8 +52,6 @@ def read_summary(table: pd.DataFrame, n_features: int) -> BubbleSummary:
 
 def bubble_spanning_tree(summary: BubbleSummary) -> np.ndarray:
     """Minimum spanning tree ``(m - 1, 3)`` of the bubble graph under mutual reachability."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
     m = summary.leaves.size
     levels = summary.levels
@@ -83,9 +84,6 @@ def _connect_components(
     groups need one more edge each. Their weight is ``max(centroid distance, levels)``,
     a summary-level estimate (these are the top splits of the hierarchy).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    from sklearn.neighbors import KDTree
 
     m = summary.leaves.size
     centroids, levels = summary.centroids, summary.levels

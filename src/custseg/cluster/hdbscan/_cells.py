@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+from scipy.spatial import cKDTree
 
 from .._common.neighbours import inverse, spatial_order
 from ._split_tree import SplitTree, box_distance, build_split_tree
@@ -71,7 +74,6 @@ class Plan:
 
 def make_plan(sample: np.ndarray, n_rows: int, min_samples: int, max_bubbles: int) -> Plan:
     """Split tree, cells and halo radii from a sample of ``n_rows`` customers."""
-    from scipy.spatial import cKDTree
 
     n_sample, n_features = sample.shape
     # Leaves: a power of two, one customer (and sample row) each where maxBubbles allows,
@@ -172,6 +174,8 @@ def tag_rows(plan: Plan, X: np.ndarray, valid: np.ndarray) -> pd.DataFrame:
     return out
 
 
+# whole: core distances, bubbles and edges of one cell from the same k-NN result, in the order of
+# the docstring
 def summarise_cell(
     plan: Plan, leaf: np.ndarray, home: np.ndarray, X: np.ndarray, cell: int
 ) -> pd.DataFrame:
@@ -182,7 +186,6 @@ def summarise_cell(
     (customers in the bubble),
     ``inexact`` (customers whose core distance is only an upper bound), ``s0..`` (feature sums).
     """
-    from scipy.spatial import cKDTree
 
     n_features = X.shape[1]
     home_rows = np.flatnonzero(home)
@@ -288,8 +291,6 @@ def _internal_levels(
     those edges leave in pieces gets twice the largest distance of a member from the
     members' centroid (an upper bound of any distance between two of them).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
     n, k = X.shape[0], ind.shape[1]
     nbr = ind.ravel()  # dist / ind: the home rows' neighbours

@@ -33,6 +33,8 @@ import numpy as np
 from .._common.linkage import linkage_matrix
 
 
+# whole: single linkage, one root-down walk sharing its owner / fell / fall_lambda arrays, then
+# selection: one algorithm, as in hdbscan's own tree code
 def weighted_hdbscan(
     mst: np.ndarray, weights: np.ndarray, min_cluster_size: float
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -74,6 +74,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 
 from custseg.errors import ParameterError
 
@@ -131,6 +132,8 @@ def fit_distributed(
     )
 
 
+# whole: the Spark job in order (sample, plan, one pass over the cells, the tree on the driver), its
+# log lines timed from one start
 def fit_summary(
     dataset: DataFrame,
     features: Column,
@@ -142,7 +145,6 @@ def fit_summary(
     features_name: str,
 ) -> tuple[SplitTree, BubbleSummary, np.ndarray]:
     """Steps 1-4 on Spark and the driver: the split tree, the bubble summary, the bubble labels."""
-    from pyspark.sql import functions as F
 
     started = time.perf_counter()
     sample_rows = SAMPLE_PER_BUBBLE * max_bubbles
@@ -250,7 +252,6 @@ def partition_keys(spark: SparkSession, n_parts: int) -> np.ndarray:
     Computed by Spark itself (``pmod(hash(key), n)`` is what ``repartition(n, key)`` uses),
     on a few thousand numbers: a tiny job.
     """
-    from pyspark.sql import functions as F
 
     span = max(64, 64 * n_parts)
     rows: pd.DataFrame = (

@@ -92,6 +92,7 @@ class HDBSCAN(BaseClusterer):
 
     def fit(self, X: Any, y: Any = None) -> HDBSCAN:
         """Cluster ``X`` (customers x features); returns self."""
+        # lazy: hdbscan is slow to import; loaded on the first fit, not by import custseg.cluster
         import hdbscan
 
         self.validate_params()
@@ -183,6 +184,7 @@ class HDBSCAN(BaseClusterer):
         X = self._check_predict_input(X)
         if self.is_summarised:
             return self.leaf_labels_[self.split_tree_.leaf_of(X)]
+        # lazy: hdbscan is slow to import; loaded on the first fit, not by import custseg.cluster
         import hdbscan
 
         found, labels = self._lookup.find(X)

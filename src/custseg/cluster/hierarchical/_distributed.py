@@ -31,6 +31,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster
 
 from custseg.errors import ParameterError
 
@@ -106,7 +107,6 @@ def cut_weighted(Z: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
     total weight (customers), ties by first appearance, as ``relabel_by_size`` does
     for unweighted points.
     """
-    from scipy.cluster.hierarchy import fcluster
 
     m = weights.shape[0]
     if m == 1:

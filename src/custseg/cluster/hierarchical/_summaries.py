@@ -47,6 +47,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import functions as F
+from sklearn.cluster import KMeans
 
 from custseg.errors import ParameterError
 
@@ -118,7 +122,6 @@ def seed_centers(sample: np.ndarray, n_micro: int, seed: int) -> np.ndarray:
     thousand centres) and a few Lloyd iterations: the summaries computed around the
     centres are exact whatever they are, so the centres need only be reasonable.
     """
-    from sklearn.cluster import KMeans
 
     distinct = np.unique(sample, axis=0)
     if distinct.shape[0] <= n_micro:
@@ -143,7 +146,6 @@ def summarise_around(
     tasks' partial sums. Rows whose features are null, non-finite or of another length
     are counted, and refused with a ParameterError naming how many.
     """
-    from pyspark.sql import functions as F
 
     n_micro, n_dims = centers.shape
     ls_names = [f"ls_{j}" for j in range(n_dims)]
@@ -204,8 +206,6 @@ def _partition_summariser(centers: np.ndarray) -> Any:
     n_micro, n_dims = centers.shape
 
     def summarise(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
         counts = np.zeros(n_micro, dtype=np.int64)
         linear_sums = np.zeros((n_micro, n_dims))

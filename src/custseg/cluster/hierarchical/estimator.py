@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import fastcluster
 import numpy as np
 
 from custseg.errors import ParameterError
@@ -135,6 +136,7 @@ class Hierarchical(BaseClusterer):
 
     def fit(self, X: Any, y: Any = None) -> Hierarchical:
         """Build the merge tree of ``X`` and cut it; returns self."""
+        # lazy: scipy.cluster.hierarchy loads on the first fit, not by import custseg.cluster
         from scipy.cluster.hierarchy import fcluster
 
         self.validate_params()
@@ -258,7 +260,6 @@ class Hierarchical(BaseClusterer):
 
 
 def _linkage(X: np.ndarray, method: str) -> np.ndarray:
-    import fastcluster
 
     if X.shape[0] < 2:
         return np.empty((0, 4))

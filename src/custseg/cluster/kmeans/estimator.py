@@ -85,6 +85,8 @@ class KMeans(BaseClusterer):
 
     def fit(self, X: Any, y: Any = None) -> KMeans:
         """Run k-means on ``X``; returns self."""
+        # lazy: sklearn.cluster is slow to import; loaded on the first fit, not by import
+        # custseg.cluster
         from sklearn.cluster import KMeans as SkKMeans
 
         self.validate_params()

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from pyspark import keyword_only
+from pyspark.ml.clustering import KMeans as SparkMLKMeans
+from pyspark.ml.functions import array_to_vector
 from pyspark.ml.param import Param, TypeConverters
 
 from .._common.base import BaseClusterer, warn_fewer_clusters
@@ -84,8 +86,6 @@ class SparkKMeans(SparkClusterEstimator, _KMeansParams):
         n_rows: int,
         driver_rows: int,
     ) -> BaseClusterer:
-        from pyspark.ml.clustering import KMeans as SparkMLKMeans
-        from pyspark.ml.functions import array_to_vector
 
         assert isinstance(clusterer, KMeans)
         k = clusterer.k

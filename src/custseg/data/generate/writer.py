@@ -158,7 +158,8 @@ def _blocks(spark: SparkSession, plan: Plan) -> DataFrame:
 def _stats(spark: SparkSession, plan: Plan) -> dict[str, int]:
     """Row counts for the summary from the cheap first stream, summed by Spark: one row reaches the
     driver."""
-    import pyspark.sql.functions as F  # why: importing the generator must not load pyspark
+    # lazy: pyspark stays out of the generator's import (it writes without Spark)
+    import pyspark.sql.functions as F
 
     schema = ", ".join(f"{c} long" for c in _STATS)
     df = _blocks(spark, plan).mapInArrow(functools.partial(_partition_stats, plan=plan), schema)
