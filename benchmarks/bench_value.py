@@ -39,7 +39,7 @@ PARAMS = ("r", "alpha", "a", "b", "p", "q", "v")
 
 def draw_transactions(n: int, seed: int) -> dict[str, np.ndarray]:
     """Purchases of n customers: Poisson(lambda) while alive, dropout with probability p after
-    each purchase, lambda ~ Gamma(r, alpha), p ~ Beta(a, b); values Gamma(p, nu)."""
+    each repeat purchase, lambda ~ Gamma(r, alpha), p ~ Beta(a, b); values Gamma(p, nu)."""
     rng = np.random.default_rng(seed)
     lam = rng.gamma(TRUE["r"], 1.0 / TRUE["alpha"], n)
     drop = rng.beta(TRUE["a"], TRUE["b"], n)
@@ -47,7 +47,8 @@ def draw_transactions(n: int, seed: int) -> dict[str, np.ndarray]:
     birth = rng.uniform(0, DAYS / 2, n)
     ids, times = [np.arange(n)], [birth]
     clock = birth.copy()
-    active = np.flatnonzero(rng.random(n) >= drop)  # dropout may follow any purchase, the first too
+    # BG/NBD: a customer may drop out after a repeat purchase only (P(x = 0) has no p in it).
+    active = np.arange(n)
     while active.size:
         clock[active] += rng.exponential(1.0 / lam[active])
         active = active[clock[active] < DAYS]
