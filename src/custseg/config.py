@@ -225,12 +225,15 @@ class TrackingConfig(_Strict):
     artifact_location: str | None = None
     experiment: str = "custseg"
     model_name: str = Field("custseg-segmenter", validate_default=True)
-    value_model_name: str = Field("custseg-value", validate_default=True)
+    # None: beside the segmenter, custseg-value (in the segmenter's catalog.schema under UC).
+    value_model_name: str | None = None
     alias: str = "champion"
 
     @field_validator("model_name", "value_model_name")
     @classmethod
-    def _unity_catalog_name(cls, value: str, info: ValidationInfo) -> str:
+    def _unity_catalog_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
 
         tracking = info.data.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
         registry = info.data.get("registry_uri") or os.environ.get("MLFLOW_REGISTRY_URI")
@@ -245,6 +248,14 @@ class TrackingConfig(_Strict):
                 f"e.g. main.custseg.{suggestion}"
             )
         return value
+
+    def resolved_value_model_name(self) -> str:
+        """The lifetime-value model's registered name: as configured, else custseg-value, in
+        the segmenter's catalog and schema when the segmenter's name has them (Unity Catalog)."""
+        if self.value_model_name:
+            return self.value_model_name
+        catalog_schema, dot, _name = self.model_name.rpartition(".")
+        return f"{catalog_schema}.custseg_value" if dot else "custseg-value"
 
     def resolved_registry_uri(self) -> str | None:
         """This config's registry URI, else $MLFLOW_REGISTRY_URI, else None (MLflow's default)."""

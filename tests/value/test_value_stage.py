@@ -36,7 +36,8 @@ def valued(spark, tmp_path_factory):
             "value.horizon_days": HORIZON_DAYS,
         }
     )
-    reports = {r.stage: r for r in chain.run(spark, config, **QUIET)}
+    stages = ["ingest", "features", "segment", "value"]
+    reports = {r.stage: r for r in chain.run(spark, config, stages, **QUIET)}
     lake = Lakehouse(spark, config.storage)
     return config, reports, lake
 
@@ -69,7 +70,9 @@ def test_parameters_and_predictions_match_lifetimes(valued):
         ours.loc[repeat, "monetary_value"], reference.loc[repeat, "monetary_value"], rtol=1e-9
     )
 
-    model = tracking.load_value_model(f"models:/{config.tracking.value_model_name}@champion")
+    model = tracking.load_value_model(
+        f"models:/{config.tracking.resolved_value_model_name()}@champion"
+    )
     bgf = lifetimes.BetaGeoFitter().fit(
         reference["frequency"], reference["recency"], reference["T"]
     )
@@ -143,11 +146,32 @@ def test_registered_model_predicts_what_the_table_holds(valued):
     import mlflow
 
     tracking.setup(config.tracking)
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{config.tracking.value_model_name}@champion")
+    pyfunc = mlflow.pyfunc.load_model(
+        f"models:/{config.tracking.resolved_value_model_name()}@champion"
+    )
     gold = lake.read("gold", "customer_value").toPandas().head(50)
     predicted = pyfunc.predict(gold[["frequency", "recency", "T", "monetary_value"]])
     for column in ("expected_purchases", "probability_alive", "lifetime_value"):
         np.testing.assert_allclose(predicted[column], gold[column], rtol=1e-12, err_msg=column)
+
+
+def test_report_and_readers_show_value_by_segment(valued, tmp_path):
+    from custseg.report.builder import render_report, report_context
+    from custseg.store import gold
+    from custseg.store.source import Source
+
+    config, _reports, lake = valued
+    source = Source.from_config(config)
+    table = gold.segment_value(source)
+    written = lake.read("gold", "segment_value").toPandas().sort_values("segment")
+    assert table["segment"].tolist() == written["segment"].tolist()
+    context = report_context(source)
+    ranks = [row["rank"] for row in context["value"]["rows"]]
+    assert ranks == list(range(1, len(written) + 1))
+    assert any(line.startswith("By expected value") for line in context["insights"])
+    assert [row["segment"] for row in context["value"]["rfm_rows"]][0] == "Champions"
+    html = render_report(source, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="value"' in html and "Most common RFM segment" in html
 
 
 def test_a_fit_that_fails_writes_and_registers_nothing(valued, spark, monkeypatch):
@@ -167,5 +191,7 @@ def test_a_fit_that_fails_writes_and_registers_nothing(valued, spark, monkeypatc
     from mlflow import MlflowClient
 
     tracking.setup(config.tracking)
-    versions = MlflowClient().search_model_versions(f"name='{config.tracking.value_model_name}'")
+    versions = MlflowClient().search_model_versions(
+        f"name='{config.tracking.resolved_value_model_name()}'"
+    )
     assert len(versions) == 1

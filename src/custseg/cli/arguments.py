@@ -128,9 +128,8 @@ def _tracking_flags(
         )
     group.add_argument(
         "--value-model-name",
-        help="registered name of the lifetime-value model (default "
-        + _default("tracking.value_model_name")
-        + "; catalog.schema.model with databricks-uc)",
+        help="registered name of the lifetime-value model (default custseg-value; with "
+        "databricks-uc, custseg_value in the segmenter's catalog.schema)",
     )
 
 
@@ -312,11 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     _tracking_flags(value, segmenter_name=False)
     _engine_flags(value)
 
-    run = sub.add_parser("run", help="every stage: ingest, features, segment, value")
+    run = sub.add_parser("run", help="ingest, features and segment (then `custseg value`)")
     _input_flags(run)
     _feature_flags(run)
     _segment_flags(run)
-    _value_flags(run)
     _engine_flags(run)
 
     dash = sub.add_parser(

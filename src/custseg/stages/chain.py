@@ -1,4 +1,5 @@
-"""The chain: the stages in order (ingest, features, segment, value), run under one lakehouse lock.
+"""The chain: the stages in order (ingest, features, segment; value on its own), run under one
+lakehouse lock.
 
 ``preflight`` checks what the stages need without Spark, so a user mistake
 fails before a session starts; ``run`` runs the named stages in order.
@@ -46,6 +47,9 @@ def value(spark: SparkSession, config: Config, progress=print) -> StageReport:
 
 
 STAGES = {"ingest": ingest, "features": features, "segment": segment, "value": value}
+# What `custseg run` chains. value runs on its own (`custseg value`): its models need enough
+# repeat buyers, and a fit that cannot converge must not fail the segmentation run.
+RUN_STAGES = ["ingest", "features", "segment"]
 
 
 def preflight(config: Config, stages: list[str]) -> None:
@@ -65,7 +69,7 @@ def run(
     spark: SparkSession, config: Config, stages: list[str] | None = None, progress=print
 ) -> list[StageReport]:
     """Every stage in order (or the named ones), holding the lakehouse for the whole run."""
-    names = stages or list(STAGES)
+    names = stages or RUN_STAGES
     unknown = [n for n in names if n not in STAGES]
     if unknown:
         raise CustsegError(f"unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")

@@ -73,7 +73,7 @@ def value(spark: SparkSession, config: Config, progress=print) -> StageReport:
     with tracking.run("value", tags={"custseg.stage": "value"}) as active:
         run_id = active.info.run_id
         _log_fit(model, settings, as_of, check)
-        name = config.tracking.value_model_name
+        name = config.tracking.resolved_value_model_name()
         version = tracking.register_version(
             tracking.log_value_model(model), config.tracking, name=name
         )
