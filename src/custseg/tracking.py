@@ -244,14 +244,7 @@ def log_value_model(model: ValueModel) -> str:
 
 def load_value_model(model_uri: str) -> ValueModel:
     """The ValueModel inside a logged or registered custseg lifetime-value model."""
-    try:
-        model = mlflow.pyfunc.load_model(model_uri)
-    except Exception as exc:  # MLflow raises several types for a missing model
-        raise ModelError(f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from exc
-    python_model = model.unwrap_python_model()
-    if not isinstance(python_model, LifetimeValueModel):
-        raise ModelError(f"model {model_uri} is not a custseg lifetime-value model")
-    return python_model.model
+    return _unwrap(model_uri, LifetimeValueModel, "custseg lifetime-value model").model
 
 
 def champion_uri(config: TrackingConfig) -> str:
@@ -260,14 +253,20 @@ def champion_uri(config: TrackingConfig) -> str:
 
 def load_segmenter(model_uri: str) -> Segmenter:
     """The Segmenter inside a logged or registered custseg model."""
+    return _unwrap(model_uri, SegmenterModel, "custseg segmenter").segmenter
+
+
+def _unwrap(model_uri: str, wrapper: type, what: str) -> Any:
+    """The custseg python model of class ``wrapper`` behind a model URI, or a one-line
+    ModelError."""
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:  # MLflow raises several types for a missing model
         raise ModelError(f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from exc
     python_model = model.unwrap_python_model()
-    if not isinstance(python_model, SegmenterModel):
-        raise ModelError(f"model {model_uri} is not a custseg segmenter")
-    return python_model.segmenter
+    if not isinstance(python_model, wrapper):
+        raise ModelError(f"model {model_uri} is not a {what}")
+    return python_model
 
 
 def load_champion(config: TrackingConfig) -> tuple[Segmenter, str] | None:

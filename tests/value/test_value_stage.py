@@ -19,6 +19,7 @@ lifetimes = pytest.importorskip("lifetimes")
 
 HORIZON_DAYS = 360  # 12 months of 30 days: lifetimes' customer_lifetime_value(time=12, freq="D")
 QUIET = {"progress": lambda _m: None}
+PENALIZER = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +196,40 @@ def test_a_fit_that_fails_writes_and_registers_nothing(valued, spark, monkeypatc
         f"name='{config.tracking.resolved_value_model_name()}'"
     )
     assert len(versions) == 1
+
+
+def test_holdout_check_matches_lifetimes_split_and_forecast(valued, spark):
+    config, _reports, lake = valued
+    _reference, as_of = _reference_summary(lake)
+    calibration_end = (as_of - pd.Timedelta(days=180)).date()
+    checked = config.model_copy(deep=True)
+    checked.value.calibration_end = calibration_end
+    # Six months of calibration leave a and b unidentified (lifetimes' fit does not converge
+    # either): both fits get the same small penalty.
+    checked.value.penalizer = PENALIZER
+    [report] = chain.run(spark, checked, ["value"], **QUIET)
+    table = report.extra["holdout"].set_index("bucket")
+
+    orders = lake.read("silver", "orders").toPandas()
+    purchases = orders[orders["purchase_lines"] > 0]
+    split = lifetimes.utils.calibration_and_holdout_data(
+        purchases,
+        "customer_id",
+        "order_ts",
+        calibration_period_end=pd.Timestamp(calibration_end),
+        observation_period_end=as_of,
+        freq="D",
+    )
+    f, r, t = split["frequency_cal"], split["recency_cal"], split["T_cal"]
+    bgf = lifetimes.BetaGeoFitter(penalizer_coef=PENALIZER).fit(f, r, t)
+    split["predicted"] = bgf.conditional_expected_number_of_purchases_up_to_time(
+        split["duration_holdout"], f, r, t
+    )
+    groups = split.groupby(split["frequency_cal"].clip(upper=7).astype(int))
+    np.testing.assert_array_equal(table["customers"], groups.size().loc[table.index])
+    np.testing.assert_allclose(table["actual"], groups["frequency_holdout"].mean().loc[table.index])
+    np.testing.assert_allclose(
+        table["predicted"], groups["predicted"].mean().loc[table.index], rtol=1e-3
+    )
+    np.testing.assert_allclose(table["error"], table["predicted"] - table["actual"])
+    assert "holdout_markdown" in report.extra

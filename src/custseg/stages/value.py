@@ -282,7 +282,7 @@ def _markdown(
             ["Calibration repeat purchases", "Customers", "Actual", "Predicted", "Error"],
             [
                 [
-                    r.frequency_cal,
+                    r.label,
                     fmt_int(r.customers),
                     fmt_num(r.actual, 2),
                     fmt_num(r.predicted, 2),
