@@ -191,8 +191,10 @@ def _holdout_check(transactions: DataFrame, config: Config, as_of: datetime) -> 
     predicted = stats.assign(predicted=model.expected_purchases_over(duration, stats)).rename(
         columns={c: f"{c}_cal" for c in PURCHASE_KEYS}
     )
+    # one row per distinct (frequency, recency, T); Spark broadcasts it when it is small (no hint:
+    # the package keeps off the broadcast API, see tests/test_no_rdd.py)
     joined = frame.join(
-        F.broadcast(frame.sparkSession.createDataFrame(predicted.drop(columns="n_customers"))),
+        frame.sparkSession.createDataFrame(predicted.drop(columns="n_customers")),
         [f"{c}_cal" for c in PURCHASE_KEYS],
     )
     table = holdout.holdout_by_frequency(joined, predicted_col="predicted")

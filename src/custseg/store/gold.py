@@ -358,6 +358,7 @@ def segment_value(source: Source) -> pd.DataFrame:
     frame = read_table(source, "gold", "segment_value")
     live = read_table(source, "gold", "segment_profiles", ["run_id"])
     empty = pd.DataFrame(columns=[*SEGMENT_VALUE_COLUMNS, "horizon_days", "segments_run_id"])
+    empty["segment"] = empty["segment"].astype("int64")  # lookups by segment stay by label
     if frame.empty or live.empty or "segments_run_id" not in frame.columns:
         return empty
     if set(frame["segments_run_id"]) != set(live["run_id"]):
