@@ -88,12 +88,23 @@ def test_analytic_gradient_matches_finite_differences(cdnow):
     weights = np.random.default_rng(3).integers(1, 5, x.size).astype(float)
     scale = 1.0 / age.max()
 
-    def objective(log_params):
-        return bgnbd._objective(log_params, x, tx * scale, age * scale, weights, 0.05)
-
+    objective = bgnbd._PurchaseObjective(x, tx * scale, age * scale, weights, 0.05)
     for point in ([0.1, 0.1, 0.1, 0.1], [-1.4, 1.5, -0.2, 0.9]):
         error = check_grad(lambda p: objective(p)[0], lambda p: objective(p)[1], np.array(point))
         assert error < 1e-5
+
+
+def test_regrouped_objective_is_the_sum_of_the_row_terms(cdnow):
+    # The fit's objective sums over distinct values; it must equal the per-row terms summed.
+    x, tx, age = _columns(cdnow)
+    weights = np.random.default_rng(6).integers(1, 5, x.size).astype(float)
+    objective = bgnbd._PurchaseObjective(x, tx, age, weights, 0.0)
+    for point in ([0.1, 0.1, 0.1, 0.1], [-1.4, 1.5, -0.2, 0.9]):
+        rows, row_grad = bgnbd._log_likelihood_terms(np.exp(point), x, tx, age)
+        value, gradient = objective(np.array(point))
+        assert value == pytest.approx(-(weights @ rows) / weights.sum(), rel=1e-12)
+        want = -(row_grad @ weights) / weights.sum() * np.exp(point)
+        np.testing.assert_allclose(gradient, want, rtol=1e-9)
 
 
 def _grouped(df: pd.DataFrame) -> pd.DataFrame:

@@ -58,12 +58,23 @@ def test_analytic_gradient_matches_finite_differences(cdnow):
     repeat = x > 0
     weights = np.random.default_rng(4).integers(1, 5, repeat.sum()).astype(float)
 
-    def objective(log_params):
-        return gamma_gamma._objective(log_params, x[repeat], m[repeat], weights, 0.01)
-
+    objective = gamma_gamma._SpendObjective(x[repeat], m[repeat], weights, 0.01)
     for point in ([0.1, 0.1, 0.1], [1.8, 1.3, 2.7]):
         error = check_grad(lambda p: objective(p)[0], lambda p: objective(p)[1], np.array(point))
         assert error < 1e-5
+
+
+def test_regrouped_objective_is_the_sum_of_the_row_terms(cdnow):
+    # The fit's objective sums the constant terms once; it must equal the per-row density summed.
+    x, m = _columns(cdnow)
+    repeat = x > 0
+    weights = np.random.default_rng(5).integers(1, 5, repeat.sum()).astype(float)
+    objective = gamma_gamma._SpendObjective(x[repeat], m[repeat], weights, 0.0)
+    for point in ([0.1, 0.1, 0.1], [1.8, 1.3, 2.7]):
+        params = np.exp(point)
+        rows = gamma_gamma._log_likelihood_terms(params, x[repeat], m[repeat])[0]
+        expected = -(weights @ rows) / weights.sum()
+        assert objective(np.array(point))[0] == pytest.approx(expected, rel=1e-12)
 
 
 def _drawn(seed: int, n: int) -> pd.DataFrame:

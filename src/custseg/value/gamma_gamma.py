@@ -31,7 +31,7 @@ from custseg.value.bgnbd import (
     as_column,
     as_weights,
     check_penalizer,
-    frequency_levels,
+    distinct_levels,
     minimize_log_params,
     raise_unless_converged,
 )
@@ -86,7 +86,7 @@ def _check_spend(frequency: ArrayLike, monetary_value: ArrayLike) -> tuple[np.nd
 def _log_likelihood_terms(params, x, m, levels=None):
     """Per-row log density of the mean order value m given x (note 025, eq. 1a) and its gradient."""
     p, q, v = params
-    xs, inverse = frequency_levels(x) if levels is None else levels
+    xs, inverse = distinct_levels(x) if levels is None else levels
     px = p * x
     log_pool = np.log(x * m + v)
     ll = (
@@ -104,13 +104,50 @@ def _log_likelihood_terms(params, x, m, levels=None):
     return ll, np.stack([d_p, d_q, d_v])
 
 
-def _objective(log_params, x, m, weights, penalizer, levels=None):
-    params = np.exp(log_params)
-    ll, grad = _log_likelihood_terms(params, x, m, levels)
-    total = weights.sum()
-    value = -(weights @ ll) / total + penalizer * np.sum(params**2)
-    gradient = -(grad @ weights) / total * params + 2.0 * penalizer * params**2
-    return value, gradient
+class _SpendObjective:
+    """Mean negative log-likelihood per customer plus the L2 penalty, and its log-gradient.
+
+    The same sum as ``weights @ _log_likelihood_terms(...)``, regrouped so that everything that
+    does not depend on (p, q, v) is summed once here: per evaluation only log(x m + v) and
+    1 / (x m + v) are computed per row (the gamma functions on x's few distinct values). On
+    millions of spend groups this is most of the fit's time.
+    """
+
+    def __init__(self, x, m, weights, penalizer):
+        self.xs, inverse = distinct_levels(x)
+        self.x, self.w, self.penalizer = x, weights, penalizer
+        self.xm = x * m
+        self.wx = weights * x
+        self.total = weights.sum()
+        self.level_weights = np.bincount(inverse, weights=weights, minlength=self.xs.size)
+        log_m = np.log(m)
+        self.sum_wx_log_mx = self.wx @ (log_m + np.log(x))
+        self.sum_w_log_m = weights @ log_m
+
+    def __call__(self, log_params):
+        params = np.exp(log_params)
+        p, q, v = params
+        pxs = p * self.xs
+        log_pool = np.log(self.xm + v)
+        sum_wx_pool, sum_w_pool = self.wx @ log_pool, self.w @ log_pool
+        lw, total = self.level_weights, self.total
+        ll = (
+            lw @ (gammaln(pxs + q) - gammaln(pxs))
+            + total * (q * np.log(v) - gammaln(q))
+            + p * self.sum_wx_log_mx
+            - self.sum_w_log_m
+            - p * sum_wx_pool
+            - q * sum_w_pool
+        )
+        psi_all = digamma(pxs + q)
+        d_p = (lw * self.xs) @ (psi_all - digamma(pxs)) + self.sum_wx_log_mx - sum_wx_pool
+        d_q = lw @ psi_all + total * (np.log(v) - digamma(q)) - sum_w_pool
+        d_v = total * q / v - (p * self.wx + q * self.w) @ (1.0 / (self.xm + v))
+        grad = np.array([d_p, d_q, d_v])
+        value = -ll / total + self.penalizer * np.sum(params**2)
+        # Chain rule through params = exp(log_params): d/d log(theta) = theta * d/d theta.
+        gradient = -grad / total * params + 2.0 * self.penalizer * params**2
+        return value, gradient
 
 
 def fit_gamma_gamma(
@@ -139,11 +176,9 @@ def fit_gamma_gamma(
             f"{w.sum():g} customers ({left_out:g} with repeat orders but monetary_value <= 0)"
         )
     x, m, w = x[kept], m[kept], w[kept]
-    levels = frequency_levels(x)
+    levels = distinct_levels(x)
     result = minimize_log_params(
-        lambda lp: _objective(lp, x, m, w, penalizer, levels),
-        np.full(3, INITIAL_LOG_PARAMETER),
-        maxiter,
+        _SpendObjective(x, m, w, penalizer), np.full(3, INITIAL_LOG_PARAMETER), maxiter
     )
     p, q, v = np.exp(result.x)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
