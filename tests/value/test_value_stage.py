@@ -167,12 +167,46 @@ def test_report_and_readers_show_value_by_segment(valued, tmp_path):
     written = lake.read("gold", "segment_value").toPandas().sort_values("segment")
     assert table["segment"].tolist() == written["segment"].tolist()
     context = report_context(source)
-    ranks = [row["rank"] for row in context["value"]["rows"]]
-    assert ranks == list(range(1, len(written) + 1))
+    by_value, rfm_table = context["value"]["tables"]
+    shown = [[cell["text"] for cell in row] for row in by_value["rows"]]
+    assert [row[0] for row in shown] == [str(i) for i in range(1, len(written) + 1)]
+    # Every figure is the gold table's, formatted: read back by hand from the text.
+    ranked = written.sort_values("value_rank")
+    assert [row[2] for row in shown] == [f"{n:,}" for n in ranked["customers"]]
+    assert [row[4] for row in shown] == [f"{100 * s:.1f}%" for s in ranked["lifetime_value_share"]]
+    assert [row[7] for row in shown] == [
+        f"{100 * s:.1f}%" for s in ranked["probability_alive_mean"]
+    ]
     assert any(line.startswith("By expected value") for line in context["insights"])
-    assert [row["segment"] for row in context["value"]["rfm_rows"]][0] == "Champions"
+    rfm_written = lake.read("gold", "rfm_segments").toPandas()
+    assert [row[0]["text"] for row in rfm_table["rows"]] == rfm_written["rfm_segment"].tolist()
     html = render_report(source, tmp_path / "report.html").read_text(encoding="utf-8")
     assert 'id="value"' in html and "Most common RFM segment" in html
+    assert f'<td class="num">{shown[0][5]}</td>' in html  # expected value per customer
+
+
+def test_dashboard_value_table_is_the_reports(valued, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    import custseg.dashboard
+    from custseg.report.builder import report_context
+    from custseg.store.source import Source
+
+    config, _reports, _lake = valued
+    source = Source.from_config(config)
+    for key, value in source.to_env().items():
+        monkeypatch.setenv(key, value)
+    at = AppTest.from_file(
+        str(Path(custseg.dashboard.__file__).with_name("app.py")), default_timeout=90
+    ).run()
+    at.switch_page("views/segments.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    report_rows = report_context(source)["value"]["tables"][0]
+    headers = [h["text"] for h in report_rows["headers"]]
+    [table] = [d.value for d in at.dataframe if list(d.value.columns) == headers]
+    assert table.values.tolist() == [[c["text"] for c in row] for row in report_rows["rows"]]
 
 
 def test_a_fit_that_fails_writes_and_registers_nothing(valued, spark, monkeypatch):

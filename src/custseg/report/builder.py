@@ -22,7 +22,7 @@ from custseg.errors import EnvironmentProblem, InputDataError
 from custseg.features import FEATURE_COLUMNS
 from custseg.formatting import fmt_int, fmt_money, fmt_num, fmt_pct, fmt_time
 from custseg.methods import METHODS
-from custseg.profile import business_insights, profile_markdown, value_insights
+from custseg.profile import business_insights, profile_markdown, value_insights, value_table
 from custseg.report.template import TEMPLATE
 from custseg.store import gold, runs, summary
 from custseg.store.source import Source
@@ -253,30 +253,40 @@ def _value_section(
     ``custseg value`` ran for these segments."""
     if value.empty:
         return None
-    rows = [
-        {
-            "rank": int(r.value_rank),
-            "segment": labels.get(int(r.segment), str(int(r.segment))),
-            "customers": fmt_int(r.customers),
-            "revenue_share": fmt_pct(r.revenue_share),
-            "value_share": fmt_pct(r.lifetime_value_share),
-            "value_per_customer": fmt_money(r.lifetime_value_per_customer),
-            "purchases": f"{r.expected_purchases_per_customer:.2f}",
-            "alive": fmt_pct(r.probability_alive_mean),
-            "rfm": f"{r.top_rfm_segment} ({fmt_pct(r.top_rfm_segment_share)})",
-        }
-        for r in value.sort_values("value_rank").itertuples(index=False)
+    tables = [
+        _text_table(
+            None,
+            value_table.SEGMENT_VALUE_HEADERS,
+            value_table.segment_value_rows(value, labels),
+            value_table.SEGMENT_VALUE_NUMERIC,
+        )
     ]
-    rfm_rows = [
-        {
-            "segment": r.rfm_segment,
-            "customers": fmt_int(r.customers),
-            "share": fmt_pct(r.customer_share),
-            "revenue_share": fmt_pct(r.revenue_share),
-        }
-        for r in rfm.itertuples(index=False)
-    ]
-    return {"horizon": int(value["horizon_days"].iloc[0]), "rows": rows, "rfm_rows": rfm_rows}
+    if not rfm.empty:  # the named RFM segments exist only with 5 score bins
+        tables.append(
+            _text_table(
+                "RFM segments",
+                value_table.RFM_SEGMENT_HEADERS,
+                value_table.rfm_segment_rows(rfm),
+                value_table.RFM_SEGMENT_NUMERIC,
+            )
+        )
+    return {"horizon": int(value["horizon_days"].iloc[0]), "tables": tables}
+
+
+def _text_table(
+    title: str | None, headers: list[str], rows: list[list[str]], numeric: tuple[int, ...]
+) -> dict:
+    """Formatted rows as the template draws them: every cell with its alignment class."""
+    return {
+        "title": title,
+        "headers": [
+            {"text": h, "cls": "num" if i in numeric else ""} for i, h in enumerate(headers)
+        ],
+        "rows": [
+            [{"text": c, "cls": "num" if i in numeric else ""} for i, c in enumerate(row)]
+            for row in rows
+        ],
+    }
 
 
 def _hierarchical_k(comparison: pd.DataFrame) -> int | None:

@@ -112,23 +112,17 @@ TEMPLATE = r"""<!DOCTYPE html>
 <section id="value">
   <h2>Customer value (next {{ value.horizon }} days)</h2>
   <p class="muted">Segments ranked by the lifetime value their customers are expected to bring (BG/NBD purchases times Gamma-Gamma order value, discounted monthly), beside the revenue they brought.</p>
+  {% for table in value.tables %}
+  {% if table.title %}<h3>{{ table.title }}</h3>{% endif %}
   <table class="profile">
-    <thead><tr><th>Rank</th><th>Segment</th><th>Customers</th><th>Past revenue share</th><th>Expected value share</th><th>Expected value per customer</th><th>Expected purchases per customer</th><th>Probability alive</th><th>Most common RFM segment</th></tr></thead>
+    <thead><tr>{% for h in table.headers %}<th>{{ h.text }}</th>{% endfor %}</tr></thead>
     <tbody>
-    {% for row in value.rows %}
-      <tr><td class="num">{{ row.rank }}</td><td>{{ row.segment }}</td><td class="num">{{ row.customers }}</td><td class="num">{{ row.revenue_share }}</td><td class="num">{{ row.value_share }}</td><td class="num">{{ row.value_per_customer }}</td><td class="num">{{ row.purchases }}</td><td class="num">{{ row.alive }}</td><td>{{ row.rfm }}</td></tr>
+    {% for row in table.rows %}
+      <tr>{% for c in row %}<td{% if c.cls %} class="{{ c.cls }}"{% endif %}>{{ c.text }}</td>{% endfor %}</tr>
     {% endfor %}
     </tbody>
   </table>
-  <h3>RFM segments</h3>
-  <table class="profile">
-    <thead><tr><th>RFM segment</th><th>Customers</th><th>Share</th><th>Revenue share</th></tr></thead>
-    <tbody>
-    {% for row in value.rfm_rows %}
-      <tr><td>{{ row.segment }}</td><td class="num">{{ row.customers }}</td><td class="num">{{ row.share }}</td><td class="num">{{ row.revenue_share }}</td></tr>
-    {% endfor %}
-    </tbody>
-  </table>
+  {% endfor %}
 </section>
 {% endif %}
 

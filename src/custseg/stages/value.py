@@ -19,8 +19,8 @@ from custseg import tracking
 from custseg.config import Config
 from custseg.errors import InputDataError
 from custseg.features import EPOCH
-from custseg.formatting import fmt_int, fmt_money, fmt_num, fmt_pct, markdown_table
-from custseg.profile.rules import NOISE
+from custseg.formatting import fmt_int, fmt_num, markdown_table
+from custseg.profile import value_table
 from custseg.stages.report import StageReport
 from custseg.storage import Lakehouse
 from custseg.value import holdout, rfm, summary
@@ -241,43 +241,11 @@ def _markdown(
     tables = {}
     if rfm_table is not None:
         tables["rfm_markdown"] = markdown_table(
-            ["RFM segment", "Customers", "Share", "Revenue share"],
-            [
-                [
-                    r.rfm_segment,
-                    fmt_int(r.customers),
-                    fmt_pct(r.customer_share),
-                    fmt_pct(r.revenue_share),
-                ]
-                for r in rfm_table.itertuples(index=False)
-            ],
+            value_table.RFM_SEGMENT_HEADERS, value_table.rfm_segment_rows(rfm_table)
         )
     if by_segment is not None:
-        ranked = by_segment.sort_values("value_rank")
         tables["segment_value_markdown"] = markdown_table(
-            [
-                "Rank",
-                "Segment",
-                "Customers",
-                "Revenue share",
-                "Expected value share",
-                "Value per customer",
-                "Probability alive",
-                "Top RFM segment",
-            ],
-            [
-                [
-                    int(r.value_rank),
-                    "noise" if r.segment == NOISE else f"{r.segment} {r.segment_name}",
-                    fmt_int(r.customers),
-                    fmt_pct(r.revenue_share),
-                    fmt_pct(r.lifetime_value_share),
-                    fmt_money(r.lifetime_value_per_customer),
-                    fmt_pct(r.probability_alive_mean),
-                    r.top_rfm_segment,
-                ]
-                for r in ranked.itertuples(index=False)
-            ],
+            value_table.SEGMENT_VALUE_HEADERS, value_table.segment_value_rows(by_segment, {})
         )
     if check is not None:
         tables["holdout_markdown"] = markdown_table(

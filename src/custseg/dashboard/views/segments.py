@@ -7,7 +7,7 @@ import streamlit as st
 from custseg import charts
 from custseg.dashboard import ui
 from custseg.features import FEATURE_COLUMNS
-from custseg.profile import profile_markdown, value_insights
+from custseg.profile import profile_markdown, value_insights, value_table
 from custseg.store import gold
 
 src = ui.source()
@@ -78,23 +78,12 @@ if ui.ready(src):
         st.subheader(f"Customer value (next {horizon} days)")
         for line in value_insights(value.reset_index()):
             st.markdown("- " + ui.md(line))
-        shown = value.reset_index().sort_values("value_rank")
+        rows = value_table.segment_value_rows(value.reset_index(), labels)
         st.dataframe(
-            shown.assign(segment=[labels.get(int(s), str(s)) for s in shown["segment"]])[
-                [
-                    "value_rank",
-                    "segment",
-                    "customers",
-                    "revenue_share",
-                    "lifetime_value_share",
-                    "lifetime_value_per_customer",
-                    "expected_purchases_per_customer",
-                    "probability_alive_mean",
-                    "top_rfm_segment",
-                ]
-            ],
+            value_table.as_frame(value_table.SEGMENT_VALUE_HEADERS, rows),
             hide_index=True,
             width="stretch",
+            key="segments_value_table",
         )
         st.caption(
             "Expected value: BG/NBD purchases times Gamma-Gamma order value, discounted monthly "
@@ -103,4 +92,10 @@ if ui.ready(src):
         rfm = gold.rfm_segments(src)
         if not rfm.empty:
             with st.expander("RFM segments"):
-                st.dataframe(rfm, hide_index=True, width="stretch")
+                rows = value_table.rfm_segment_rows(rfm)
+                st.dataframe(
+                    value_table.as_frame(value_table.RFM_SEGMENT_HEADERS, rows),
+                    hide_index=True,
+                    width="stretch",
+                    key="segments_rfm_table",
+                )
