@@ -123,8 +123,9 @@ def test_calibration_fit_matches_the_published_parameters(cdnow):
         assert fitted[name] == pytest.approx(published, rel=2e-3), name
 
 
-def test_calibration_fit_matches_lifetimes_on_the_raw_file(cdnow):
-    config, _reports, _lake = cdnow
+@pytest.fixture(scope="module")
+def reference():
+    """lifetimes on the raw file: its calibration and holdout split and its BG/NBD fit."""
     frame = lifetimes.utils.calibration_and_holdout_data(
         _raw(),
         "customer",
@@ -137,6 +138,12 @@ def test_calibration_fit_matches_lifetimes_on_the_raw_file(cdnow):
     bgf = lifetimes.BetaGeoFitter().fit(
         frame["frequency_cal"], frame["recency_cal"], frame["T_cal"]
     )
+    return frame, bgf
+
+
+def test_calibration_fit_matches_lifetimes_on_the_raw_file(cdnow, reference):
+    config, _reports, _lake = cdnow
+    frame, bgf = reference
     spenders = frame[(frame["frequency_cal"] > 0) & (frame["monetary_value_cal"] > 0)]
     ggf = lifetimes.GammaGammaFitter().fit(
         spenders["frequency_cal"], spenders["monetary_value_cal"]
@@ -148,31 +155,19 @@ def test_calibration_fit_matches_lifetimes_on_the_raw_file(cdnow):
         assert fitted[name] == pytest.approx(theirs[name], rel=1e-3), name
 
 
-def test_holdout_table_matches_lifetimes(cdnow):
+def test_holdout_table_matches_lifetimes(cdnow, reference):
     _config, reports, _lake = cdnow
-    frame = lifetimes.utils.calibration_and_holdout_data(
-        _raw(),
-        "customer",
-        "date",
-        calibration_period_end=CALIBRATION_END,
-        observation_period_end=HOLDOUT_END,
-        freq="D",
-    )
-    table = reports["value"].extra["holdout"]
+    frame, bgf = reference
+    table = reports["value"].extra["holdout"].set_index("bucket")
     assert table["customers"].sum() == len(frame) == 2357
     # Per group of calibration repeat purchases: the mean actual holdout purchases.
     bucket = frame["frequency_cal"].clip(upper=TOP_BUCKET)
     want = frame.groupby(bucket)["frequency_holdout"].mean()
-    got = table.set_index("bucket")["actual"]
-    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
-    bgf = lifetimes.BetaGeoFitter().fit(
-        frame["frequency_cal"], frame["recency_cal"], frame["T_cal"]
-    )
+    assert table.index.tolist() == want.index.astype(int).tolist()
+    np.testing.assert_allclose(table["actual"].to_numpy(), want.to_numpy(), rtol=1e-12)
     predicted = bgf.conditional_expected_number_of_purchases_up_to_time(
         frame["duration_holdout"], frame["frequency_cal"], frame["recency_cal"], frame["T_cal"]
     )
     np.testing.assert_allclose(
-        table.set_index("bucket")["predicted"].to_numpy(),
-        predicted.groupby(bucket).mean().to_numpy(),
-        rtol=1e-3,
+        table["predicted"].to_numpy(), predicted.groupby(bucket).mean().to_numpy(), rtol=1e-3
     )
