@@ -31,21 +31,21 @@ SEGMENT_VALUE_NUMERIC = (0, 2, 3, 4, 5, 6, 7)
 RFM_SEGMENT_NUMERIC = (1, 2, 3)
 
 
-def segment_label(segment: int, name: str) -> str:
+def _plain_label(segment: int, name: str) -> str:
     """The CLI's name of a segment where no chart labels exist: "noise" or "2 Loyal ..."."""
     return "noise" if segment == NOISE else f"{segment} {name}"
 
 
 def segment_value_rows(value: pd.DataFrame, labels: Mapping[int, str]) -> list[list[str]]:
     """gold.segment_value formatted, best expected value first; ``labels`` names the segments
-    (a segment missing from it is named by ``segment_label``)."""
+    (a segment missing from it is named "noise" or "<number> <name>", as in the CLI)."""
     rows = []
     for r in value.sort_values("value_rank", kind="stable").itertuples(index=False):
         segment = int(r.segment)
         rows.append(
             [
                 fmt_int(r.value_rank),
-                labels.get(segment, segment_label(segment, str(r.segment_name))),
+                labels.get(segment, _plain_label(segment, str(r.segment_name))),
                 fmt_int(r.customers),
                 fmt_pct(r.revenue_share),
                 fmt_pct(r.lifetime_value_share),
