@@ -36,6 +36,9 @@ def mlflow_store(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("CUSTSEG_TEST_ARTIFACTS", str(store / "artifacts"))
     yield uri
+    # MLflow copies a registry a test sets into $MLFLOW_REGISTRY_URI, and custseg reads that
+    # variable as the user's choice: it must not outlive the test (monkeypatch would restore it).
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 
 @pytest.fixture()

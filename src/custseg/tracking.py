@@ -56,9 +56,9 @@ def setup(config: TrackingConfig) -> str:
     if uri.startswith("sqlite:///"):
         _prepare_sqlite(uri)
     mlflow.set_tracking_uri(uri)
-    registry = config.resolved_registry_uri()
-    if registry:
-        mlflow.set_registry_uri(registry)  # e.g. databricks-uc: models are catalog.schema.model
+    # Always set, so a registry an earlier setup in this process chose does not stay: "" is
+    # MLflow's default (the tracking URI; databricks-uc beside a databricks tracking URI).
+    mlflow.set_registry_uri(config.resolved_registry_uri() or "")
     experiment = mlflow.get_experiment_by_name(config.experiment)
     if experiment is not None:
         mlflow.set_experiment(experiment_id=experiment.experiment_id)

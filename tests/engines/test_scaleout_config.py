@@ -4,6 +4,7 @@ and the custseg zip shipped to executors."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -175,12 +176,14 @@ def test_setup_points_mlflow_at_the_registry(tmp_path, mlflow_store):
     from custseg import tracking
 
     registry = f"sqlite:///{tmp_path / 'registry.db'}"
-    try:
-        tracking.setup(TrackingConfig(registry_uri=registry))
-        assert mlflow.get_registry_uri() == registry
-        assert mlflow.get_tracking_uri() == mlflow_store
-    finally:
-        mlflow.set_registry_uri("")  # back to "the tracking URI" for the tests that follow
+    tracking.setup(TrackingConfig(registry_uri=registry))
+    assert mlflow.get_registry_uri() == registry
+    assert mlflow.get_tracking_uri() == mlflow_store
+    # A later setup without one goes back to MLflow's default, the tracking URI (MLflow also
+    # wrote the registry into $MLFLOW_REGISTRY_URI, which custseg reads as the user's choice).
+    os.environ.pop("MLFLOW_REGISTRY_URI")
+    tracking.setup(TrackingConfig())
+    assert mlflow.get_registry_uri() == mlflow_store
 
 
 # -- shipping the package ----------------------------------------------------------------

@@ -212,6 +212,7 @@ def test_dashboard_value_table_is_the_reports(valued, monkeypatch):
 def test_a_fit_that_fails_writes_and_registers_nothing(valued, spark, monkeypatch):
     config, _reports, lake = valued
     before = {t: list_versions(config.storage.root, "gold", t) for t in ("customer_value",)}
+    registered_before = _value_model_versions(config)
 
     def fail(*_args, **_kwargs):
         raise ModelFitError(
@@ -223,13 +224,15 @@ def test_a_fit_that_fails_writes_and_registers_nothing(valued, spark, monkeypatc
         chain.run(spark, config, ["value"], **QUIET)
     after = {t: list_versions(config.storage.root, "gold", t) for t in before}
     assert after == before
+    assert _value_model_versions(config) == registered_before == ["1"]
+
+
+def _value_model_versions(config) -> list[str]:
     from mlflow import MlflowClient
 
     tracking.setup(config.tracking)
-    versions = MlflowClient().search_model_versions(
-        f"name='{config.tracking.resolved_value_model_name()}'"
-    )
-    assert len(versions) == 1
+    name = config.tracking.resolved_value_model_name()
+    return sorted(str(v.version) for v in MlflowClient().search_model_versions(f"name='{name}'"))
 
 
 def test_holdout_check_matches_lifetimes_split_and_forecast(valued, spark):
