@@ -28,6 +28,13 @@ def test_source_round_trips_through_the_environment(tmp_path):
     assert Source.from_env(source.to_env()) == source
 
 
+def test_source_without_variables_is_the_default_configs(tmp_path, monkeypatch):
+    """The server process started with nothing set reads what a run on the defaults wrote."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert Source.from_env({}) == Source.from_config(load_config())
+
+
 def test_source_from_config_makes_the_sqlite_store_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")

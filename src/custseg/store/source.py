@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from custseg.config import DEFAULT_TRACKING_URI, default_values
+from custseg.config import DEFAULT_TRACKING_URI, StorageConfig, TrackingConfig, default_values
 
 if TYPE_CHECKING:
     from custseg.config import Config
@@ -27,6 +27,12 @@ ENV_ALIAS = "CUSTSEG_MODEL_ALIAS"
 ENV_LOG_FEATURES = "CUSTSEG_LOG_FEATURES"
 ENV_CATALOG_SCHEMA = "CUSTSEG_CATALOG_SCHEMA"
 ENV_WAREHOUSE_ID = "DATABRICKS_WAREHOUSE_ID"
+
+# A Source without a Config (the server process, a test) uses the config's own defaults.
+_DEFAULT_LAKEHOUSE = StorageConfig.model_fields["root"].default
+_DEFAULT_EXPERIMENT = TrackingConfig.model_fields["experiment"].default
+_DEFAULT_MODEL_NAME = TrackingConfig.model_fields["model_name"].default
+_DEFAULT_ALIAS = TrackingConfig.model_fields["alias"].default
 
 
 def absolute_tracking_uri(uri: str) -> str:
@@ -49,9 +55,9 @@ class Source:
 
     lakehouse: Path
     tracking_uri: str = DEFAULT_TRACKING_URI
-    experiment: str = "custseg"
-    model_name: str = "custseg-segmenter"
-    alias: str = "champion"
+    experiment: str = _DEFAULT_EXPERIMENT
+    model_name: str = _DEFAULT_MODEL_NAME
+    alias: str = _DEFAULT_ALIAS
     log_features: tuple[str, ...] = ()
     # "catalog.schema" when the pipeline writes Unity Catalog tables, read through the SQL warehouse
     catalog_schema: str | None = None
@@ -85,11 +91,11 @@ class Source:
         else:
             logs = tuple(default_values()["segment"]["log_features"])
         return cls(
-            lakehouse=Path(env.get(ENV_LAKEHOUSE) or "lakehouse").absolute(),
+            lakehouse=Path(env.get(ENV_LAKEHOUSE) or _DEFAULT_LAKEHOUSE).absolute(),
             tracking_uri=absolute_tracking_uri(env.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_URI),
-            experiment=env.get(ENV_EXPERIMENT) or "custseg",
-            model_name=env.get(ENV_MODEL_NAME) or "custseg-segmenter",
-            alias=env.get(ENV_ALIAS) or "champion",
+            experiment=env.get(ENV_EXPERIMENT) or _DEFAULT_EXPERIMENT,
+            model_name=env.get(ENV_MODEL_NAME) or _DEFAULT_MODEL_NAME,
+            alias=env.get(ENV_ALIAS) or _DEFAULT_ALIAS,
             log_features=logs,
             catalog_schema=env.get(ENV_CATALOG_SCHEMA) or None,
             warehouse_id=env.get(ENV_WAREHOUSE_ID) or None,
