@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _record  # noqa: E402
 
 EPS = 0.6
 MIN_SAMPLES = 10
@@ -254,6 +255,7 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=4 * 3600)
     parser.add_argument("--workdir", help="keep data and labels here instead of a temporary folder")
+    _record.add_argument(parser)
     args = parser.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="custseg-bench-dbscan-"))
@@ -396,4 +398,4 @@ def print_table(rows: list, skewed: bool, floor: dict | None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _record.run(main)

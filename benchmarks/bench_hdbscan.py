@@ -37,6 +37,7 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _record  # noqa: E402
 from _agreement import truth_ari_in_spark  # noqa: E402
 from _data import blob_mixture, write_blob_mixture  # noqa: E402
 from _measure import gib, measure  # noqa: E402
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="3g")
     parser.add_argument("--shuffle-partitions", type=int, default=8)
     parser.add_argument("--workdir", help="keep data here instead of a temporary folder")
+    _record.add_argument(parser)
     args = parser.parse_args()
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -284,4 +286,4 @@ def print_rows(rows: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _record.run(main)

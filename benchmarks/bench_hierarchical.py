@@ -55,6 +55,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _record  # noqa: E402
 from _agreement import truth_ari_in_spark  # noqa: E402
 from _data import write_blob_mixture  # noqa: E402
 from _measure import gib, measure  # noqa: E402
@@ -104,6 +105,7 @@ def main() -> None:
         help="cut at this k (default: 5 for blobs, the planted archetypes for customers); 'auto': "
         "custseg chooses k by silhouette as the segment stage does, and exact Ward is cut there",
     )
+    _record.add_argument(parser)
     args = parser.parse_args()
     if args.reference:
         run_reference_child(args.reference, Path(args.child_input), args.child_k)
@@ -527,4 +529,4 @@ def compare_summarisers(spark: Any, work: Path, sizes: list[int], args: argparse
 
 
 if __name__ == "__main__":
-    main()
+    _record.run(main)

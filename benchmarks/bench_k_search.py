@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _record  # noqa: E402
 from _data import blob_mixture  # noqa: E402
 
 
@@ -52,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--methods", default="kmeans,hierarchical")
+    _record.add_argument(parser)
     args = parser.parse_args()
     data = {"blobs_8d": blob_mixture(args.rows)[0], "grid_100": grid_blobs(args.rows)}
     print(
@@ -72,4 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _record.run(main)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _record  # noqa: E402
 from _measure import gib, measure, spark_scratch_dirs  # noqa: E402
 
 from custseg.config import load_config  # noqa: E402
@@ -60,6 +61,7 @@ def main() -> None:
             "(default: the config's, all four)"
         ),
     )
+    _record.add_argument(parser)
     args = parser.parse_args()
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in chain.STAGES]
@@ -145,4 +147,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _record.run(main)

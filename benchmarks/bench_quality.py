@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 
+import _record  # noqa: E402
 import quality_battery as battery  # noqa: E402
 from _measure import gib, measure  # noqa: E402
 
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(battery.METHODS))
     parser.add_argument("--scale", type=int, default=1, help="multiplies the generated rows")
     parser.add_argument("--driver-memory", default="4g")
+    _record.add_argument(parser)
     args = parser.parse_args()
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -78,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _record.run(main)

@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import _record  # noqa: E402
 from _measure import gib, measure  # noqa: E402
 
 TRUE = {"r": 0.8, "alpha": 40.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 3.5, "v": 15.0}
@@ -191,6 +192,7 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/custseg-bench-value")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
+    _record.add_argument(parser)
     args = parser.parse_args()
     if args.child:
         run = run_custseg if args.child == "custseg" else run_lifetimes
@@ -204,4 +206,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _record.run(main)
