@@ -12,6 +12,7 @@ from typing import Any
 
 from custseg import __version__
 from custseg.config import DEFAULT_TRACKING_URI, default_values
+from custseg.data.generate.spec import DEFAULT_CUSTOMERS, DEFAULT_SEED, DESIGN_ORDERS, PRESETS
 from custseg.errors import CustsegError
 
 # --help shows the packaged defaults (defaults.yaml), so they are stated once, there.
@@ -230,19 +231,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--out", required=True, help="folder to write the raw layout into")
     gen.add_argument(
-        "--customers", type=int, default=10_000, help="number of customers (default %(default)s)"
+        "--customers",
+        type=int,
+        default=DEFAULT_CUSTOMERS,
+        help="number of customers (default %(default)s)",
     )
-    gen.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
+    gen.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="random seed (default %(default)s)"
+    )
     gen.add_argument(
         "--preset",
-        choices=["realistic", "seed"],
-        default="realistic",
+        choices=PRESETS,
+        default=PRESETS[0],
         help="realistic archetypes, or the seed analysis's 25 customers (16/7/1/1)",
     )
     gen.add_argument(
         "--orders-per-customer",
         type=float,
-        default=5.0,
+        default=DESIGN_ORDERS,
         help="mean orders per customer (default %(default)g)",
     )
     gen.add_argument(
@@ -361,9 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--customers",
         type=int,
-        default=10_000,
+        default=DEFAULT_CUSTOMERS,
         help="customers in the realistic set (default %(default)s)",
     )
-    demo.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
+    demo.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="random seed (default %(default)s)"
+    )
     _engine_flags(demo)
     return parser

@@ -24,6 +24,9 @@ BAD_RECORD_KINDS = (
     "csv_field_count",
 )
 PRESETS = ("realistic", "seed")
+# What ``generate`` and ``custseg generate`` / ``custseg demo`` draw when not told otherwise.
+DEFAULT_CUSTOMERS = 10_000
+DEFAULT_SEED = 42
 
 # The order window is fixed so the output never depends on today's date. The
 # latest order is always exactly WINDOW_END, so the as-of date is 2019-12-31.

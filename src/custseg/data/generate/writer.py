@@ -29,6 +29,9 @@ from custseg.data.generate.catalog import Catalog
 from custseg.data.generate.draws import draw_base
 from custseg.data.generate.plan import Plan, make_plan
 from custseg.data.generate.spec import (
+    DEFAULT_CUSTOMERS,
+    DEFAULT_SEED,
+    DESIGN_ORDERS,
     LOYALTY_VALID_FROM,
     STREAM_PRODUCT_CODES,
     validate_bad_records,
@@ -61,11 +64,11 @@ class GenerateSummary:
 def generate(
     spark: SparkSession,
     out: str | Path,
-    customers: int = 10_000,
-    seed: int = 42,
+    customers: int = DEFAULT_CUSTOMERS,
+    seed: int = DEFAULT_SEED,
     preset: Literal["realistic", "seed"] = "realistic",
     bad_records: Mapping[str, int] | None = None,
-    orders_per_customer: float = 5.0,
+    orders_per_customer: float = DESIGN_ORDERS,
     compress_orders: bool = False,
 ) -> GenerateSummary:
     """Write a retail-org dataset (plus ``truth/`` and ``_injected.json``) under ``out``.
